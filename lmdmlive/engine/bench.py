@@ -1,0 +1,214 @@
+"""`lmdmlive bench`: the performance figures of DESIGN.md section 6, measured in one run.
+
+Speed does not depend on whether weights are trained, so the bench runs the default
+configuration with the shipped weights when they exist and seeded random ones
+otherwise. Every figure is a ratio of two timings taken in the same run, because the
+machines are shared and absolute times are noise.
+"""
+from __future__ import annotations
+
+import dataclasses
+import gc
+import json
+import os
+import resource
+import time
+
+import torch
+
+from ..model import Codec, Conditions, LMDM, generate_block
+from ..model.sampler import guided, sample_euler, timesteps
+
+
+def _median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2]
+
+
+def _filled_cache(model: LMDM, frames: int):
+    cache = model.new_cache(1)
+    cfg = model.cfg
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for _ in range(max(1, frames // cfg.block_frames)):
+            model.append([cache], torch.randn(1, cfg.block_frames, cfg.latent_dim, generator=g))
+    return cache
+
+
+def _prompt(model: LMDM) -> Conditions:
+    g = torch.Generator().manual_seed(2)
+    return Conditions(style=torch.randn(1, model.cfg.style_dim, generator=g))
+
+
+def time_cached_block(model: LMDM, context_frames: int, steps: int, guidance: float, blocks: int) -> float:
+    """Median seconds per block through the KV cache (prefix, sampling, append)."""
+    cache = _filled_cache(model, context_frames)
+    cond = _prompt(model)
+    times = []
+    for i in range(blocks + 1):
+        t0 = time.perf_counter()
+        generate_block(model, [cache], cond, [i], steps=steps, guidance=guidance)
+        times.append(time.perf_counter() - t0)
+    return min(times[1:])
+
+
+@torch.no_grad()
+def time_naive_block(model: LMDM, context_frames: int, steps: int, guidance: float, blocks: int) -> float:
+    """Median seconds per block when context and target are recomputed at every step."""
+    cfg = model.cfg
+    context = torch.randn(1, context_frames, cfg.latent_dim)
+    cond = _prompt(model)
+    ts = timesteps(steps)
+    times = []
+    for i in range(blocks + 1):
+        x = torch.randn(1, cfg.block_frames, cfg.latent_dim)
+        t0 = time.perf_counter()
+        if guidance == 1.0:
+            sample_euler(lambda x_, t: model.forward_naive(context, x_, t, cond), x, ts)
+        else:
+            cond2 = Conditions(style=torch.cat([cond.style, torch.zeros_like(cond.style)]),
+                               style_mask=torch.tensor([1.0, 0.0]))
+            ctx2 = context.expand(2, -1, -1)
+            sample_euler(guided(lambda x2, t: model.forward_naive(ctx2, x2, t, cond2), guidance, 1), x, ts)
+        times.append(time.perf_counter() - t0)
+    return min(times[1:])
+
+
+def with_window(model: LMDM, seconds: float) -> LMDM:
+    """The same weights with another context window: positions are relative, so the window
+    is not part of the weights' shapes."""
+    cfg = model.cfg
+    blocks = max(1, round(seconds * cfg.frame_rate / cfg.block_frames))
+    other = LMDM(dataclasses.replace(cfg, context_blocks=blocks)).eval()
+    other.load_state_dict(model.state_dict())
+    return other
+
+
+@torch.no_grad()
+def measure_rtf(model: LMDM, codec: Codec, steps: int, guidance: float, blocks: int) -> float:
+    """Seconds of audio per second of compute: generation plus streaming decode, window full."""
+    cfg = model.cfg
+    cache = _filled_cache(model, cfg.context_frames)
+    decoder = codec.stream_decoder()
+    cond = _prompt(model)
+    spent = 0.0
+    for i in range(blocks + 1):
+        t0 = time.perf_counter()
+        z = generate_block(model, [cache], cond, [i], steps=steps, guidance=guidance)
+        decoder(z)
+        if i:
+            spent += time.perf_counter() - t0
+    return blocks * cfg.block_seconds / spent
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+@torch.no_grad()
+def measure_cache_growth(model: LMDM, blocks_short: int = 100, blocks_long: int = 1000) -> dict:
+    """Memory held by a stream's cache (and the whole process) after many blocks vs. fewer."""
+    cfg = model.cfg
+    cache = model.new_cache(1)
+    g = torch.Generator().manual_seed(3)
+    held = {}
+    for i in range(1, blocks_long + 1):
+        model.append([cache], torch.randn(1, cfg.block_frames, cfg.latent_dim, generator=g))
+        if i in (blocks_short, blocks_long):
+            gc.collect()
+            held[i] = (cache.nbytes(), _rss_bytes())
+    return {"cache_growth": held[blocks_long][0] / held[blocks_short][0],
+            "rss_growth": held[blocks_long][1] / held[blocks_short][1],
+            "cache_mb": held[blocks_long][0] / 2 ** 20}
+
+
+def measure_matmul_rate(size: int = 2048, repeats: int = 5) -> float:
+    """FLOP/s of a large float32 matmul: what this machine can do at best."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * size ** 3 * repeats / (time.perf_counter() - t0)
+
+
+def cached_block_flops(model: LMDM, steps: int, guidance: float) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+    cache = _filled_cache(model, model.cfg.context_frames)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        generate_block(model, [cache], _prompt(model), [0], steps=steps, guidance=guidance)
+    return counter.get_total_flops()
+
+
+def run_bench(model: LMDM, codec: Codec, steps: int, guidance: float, quick: bool, progress=print) -> dict:
+    torch.manual_seed(0)
+    cfg = model.cfg
+    n = 4 if quick else 12
+    ctx10 = round(10 * cfg.frame_rate / cfg.block_frames) * cfg.block_frames
+    results: dict = {"steps": steps, "guidance": guidance, "threads": torch.get_num_threads(),
+                     "params_lmdm": model.num_params(), "params_codec": codec.num_params(),
+                     "block_seconds": cfg.block_seconds, "context_seconds": cfg.context_frames / cfg.frame_rate}
+    progress("timing the cached path at 10 s of context ...")
+    model10 = with_window(model, 10)
+    cached10 = time_cached_block(model10, ctx10, steps, guidance, n)
+    progress("timing naive outpainting at 10 s of context ...")
+    naive10 = time_naive_block(model10, ctx10, steps, guidance, max(2, n // 2))
+    results.update(cached_block_s=cached10, naive_block_s=naive10, kv_speedup=naive10 / cached10)
+
+    progress("timing the cached path with 5 s and 60 s windows ...")
+    m5, m60 = with_window(model, 5), with_window(model, 60)
+    t5 = time_cached_block(m5, m5.cfg.context_frames, steps, guidance, n)
+    t60 = time_cached_block(m60, m60.cfg.context_frames, steps, guidance, n)
+    results.update(block_s_window5=t5, block_s_window60=t60, flat_ratio=t60 / t5)
+    progress("timing the default window after 5 s and 60 s of performance ...")
+    h5 = time_cached_block(model, 5 * cfg.frame_rate, steps, guidance, n)
+    h60 = time_cached_block(model, 60 * cfg.frame_rate, steps, guidance, n)
+    results["flat_ratio_history"] = h60 / h5
+    del model10, m5, m60
+
+    progress("measuring the real-time factor (generation + decoding) ...")
+    results["rtf"] = measure_rtf(model, codec, steps, guidance, 2 * n)
+    progress("appending 1000 blocks to one cache ...")
+    results.update(measure_cache_growth(model))
+    progress("measuring this machine's large-matmul FLOP rate ...")
+    peak = measure_matmul_rate()
+    flops = cached_block_flops(model, steps, guidance)
+    cached_default = time_cached_block(model, cfg.context_frames, steps, guidance, n)
+    results.update(peak_gflops=peak / 1e9, cached_gflops=flops / cached_default / 1e9,
+                   matmul_fraction=(flops / cached_default) / peak)
+    return results
+
+
+TABLE_ROWS = [
+    ("kv_speedup", "naive / cached time per block at 10 s of context", "{:.1f}x", ">= 8"),
+    ("flat_ratio", "cached time per block, 60 s window / 5 s window", "{:.2f}", "<= 1.3"),
+    ("flat_ratio_history", "default window, after 60 s / after 5 s of play", "{:.2f}", ""),
+    ("rtf", "audio seconds per compute second (gen + decode)", "{:.2f}", ">= 4"),
+    ("cache_growth", "cache memory after 1000 / 100 blocks", "{:.3f}", "<= 1.02"),
+    ("rss_growth", "process memory after 1000 / 100 blocks", "{:.3f}", ""),
+    ("matmul_fraction", "cached FLOP rate / large-matmul FLOP rate", "{:.3f}", ""),
+    ("cached_block_s", "cached seconds per block (10 s context)", "{:.4f}", ""),
+    ("naive_block_s", "naive seconds per block (10 s context)", "{:.4f}", ""),
+    ("cached_gflops", "cached path GFLOP/s", "{:.1f}", ""),
+    ("peak_gflops", "large matmul GFLOP/s", "{:.1f}", ""),
+]
+
+
+def format_table(results: dict) -> str:
+    lines = [f"{'metric':<20} {'value':>10}  {'budget':<8} meaning", "-" * 86]
+    for key, meaning, fmt, budget in TABLE_ROWS:
+        if key in results:
+            lines.append(f"{key:<20} {fmt.format(results[key]):>10}  {budget:<8} {meaning}")
+    lines.append(f"(steps {results['steps']}, guidance {results['guidance']}, {results['threads']} threads, "
+                 f"block {results['block_seconds']:.2f} s, window {results['context_seconds']:.2f} s, "
+                 f"LMDM {results['params_lmdm'] / 1e6:.1f}M + codec {results['params_codec'] / 1e6:.1f}M parameters)")
+    return "\n".join(lines)
+
+
+def to_json_line(results: dict) -> str:
+    return json.dumps({k: (round(v, 6) if isinstance(v, float) else v) for k, v in results.items()})

@@ -1,0 +1,1 @@
+"""What the performer touches: the command line now; Session, Stream, Prompt, REPL and MIDI to come."""

@@ -1,0 +1,148 @@
+"""The `lmdmlive` command: one entry point, a sub-command per job, `--help` throughout."""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import warnings
+
+EXIT_USAGE = 2
+
+
+class CommandError(Exception):
+    """A user mistake the command explains in one line and exits 2 for."""
+
+
+def _finite_positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
+    return value
+
+
+def _steps(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of steps from 1 to 8, got {text!r}") from None
+    if not 1 <= value <= 8:
+        raise argparse.ArgumentTypeError(f"expected a whole number of steps from 1 to 8, got {text!r}")
+    return value
+
+
+def _guidance(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a guidance scale from 0 to 20, got {text!r}") from None
+    if not math.isfinite(value) or not 0 <= value <= 20:
+        raise argparse.ArgumentTypeError(f"expected a guidance scale from 0 to 20, got {text!r}")
+    return value
+
+
+def cmd_render(args) -> int:
+    import soundfile as sf
+
+    from ..engine.render import normalize_peak, render_offline
+    from ..model.default import UNTRAINED_NOTE, load_default
+    from ..model.text_encoder import shared_text_encoder
+    from ..progress import ProgressBar
+
+    if not args.out.lower().endswith((".wav", ".flac")):
+        raise CommandError(f"--out {args.out!r}: the file name must end in .wav or .flac")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bundle = load_default(args.model, args.codec, warn=False)
+    if not bundle.trained:
+        print(f"note: {UNTRAINED_NOTE}", file=sys.stderr)
+    style = shared_text_encoder().embed([args.prompt]) if args.prompt.strip() else None
+    audio = render_offline(bundle, style, args.seconds, seed=args.seed, steps=args.steps, guidance=args.guidance,
+                           progress=ProgressBar("rendering", 1))
+    if not bundle.trained:
+        audio = normalize_peak(audio, -6.0)
+    sf.write(args.out, audio, bundle.sample_rate)
+    print(f"wrote {args.out}: {len(audio) / bundle.sample_rate:.2f} s at {bundle.sample_rate} Hz "
+          f"(model: {bundle.source}, seed {args.seed}, {args.steps} steps, guidance {args.guidance})")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    import torch
+
+    from ..engine.bench import format_table, run_bench, to_json_line
+    from ..model.default import DEFAULT_GUIDANCE, DEFAULT_STEPS, load_default
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bundle = load_default(args.model, args.codec, warn=False)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    steps = args.steps or DEFAULT_STEPS
+    guidance = DEFAULT_GUIDANCE if args.guidance is None else args.guidance
+    results = run_bench(bundle.lmdm, bundle.codec, steps, guidance, args.quick,
+                        progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+    results["weights"] = bundle.source
+    print(format_table(results))
+    if args.json:
+        print(to_json_line(results))
+    return 0
+
+
+def cmd_repl(args) -> int:
+    print("lmdmlive: the live-coding REPL is not built yet; available commands: render, bench "
+          "(see `lmdmlive --help`).", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lmdmlive", description="Live coding with a streaming music diffusion model.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    render = sub.add_parser("render", help="render a prompt offline to a WAV file",
+                            description="Render a prompt offline with the default model, block by block, "
+                                        "exactly as a live stream plays it. No audio device is needed.")
+    render.add_argument("prompt", help='text prompt, e.g. "warm ambient pads" ("" for no prompt)')
+    render.add_argument("--seconds", type=_finite_positive, default=10.0, help="length in seconds (default 10)")
+    render.add_argument("--out", default="out.wav", help="output .wav or .flac file (default out.wav)")
+    render.add_argument("--seed", type=int, default=0, help="noise seed: the same seed gives the same audio")
+    render.add_argument("--steps", type=_steps, default=4, help="denoising steps per block, 1 to 8 (default 4)")
+    render.add_argument("--guidance", type=_guidance, default=2.0, help="classifier-free guidance (default 2)")
+    render.add_argument("--model", default=None, help="LMDM checkpoint (NAME, NAME.json or NAME.safetensors)")
+    render.add_argument("--codec", default=None, help="codec checkpoint")
+    render.set_defaults(func=cmd_render)
+
+    bench = sub.add_parser("bench", help="measure speed and memory (ratios from one run)",
+                           description="Measure kv_speedup, flat_ratio, rtf, cache_growth and matmul_fraction "
+                                       "on the default model configuration.")
+    bench.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
+    bench.add_argument("--quick", action="store_true", help="fewer repetitions (about a minute)")
+    bench.add_argument("--steps", type=_steps, default=None, help="denoising steps (default: the default model's)")
+    bench.add_argument("--guidance", type=_guidance, default=None, help="guidance (default: the default model's)")
+    bench.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    bench.add_argument("--model", default=None, help="LMDM checkpoint to time instead of the default")
+    bench.add_argument("--codec", default=None, help="codec checkpoint to time instead of the default")
+    bench.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        return cmd_repl(args)
+    from ..model import CheckpointError, ConfigError
+    try:
+        return args.func(args)
+    except (CommandError, CheckpointError, ConfigError, ValueError, OSError) as e:
+        print(f"lmdmlive {args.command}: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"lmdmlive {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""The audio codec: waveform <-> latent frames, with exact streaming in both directions.
+
+Both directions are causal: every convolution only looks back, and the (inverse) STFT
+frames are overlap-added with the unfinished tail carried to the next call. So a
+stream decoded block by block equals the whole sequence decoded at once (to float
+rounding), and block joins are not seams but ordinary samples.
+
+Decoder: latent frames are projected and reshaped to `upsample` STFT frames each
+(a learned pixel shuffle), refined by causal ConvNeXt layers at the STFT frame rate,
+and turned into a log-magnitude and a phase per bin, then an inverse FFT and a
+windowed overlap-add -- the structure of an iSTFT vocoder, which is cheap on a CPU
+because all the work happens at ~100 frames per second instead of 24,000 samples.
+
+Encoder: a causal STFT's log-magnitudes, causal ConvNeXt layers, and a learned
+folding of `upsample` STFT frames into one latent frame (mean and log-variance, so the
+codec can be trained as a VAE whose latents a diffusion model can fit).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .config import CodecConfig
+
+
+class CausalDepthwiseConv(nn.Module):
+    def __init__(self, channels: int, kernel: int):
+        super().__init__()
+        self.kernel = kernel
+        self.conv = nn.Conv1d(channels, channels, kernel, groups=channels)
+
+    def forward(self, x: torch.Tensor, state: torch.Tensor | None):
+        """x (B, C, T); state (B, C, kernel - 1) of previous inputs or None for silence."""
+        if state is None:
+            state = x.new_zeros(x.shape[0], x.shape[1], self.kernel - 1)
+        xs = torch.cat([state, x], dim=2)
+        return self.conv(xs), xs[:, :, xs.shape[2] - (self.kernel - 1):]
+
+
+class ConvNeXtLayer(nn.Module):
+    def __init__(self, channels: int, kernel: int, mlp_ratio: int):
+        super().__init__()
+        self.dwconv = CausalDepthwiseConv(channels, kernel)
+        self.norm = nn.LayerNorm(channels, eps=1e-6)
+        self.fc1 = nn.Linear(channels, mlp_ratio * channels)
+        self.fc2 = nn.Linear(mlp_ratio * channels, channels)
+        self.gamma = nn.Parameter(torch.full((channels,), 0.1))
+
+    def forward(self, x: torch.Tensor, state):  # x (B, T, C)
+        y, state = self.dwconv(x.transpose(1, 2), state)
+        y = self.fc2(F.gelu(self.fc1(self.norm(y.transpose(1, 2)))))
+        return x + self.gamma * y, state
+
+
+class _Stack(nn.Module):
+    def __init__(self, cfg: CodecConfig, n: int):
+        super().__init__()
+        self.layers = nn.ModuleList(ConvNeXtLayer(cfg.channels, cfg.kernel, cfg.mlp_ratio) for _ in range(n))
+
+    def forward(self, x, states):
+        states = states or [None] * len(self.layers)
+        new = []
+        for layer, s in zip(self.layers, states):
+            x, s = layer(x, s)
+            new.append(s)
+        return x, new
+
+
+class Codec(nn.Module):
+    def __init__(self, cfg: CodecConfig):
+        super().__init__()
+        cfg.validate()
+        self.cfg = cfg
+        bins = cfg.n_fft // 2 + 1
+        self.register_buffer("window", torch.hann_window(cfg.n_fft, periodic=True), persistent=False)
+        # encoder
+        self.enc_in = nn.Linear(bins, cfg.channels)
+        self.enc_stack = _Stack(cfg, cfg.encoder_layers)
+        self.enc_norm = nn.LayerNorm(cfg.channels, eps=1e-6)
+        self.enc_out = nn.Linear(cfg.upsample * cfg.channels, 2 * cfg.latent_dim)
+        # decoder
+        self.dec_in = nn.Linear(cfg.latent_dim, cfg.upsample * cfg.channels)
+        self.dec_stack = _Stack(cfg, cfg.decoder_layers)
+        self.dec_norm = nn.LayerNorm(cfg.channels, eps=1e-6)
+        self.dec_out = nn.Linear(cfg.channels, 2 * bins)
+
+    # ---- encoder -----------------------------------------------------------------------
+
+    def _check_wave(self, wave: torch.Tensor) -> None:
+        if wave.dim() != 2:
+            raise ValueError(f"audio must be (batch, samples), got shape {tuple(wave.shape)}")
+        if wave.shape[1] % self.cfg.hop:
+            raise ValueError(f"{wave.shape[1]} samples is not a whole number of {self.cfg.hop}-sample latent frames")
+
+    def _encode_frames(self, wave, state):
+        cfg = self.cfg
+        past, conv_states = state if state is not None else (None, None)
+        if past is None:
+            past = wave.new_zeros(wave.shape[0], cfg.n_fft - cfg.stft_hop)
+        padded = torch.cat([past, wave], dim=1)
+        frames = padded.unfold(1, cfg.n_fft, cfg.stft_hop)                      # (B, F, n_fft)
+        mag = torch.fft.rfft(frames * self.window, dim=-1).abs()
+        x = self.enc_in(torch.log(mag + 1e-4))                                   # (B, F, C)
+        x, conv_states = self.enc_stack(x, conv_states)
+        x = self.enc_norm(x)
+        B, Fr, C = x.shape
+        stats = self.enc_out(x.reshape(B, Fr // cfg.upsample, cfg.upsample * C))  # (B, T, 2D)
+        new_past = padded[:, padded.shape[1] - (cfg.n_fft - cfg.stft_hop):]
+        return stats, (new_past, conv_states)
+
+    def encode_stats(self, wave: torch.Tensor):
+        """Mean and log-variance of the latents of `wave` (B, N) -> two (B, N / hop, latent_dim)."""
+        self._check_wave(wave)
+        stats, _ = self._encode_frames(wave, None)
+        mean, logvar = stats.chunk(2, dim=-1)
+        return mean, logvar.clamp(-12.0, 6.0)
+
+    def encode(self, wave: torch.Tensor) -> torch.Tensor:
+        return self.encode_stats(wave)[0]
+
+    # ---- decoder -----------------------------------------------------------------------
+
+    def _decode_frames(self, z, state):
+        cfg = self.cfg
+        conv_states, carry = state if state is not None else (None, None)
+        B, T, _ = z.shape
+        x = self.dec_in(z).reshape(B, T * cfg.upsample, cfg.channels)            # (B, F, C)
+        x, conv_states = self.dec_stack(x, conv_states)
+        logmag, phase = self.dec_out(self.dec_norm(x)).chunk(2, dim=-1)
+        spec = torch.polar(torch.exp(logmag.clamp(max=8.0)), phase)
+        frames = torch.fft.irfft(spec, n=cfg.n_fft, dim=-1) * self.window * 0.5  # (B, F, n_fft)
+        Fr, hop = frames.shape[1], cfg.stft_hop
+        parts = frames.view(B, Fr, 4, hop)
+        out = frames.new_zeros(B, Fr + 3, hop)
+        for r in range(4):
+            out[:, r:r + Fr] = out[:, r:r + Fr] + parts[:, :, r]
+        if carry is not None:
+            out[:, :3] = out[:, :3] + carry
+        return out[:, :Fr].reshape(B, Fr * hop), (conv_states, out[:, Fr:])
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Audio of latents (B, T, latent_dim) -> (B, T * hop); the overlap tail past the end is dropped."""
+        if z.dim() != 3 or z.shape[2] != self.cfg.latent_dim:
+            raise ValueError(f"latents must be (batch, frames, {self.cfg.latent_dim}), got {tuple(z.shape)}")
+        return self._decode_frames(z, None)[0]
+
+    def stream_decoder(self) -> "StreamingDecoder":
+        return StreamingDecoder(self)
+
+    def stream_encoder(self) -> "StreamingEncoder":
+        return StreamingEncoder(self)
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+class StreamingDecoder:
+    """Decodes block after block with carried state; the concatenation equals `Codec.decode`."""
+
+    def __init__(self, codec: Codec):
+        self.codec = codec
+        self.state = None
+
+    @torch.no_grad()
+    def __call__(self, z: torch.Tensor) -> torch.Tensor:
+        audio, self.state = self.codec._decode_frames(z, self.state)
+        return audio
+
+    def reset(self) -> None:
+        self.state = None
+
+
+class StreamingEncoder:
+    """Encodes chunk after chunk (whole latent frames each); the concatenation equals `Codec.encode`."""
+
+    def __init__(self, codec: Codec):
+        self.codec = codec
+        self.state = None
+
+    @torch.no_grad()
+    def __call__(self, wave: torch.Tensor) -> torch.Tensor:
+        self.codec._check_wave(wave)
+        stats, self.state = self.codec._encode_frames(wave, self.state)
+        return stats.chunk(2, dim=-1)[0]
+
+    def reset(self) -> None:
+        self.state = None

@@ -1,0 +1,138 @@
+"""The conditions a target block is generated under, and their guidance-dropout form.
+
+Every condition is optional, per item and (for per-frame curves) per frame and
+curve: a mask of 0 means "not given", which is also what classifier-free guidance
+uses as the unconditional branch. The model never sees a condition on context
+tokens, so changing a prompt never invalidates the KV cache.
+
+Sketch curves are fed to the model in normalised units so that one scale fits
+all of them; `sketch_units` converts from the units performers and feature
+extractors speak (dB, Hz, MIDI note numbers).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import torch
+
+from .config import LMDMConfig, SKETCH_CURVES
+
+
+def sketch_units(curve: str, value):
+    """Map a curve value from performer units to model units (roughly unit scale)."""
+    if curve == "loud":      # dB full scale, -60 (near silence) .. 0
+        return (value + 30.0) / 15.0
+    if curve == "bright":    # spectral centroid in Hz
+        return torch.log2(torch.as_tensor(value, dtype=torch.float32).clamp_min(20.0) / 1000.0) if torch.is_tensor(value) \
+            else math.log2(max(float(value), 20.0) / 1000.0)
+    if curve == "pitch":     # MIDI note number (60 = middle C)
+        return (value - 60.0) / 12.0
+    if curve in ("voiced", "onset"):
+        return value
+    raise KeyError(f"unknown sketch curve {curve!r}; known curves are {list(SKETCH_CURVES)}")
+
+
+@dataclass
+class Conditions:
+    """Conditions for a batch of target blocks.
+
+    style:            (B, style_dim) prompt embedding (text or audio prompt)
+    style_mask:       (B,) 1 where a prompt is given
+    sketch:           (B, T, n_curves) curves in model units (`sketch_units`)
+    sketch_mask:      (B, T, n_curves) 1 where that curve is given at that frame
+    audio:            (B, T, latent_dim) input-audio latents (generative delay)
+    audio_mask:       (B, T) 1 where input audio is given
+    arrangement:      (B, n_controls) arrangement knobs in [0, 1]
+    arrangement_mask: (B, n_controls)
+    Any field left None is "not given" for the whole batch.
+    """
+
+    style: torch.Tensor | None = None
+    style_mask: torch.Tensor | None = None
+    sketch: torch.Tensor | None = None
+    sketch_mask: torch.Tensor | None = None
+    audio: torch.Tensor | None = None
+    audio_mask: torch.Tensor | None = None
+    arrangement: torch.Tensor | None = None
+    arrangement_mask: torch.Tensor | None = None
+
+    def filled(self, cfg: LMDMConfig, batch: int, frames: int, dtype=torch.float32) -> "Conditions":
+        """Every field as a tensor of the right shape and dtype, zeros (= not given) where None."""
+        def zeros(*shape):
+            return torch.zeros(*shape, dtype=dtype)
+
+        def ones_like_leading(x, *shape):
+            return torch.ones(*shape, dtype=dtype) if x is not None else zeros(*shape)
+
+        n_sk, n_arr = len(cfg.sketch_curves), len(cfg.arrangement)
+        out = Conditions(
+            style=self.style if self.style is not None else zeros(batch, cfg.style_dim),
+            style_mask=self.style_mask if self.style_mask is not None else ones_like_leading(self.style, batch),
+            sketch=self.sketch if self.sketch is not None else zeros(batch, frames, n_sk),
+            sketch_mask=self.sketch_mask if self.sketch_mask is not None else ones_like_leading(self.sketch, batch, frames, n_sk),
+            audio=self.audio if self.audio is not None else zeros(batch, frames, cfg.latent_dim),
+            audio_mask=self.audio_mask if self.audio_mask is not None else ones_like_leading(self.audio, batch, frames),
+            arrangement=self.arrangement if self.arrangement is not None else zeros(batch, n_arr),
+            arrangement_mask=self.arrangement_mask if self.arrangement_mask is not None
+            else ones_like_leading(self.arrangement, batch, n_arr),
+        )
+        out.check(cfg, batch, frames)
+        for name, value in vars(out).items():
+            if value.dtype != dtype:
+                setattr(out, name, value.to(dtype))
+        return out
+
+    def check(self, cfg: LMDMConfig, batch: int, frames: int) -> None:
+        n_sk, n_arr = len(cfg.sketch_curves), len(cfg.arrangement)
+        expected = {
+            "style": (batch, cfg.style_dim), "style_mask": (batch,),
+            "sketch": (batch, frames, n_sk), "sketch_mask": (batch, frames, n_sk),
+            "audio": (batch, frames, cfg.latent_dim), "audio_mask": (batch, frames),
+            "arrangement": (batch, n_arr), "arrangement_mask": (batch, n_arr),
+        }
+        for name, shape in expected.items():
+            value = getattr(self, name)
+            if value is not None and tuple(value.shape) != shape:
+                raise ValueError(f"condition {name!r} has shape {tuple(value.shape)}, expected {shape} "
+                                 f"(batch {batch}, {frames} frames)")
+            if value is not None and not torch.isfinite(value).all():
+                raise ValueError(f"condition {name!r} holds NaN or infinite values")
+
+    def dropped(self) -> "Conditions":
+        """The unconditional branch of classifier-free guidance: nothing given."""
+        return Conditions()
+
+    def repeat(self, n: int) -> "Conditions":
+        """Each item repeated n times along the batch (for several guidance branches)."""
+        return Conditions(**{k: (None if v is None else v.repeat_interleave(n, dim=0)) for k, v in vars(self).items()})
+
+    def drop_randomly(self, p: float, generator: torch.Generator | None = None) -> "Conditions":
+        """Guidance dropout for training: each condition of each item dropped with probability p."""
+        out = replace(self)
+        for value_name in ("style", "audio", "arrangement"):
+            mask_name = value_name + "_mask"
+            mask = getattr(self, mask_name)
+            if mask is None:
+                continue
+            b = mask.shape[0]
+            keep = (torch.rand(b, generator=generator) >= p).to(mask.dtype)
+            setattr(out, mask_name, mask * keep.view(b, *([1] * (mask.dim() - 1))))
+        if self.sketch_mask is not None:
+            b, _, n = self.sketch_mask.shape
+            keep = (torch.rand(b, 1, n, generator=generator) >= p).to(self.sketch_mask.dtype)
+            out.sketch_mask = self.sketch_mask * keep
+        return out
+
+
+def concat_conditions(items: list[Conditions], cfg: LMDMConfig, frames: int) -> Conditions:
+    """Stack per-stream conditions into one batch (the engine's one model call per block)."""
+    filled = [c.filled(cfg, _batch_of(c), frames) for c in items]
+    return Conditions(**{k: torch.cat([getattr(f, k) for f in filled], dim=0) for k in vars(filled[0])})
+
+
+def _batch_of(c: Conditions) -> int:
+    for v in vars(c).values():
+        if v is not None:
+            return v.shape[0]
+    return 1

@@ -1,0 +1,255 @@
+"""The Live Music Diffusion Model: a latent diffusion transformer made streamable.
+
+Latent frames are tokens. Time is cut into blocks of `block_frames` frames; a block
+attends to itself (bidirectionally) and to the `context_blocks` blocks before it.
+
+- Clean context tokens carry no noise and no condition (their adaLN modulation is a
+  learned constant), so their keys and values depend only on the past: they are
+  computed once per block and cached (`BlockCache`).
+- The noisy target block is the only thing recomputed at each denoising step. It
+  alone carries the timestep, the style vector, the arrangement knobs (via adaLN) and
+  the per-frame sketch curves and input-audio latents (added to its tokens). Because
+  the prompt never touches context tokens, changing it never invalidates the cache.
+- `forward_naive` runs the same weights on context + target from scratch with the
+  equivalent block-causal sliding-window mask: the outpainting baseline, and the
+  reference the cached path is tested against.
+
+The network predicts the flow-matching velocity (noise - clean) of the target block.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .conditioning import Conditions
+from .config import LMDMConfig
+from .kv_cache import AttentionPrefix, BlockCache
+from .rope import Rotary
+
+
+def modulate(x, shift, scale):
+    return x * (1 + scale) + shift
+
+
+class TimestepEmbedding(nn.Module):
+    def __init__(self, d: int, freq_dim: int = 128):
+        super().__init__()
+        self.freq_dim = freq_dim
+        self.mlp = nn.Sequential(nn.Linear(freq_dim, d), nn.SiLU(), nn.Linear(d, d))
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:  # t: (B,) in [0, 1]
+        half = self.freq_dim // 2
+        freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32) / half)
+        args = (t.float() * 1000.0)[:, None] * freqs[None]
+        emb = torch.cat([args.cos(), args.sin()], dim=-1)
+        return self.mlp(emb.to(self.mlp[0].weight.dtype))
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: LMDMConfig):
+        super().__init__()
+        self.n_heads, self.head_dim = cfg.n_heads, cfg.head_dim
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
+        self.proj = nn.Linear(cfg.d_model, cfg.d_model)
+
+    def forward(self, x, rope, prefix: AttentionPrefix | None, layer: int, mask: torch.Tensor | None):
+        """Returns the output and this block's rotated keys and values (for the cache)."""
+        B, T, C = x.shape
+        qkv = self.qkv(x).view(B, T, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)  # (3, B, nh, T, hs)
+        q, k = Rotary.apply(qkv[:2], *rope).unbind(0)   # one rotation for queries and keys
+        v = qkv[2]
+        if prefix is not None:
+            k_all, v_all = prefix.keys_values(layer, k, v)
+        else:
+            k_all, v_all = k, v
+        y = F.scaled_dot_product_attention(q, k_all, v_all, attn_mask=mask)
+        return self.proj(y.transpose(1, 2).reshape(B, T, C)), k, v
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: LMDMConfig):
+        super().__init__()
+        d = cfg.d_model
+        self.norm1 = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
+        self.attn = Attention(cfg)
+        self.norm2 = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
+        self.mlp = nn.Sequential(nn.Linear(d, cfg.mlp_ratio * d), nn.GELU(), nn.Linear(cfg.mlp_ratio * d, d))
+        # adaLN-single (PixArt-alpha): one modulation shared by all blocks plus a learned
+        # per-block offset. Per-block adaLN would be a third of the weights, and the
+        # cached path's time on a CPU is mostly the time to stream weights through memory.
+        # Order: shift1, scale1, gate1, shift2, scale2, gate2; the scales start at 1 (so
+        # modulation is one addcmul) and the gates at 0 (adaLN-Zero: identity at init).
+        offset = torch.zeros(6, d)
+        offset[1] = offset[4] = 1.0
+        self.mod_offset = nn.Parameter(offset.flatten())
+
+    def forward(self, x, mod, rope, prefix=None, layer=0, mask=None):
+        shift1, scale1, gate1, shift2, scale2, gate2 = (mod + self.mod_offset).chunk(6, dim=-1)
+        a, k, v = self.attn(torch.addcmul(shift1, self.norm1(x), scale1), rope, prefix, layer, mask)
+        x = torch.addcmul(x, gate1, a)
+        x = torch.addcmul(x, gate2, self.mlp(torch.addcmul(shift2, self.norm2(x), scale2)))
+        return x, k, v
+
+
+class LMDM(nn.Module):
+    def __init__(self, cfg: LMDMConfig):
+        super().__init__()
+        cfg.validate()
+        self.cfg = cfg
+        d, n_sk, n_arr = cfg.d_model, len(cfg.sketch_curves), len(cfg.arrangement)
+        self.in_proj = nn.Linear(cfg.latent_dim, d)
+        self.sketch_proj = nn.Linear(2 * n_sk, d)
+        self.audio_proj = nn.Linear(cfg.latent_dim + 1, d)
+        self.t_embed = TimestepEmbedding(d)
+        self.style_proj = nn.Linear(cfg.style_dim + 1, d)
+        self.arrangement_proj = nn.Linear(2 * n_arr, d)
+        self.context_cond = nn.Parameter(torch.zeros(d))
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.ada = nn.Linear(d, 6 * d)   # adaLN-Zero: every block starts as the identity
+        self.final_norm = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
+        self.final_ada = nn.Linear(d, 2 * d)
+        self.out_proj = nn.Linear(d, cfg.latent_dim)
+        for m in (self.ada, self.sketch_proj, self.audio_proj, self.final_ada, self.out_proj):
+            nn.init.zeros_(m.weight)
+            nn.init.zeros_(m.bias)
+        self.rotary = Rotary(cfg.head_dim, cfg.rope_base)
+
+    # ---- tokens and modulation ------------------------------------------------------
+
+    def _target_tokens(self, x_t, t, cond: Conditions):
+        """Token embeddings (B, T, d) and conditioning vector (B, 1, d) of a noisy target block."""
+        B, T, _ = x_t.shape
+        c = cond.filled(self.cfg, B, T, x_t.dtype)
+        sk_mask = c.sketch_mask
+        audio_mask = c.audio_mask[..., None]
+        h = (self.in_proj(x_t)
+             + self.sketch_proj(torch.cat([c.sketch * sk_mask, sk_mask], dim=-1))
+             + self.audio_proj(torch.cat([c.audio * audio_mask, audio_mask], dim=-1)))
+        t = torch.as_tensor(t, dtype=x_t.dtype)
+        if t.dim() == 0:
+            t = t.expand(B)
+        style_mask = c.style_mask[:, None]
+        arr_mask = c.arrangement_mask
+        g = (self.t_embed(t)
+             + self.style_proj(torch.cat([c.style * style_mask, style_mask], dim=-1))
+             + self.arrangement_proj(torch.cat([c.arrangement * arr_mask, arr_mask], dim=-1)))
+        return h, F.silu(g)[:, None, :]
+
+    def _context_tokens(self, latents):
+        """Clean context carries no noise level and no condition: its modulation is a learned constant."""
+        return self.in_proj(latents), F.silu(self.context_cond)[None, None, :]
+
+    def _output(self, h, g):
+        shift, scale = self.final_ada(g).chunk(2, dim=-1)
+        return self.out_proj(modulate(self.final_norm(h), shift, scale))
+
+    # ---- the naive outpainting path ---------------------------------------------------
+
+    def naive_mask(self, context_frames: int) -> torch.Tensor:
+        """(T, T) bool: block-causal sliding window over context, target last; True = may attend."""
+        bf, W = self.cfg.block_frames, self.cfg.context_blocks
+        blk = torch.arange(context_frames + bf) // bf
+        qb, kb = blk[:, None], blk[None, :]
+        return (kb <= qb) & (kb >= qb - W)
+
+    def forward_naive(self, context: torch.Tensor, x_t: torch.Tensor, t, cond: Conditions):
+        """Velocity of the target block, recomputing the whole context: (B, Tc, D), (B, Bf, D) -> (B, Bf, D).
+
+        `context` is the stream's history of clean frames, a whole number of blocks,
+        oldest first. With more history than the window, the block-causal mask still
+        lets each block see only its own window, exactly as the cache does.
+        """
+        bf = self.cfg.block_frames
+        B, Tc, _ = context.shape
+        if Tc % bf:
+            raise ValueError(f"context of {Tc} frames is not a whole number of {bf}-frame blocks")
+        if x_t.shape[1] != bf:
+            raise ValueError(f"target has {x_t.shape[1]} frames, the model generates blocks of {bf}")
+        h_c, g_c = self._context_tokens(context)
+        h_t, g_t = self._target_tokens(x_t, t, cond)
+        h = torch.cat([h_c, h_t], dim=1)
+        mod = torch.cat([self.ada(g_c).expand(B, Tc, -1), self.ada(g_t).expand(B, bf, -1)], dim=1)
+        mask = self.naive_mask(Tc)
+        rope = self.rotary.range_tables(-Tc, bf)
+        for block in self.blocks:
+            h, _, _ = block(h, mod, rope, mask=mask)
+        return self._output(h[:, Tc:], g_t)
+
+    # ---- the cached path --------------------------------------------------------------
+
+    def new_cache(self, batch: int = 1) -> BlockCache:
+        cfg = self.cfg
+        dtype = next(self.parameters()).dtype
+        return BlockCache(cfg.n_layers, batch, cfg.n_heads, cfg.head_dim, cfg.block_frames, cfg.context_blocks, dtype)
+
+    def prefix(self, caches: list[BlockCache], copies: int = 1) -> AttentionPrefix:
+        """Build once per block what every denoising step of that block attends to."""
+        return AttentionPrefix(caches, self.rotary, copies)
+
+    def forward_cached(self, prefix: AttentionPrefix, x_t: torch.Tensor, t, cond: Conditions):
+        """Velocity of the target block (B * copies, Bf, D), attending to the cached context.
+
+        On the first call for a prefix whose caches hold pending blocks, those blocks are
+        computed in the same pass and appended to their caches (see AttentionPrefix).
+        """
+        if x_t.shape[0] != prefix.batch:
+            raise ValueError(f"target batch {x_t.shape[0]} does not match the prefix batch {prefix.batch}")
+        h, g = self._target_tokens(x_t, t, cond)
+        mod = self.ada(g)
+        fused = prefix.state == "fuse"
+        bf = self.cfg.block_frames
+        if fused:
+            h_c, g_c = self._context_tokens(prefix.pending)
+            B = h.shape[0]
+            h = torch.cat([h_c, h], dim=1)
+            mod = torch.cat([self.ada(g_c).expand(B, bf, -1), mod.expand(B, bf, -1)], dim=1)
+            rope = prefix.rope_fused
+        else:
+            rope = prefix.rope
+        mask = prefix.mask(fused)
+        for layer, block in enumerate(self.blocks):
+            h, k, v = block(h, mod, rope, prefix=prefix, layer=layer, mask=mask)
+            if fused:
+                prefix.write_back(layer, k[:, :, :bf], v[:, :, :bf])
+        if fused:
+            prefix.commit()
+            h = h[:, bf:]
+        return self._output(h, g)
+
+    def append(self, caches: list[BlockCache], clean: torch.Tensor) -> None:
+        """Run a finished block through once as clean context and store its keys/values now.
+
+        `clean` is (sum of cache batches, Bf, D), in the order of `caches`. Blocks left
+        pending by `generate_block` are appended first.
+        """
+        self.flush(caches)
+        n = sum(c.batch for c in caches)
+        if clean.shape[0] != n or clean.shape[1] != self.cfg.block_frames:
+            raise ValueError(f"clean block of shape {tuple(clean.shape)} does not fit caches of batch "
+                             f"{n} and blocks of {self.cfg.block_frames} frames")
+        prefix = self.prefix(caches, copies=1)
+        h, g = self._context_tokens(clean)
+        mod = self.ada(g)
+        mask = prefix.mask(False)
+        last = len(self.blocks) - 1
+        for layer, block in enumerate(self.blocks):
+            if layer == last:   # only its keys and values are needed
+                shift1, scale1 = (mod + block.mod_offset).chunk(6, dim=-1)[:2]
+                _, k, v = block.attn(torch.addcmul(shift1, block.norm1(h), scale1), prefix.rope, prefix, layer, mask)
+            else:
+                h, k, v = block(h, mod, prefix.rope, prefix=prefix, layer=layer, mask=mask)
+            prefix.write_back(layer, k, v)
+        prefix.commit()
+
+    def flush(self, caches: list[BlockCache]) -> None:
+        """Append every pending block now instead of with the next block's first step."""
+        waiting = [c for c in caches if c.pending is not None]
+        for c in waiting:
+            clean, c.pending = c.pending, None
+            self.append([c], clean)
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())

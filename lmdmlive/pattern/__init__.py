@@ -1,0 +1,1 @@
+"""Layer reserved by DESIGN.md; filled by its own issue."""
