@@ -212,3 +212,15 @@ def format_table(results: dict) -> str:
 
 def to_json_line(results: dict) -> str:
     return json.dumps({k: (round(v, 6) if isinstance(v, float) else v) for k, v in results.items()})
+
+
+def context_sweep(model: LMDM, steps: int, guidance: float, seconds=(2.5, 5.0, 7.5, 10.0), blocks: int = 3) -> dict:
+    """Seconds per block, cached and naive, against the context held (for the chart)."""
+    cfg = model.cfg
+    out = {"context_s": [], "cached_s": [], "naive_s": []}
+    for s in seconds:
+        frames = max(1, round(s * cfg.frame_rate / cfg.block_frames)) * cfg.block_frames
+        out["context_s"].append(frames / cfg.frame_rate)
+        out["cached_s"].append(time_cached_block(model, frames, steps, guidance, blocks))
+        out["naive_s"].append(time_naive_block(model, frames, steps, guidance, max(2, blocks // 2)))
+    return out

@@ -85,6 +85,15 @@ def cmd_bench(args) -> int:
     results = run_bench(bundle.lmdm, bundle.codec, steps, guidance, args.quick,
                         progress=lambda msg: print(msg, file=sys.stderr, flush=True))
     results["weights"] = bundle.source
+    if args.plot:
+        from ..engine.bench import context_sweep
+        from ..engine.bench_plot import plot_context_sweep
+        print("timing cached and naive blocks against context for the chart ...", file=sys.stderr, flush=True)
+        sweep = context_sweep(bundle.lmdm, steps, guidance)
+        plot_context_sweep(sweep, bundle.lmdm.cfg.block_seconds, args.plot,
+                           f"LMDM {results['params_lmdm'] / 1e6:.1f}M, {steps} steps, guidance {guidance}, "
+                           f"{results['threads']} threads")
+        print(f"wrote {args.plot}", file=sys.stderr)
     print(format_table(results))
     if args.json:
         print(to_json_line(results))
@@ -121,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--quick", action="store_true", help="fewer repetitions (about a minute)")
     bench.add_argument("--steps", type=_steps, default=None, help="denoising steps (default: the default model's)")
     bench.add_argument("--guidance", type=_guidance, default=None, help="guidance (default: the default model's)")
+    bench.add_argument("--plot", default=None, metavar="PNG",
+                       help="also time blocks against context length and save the chart (needs matplotlib)")
     bench.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     bench.add_argument("--model", default=None, help="LMDM checkpoint to time instead of the default")
     bench.add_argument("--codec", default=None, help="codec checkpoint to time instead of the default")

@@ -1,0 +1,85 @@
+"""The `lmdmlive` command as a performer runs it: real processes, real files."""
+import hashlib
+import json
+import subprocess
+import sys
+
+import soundfile as sf
+
+
+def run(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "lmdmlive", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_help_lists_the_commands():
+    out = run("--help")
+    assert out.returncode == 0
+    assert "render" in out.stdout and "bench" in out.stdout
+
+
+def test_render_writes_audio_and_the_same_seed_gives_the_same_file(tmp_path):
+    a, b, c = tmp_path / "a.wav", tmp_path / "b.wav", tmp_path / "c.wav"
+    for path, seed in ((a, 3), (b, 3), (c, 4)):
+        out = run("render", "warm ambient pads", "--seconds", "1.5", "--out", str(path), "--seed", str(seed))
+        assert out.returncode == 0, out.stderr
+    audio, rate = sf.read(a)
+    assert rate == 24000 and len(audio) == 36000
+    assert abs(audio).max() > 0.01
+    digest = [hashlib.sha256(p.read_bytes()).hexdigest() for p in (a, b, c)]
+    assert digest[0] == digest[1] != digest[2]
+
+
+def test_render_says_plainly_whether_weights_are_trained(tmp_path):
+    from lmdmlive.model.default import load_default
+    trained = load_default(warn=False).trained
+    out = run("render", "", "--seconds", "0.5", "--out", str(tmp_path / "x.wav"))
+    assert out.returncode == 0
+    assert ("untrained" in out.stderr) == (not trained)
+    assert ("untrained" in out.stdout) == (not trained)
+
+
+def test_bad_arguments_get_one_clear_line_and_exit_2(tmp_path):
+    out = run("render", "x", "--seconds", "-3", "--out", str(tmp_path / "x.wav"))
+    assert out.returncode == 2 and "expected a number above 0, got '-3'" in out.stderr
+    out = run("render", "x", "--steps", "nine", "--out", str(tmp_path / "x.wav"))
+    assert out.returncode == 2 and "steps" in out.stderr
+    out = run("render", "x", "--seconds", "1", "--out", str(tmp_path / "x.mp4"))
+    assert out.returncode == 2 and "must end in .wav or .flac" in out.stderr
+    out = run("render", "x", "--seconds", "1", "--model", str(tmp_path / "missing"), "--codec", str(tmp_path / "nope"),
+              "--out", str(tmp_path / "x.wav"))
+    assert out.returncode == 0, "missing checkpoints fall back to the untrained default"
+
+
+def test_a_damaged_checkpoint_stops_render_with_its_name(tmp_path):
+    from lmdmlive.model import save_checkpoint
+    from lmdmlive.model.default import untrained_codec, untrained_lmdm
+    lmdm, codec = untrained_lmdm(), untrained_codec()
+    save_checkpoint(lmdm, lmdm.cfg, tmp_path / "lmdm", "lmdm")
+    save_checkpoint(codec, codec.cfg, tmp_path / "codec", "codec")
+    weights = tmp_path / "lmdm.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-10] ^= 1
+    weights.write_bytes(bytes(data))
+    out = run("render", "x", "--seconds", "0.5", "--model", str(tmp_path / "lmdm"), "--codec", str(tmp_path / "codec"),
+              "--out", str(tmp_path / "x.wav"))
+    assert out.returncode == 2
+    assert "lmdm.safetensors: content hash" in out.stderr
+
+
+def test_bench_quick_prints_a_table_and_one_json_object_on_the_last_line():
+    out = run("bench", "--quick", "--json", timeout=600)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    results = json.loads(lines[-1])
+    for key in ("kv_speedup", "flat_ratio", "rtf", "cache_growth", "matmul_fraction"):
+        assert key in results and results[key] > 0, key
+    assert results["cache_growth"] < 1.5   # a ring buffer; the number itself is reported, not asserted
+    assert any(line.startswith("kv_speedup") for line in lines)
+
+
+def test_python_dash_m_and_the_console_script_are_the_same_program():
+    import shutil
+    exe = shutil.which("lmdmlive")
+    assert exe is not None, "the console script is missing: install the package with `pip install -e .`"
+    out = subprocess.run([exe, "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "render" in out.stdout
