@@ -52,6 +52,7 @@ def generate_block(model: LMDM, caches: list[BlockCache], cond: Conditions, seed
     if len({c.pending is None for c in caches}) > 1:
         model.flush(caches)     # a stream that just started batches with ones mid-performance
     batch = sum(c.batch for c in caches)
+    cond.check(cfg, batch, cfg.block_frames)
     shape_per = [(c.batch, cfg.block_frames, cfg.latent_dim) for c in caches]
     blocks = [c.blocks_generated for c in caches]
     noise = torch.cat([block_noise(s, b, shp) for s, b, shp in zip(seeds, blocks, shape_per)])

@@ -106,21 +106,23 @@ class BlockCache:
 class AttentionPrefix:
     """What a block being generated attends to besides itself, built once per block.
 
-    Per layer, a buffer of three regions: the ring of cached context R (copied from one
-    or more caches, one per stream, so that streams at different positions batch into
-    one model call, and repeated `copies` times per item for the branches of
-    classifier-free guidance), a region P for a *pending* block, and a region T for the
-    target block's own keys, rewritten at every denoising step, so a step copies
-    nothing.
+    Per layer, a buffer of three regions [P | R | T]: the ring of cached context R
+    (copied from one or more caches, one per stream, so that streams at different
+    positions batch into one model call, and repeated `copies` times per item for the
+    branches of classifier-free guidance); a region P for a *pending* block; and a
+    region T for the target block's own keys, rewritten at every denoising step, so a
+    step copies nothing.
 
     A pending block is a finished block not yet appended to its cache. Appending costs
-    a full pass through the weights, and on a CPU a pass over 12 tokens costs nearly
-    what a pass over 36 does (the time goes into streaming weights from memory), so
-    the pending block rides along with the first denoising step of the next block:
-    its tokens are computed in the same pass, with context modulation, attending only
-    to the ring and itself, and its keys and values go into P and into the cache.
+    a pass through the weights, and on a CPU a pass over 12 tokens costs most of what
+    a pass over 36 does (small-row matrix products run far below peak), so the pending
+    block rides along with the first denoising step of the next block: its tokens are
+    computed in the same pass, with context modulation, attending only to the ring and
+    itself; its keys and values go into P, into the cache, and over the ring slots of
+    the block it replaces. Every later step then attends to the view [R | T], which
+    needs no mask at all once the window is full.
 
-    k[l], v[l]: (B * copies, heads, W + 2 * Bf, head_dim), regions [R | P | T]
+    k[l], v[l]: (B * copies, heads, Bf + W + Bf, head_dim)
     """
 
     def __init__(self, caches: list[BlockCache], rotary: Rotary, copies: int = 1):
@@ -140,16 +142,16 @@ class AttentionPrefix:
         B = sum(c.batch for c in caches) * copies
         self.batch = B
         self.state = "fuse" if all(pending) else "plain"
-        self.k = [torch.zeros(B, H, W + 2 * bf, hd, dtype=first.k.dtype) for _ in range(n_layers)]
+        self.k = [torch.zeros(B, H, bf + W + bf, hd, dtype=first.k.dtype) for _ in range(n_layers)]
         self.v = [torch.zeros_like(t) for t in self.k]
-        ring_valid, ring_kept, pos = [], [], []
+        ring_valid, ring_kept, pos, self.replaced = [], [], [], []
         row = 0
         for c in caches:
             n = c.batch * copies
             for layer in range(n_layers):
                 # (batch, copies, H, W, hd) view: every guidance copy gets the same context.
-                self.k[layer][row:row + n, :, :W].unflatten(0, (c.batch, copies)).copy_(c.k[layer].unsqueeze(1))
-                self.v[layer][row:row + n, :, :W].unflatten(0, (c.batch, copies)).copy_(c.v[layer].unsqueeze(1))
+                self.k[layer][row:row + n, :, bf:bf + W].unflatten(0, (c.batch, copies)).copy_(c.k[layer].unsqueeze(1))
+                self.v[layer][row:row + n, :, bf:bf + W].unflatten(0, (c.batch, copies)).copy_(c.v[layer].unsqueeze(1))
             valid = c.valid()
             kept = valid.clone()
             if c.pending is not None:
@@ -157,6 +159,7 @@ class AttentionPrefix:
             ring_valid.append(valid.expand(n, W))
             ring_kept.append(kept.expand(n, W))
             pos.append(c.next_positions().expand(n, bf))
+            self.replaced.append((row, n, c.slots()))
             row += n
         self.ring_valid = torch.cat(ring_valid)[:, None, None, :]     # (B, 1, 1, W)
         self.ring_kept = torch.cat(ring_kept)[:, None, None, :]
@@ -173,32 +176,57 @@ class AttentionPrefix:
         cos, sin = self.rotary.tables(positions.flatten())
         return (cos.view(*positions.shape, -1)[:, None], sin.view(*positions.shape, -1)[:, None])  # (B, 1, T, hd/2)
 
-    def mask(self, fused: bool) -> torch.Tensor:
-        """Boolean attention mask (True = attend) for the tokens of this pass."""
+    def mask(self, fused: bool) -> torch.Tensor | None:
+        """Boolean attention mask (True = attend) for the tokens of this pass; None when all may attend."""
         B, bf = self.batch, self.block_frames
-        yes, no = torch.ones(B, 1, 1, bf, dtype=torch.bool), torch.zeros(B, 1, 1, bf, dtype=torch.bool)
-        if fused:
-            pending_rows = torch.cat([self.ring_valid, yes, no], dim=-1).expand(B, 1, bf, -1)
-            target_rows = torch.cat([self.ring_kept, yes, yes], dim=-1).expand(B, 1, bf, -1)
+        yes = torch.ones(B, 1, 1, bf, dtype=torch.bool)
+        if fused:       # over [P | R | T]
+            pending_rows = torch.cat([yes, self.ring_valid, ~yes], dim=-1).expand(B, 1, bf, -1)
+            target_rows = torch.cat([yes, self.ring_kept, yes], dim=-1).expand(B, 1, bf, -1)
             return torch.cat([pending_rows, target_rows], dim=2)
-        if self.state == "plain":
-            return torch.cat([self.ring_valid, no, yes], dim=-1)
-        return torch.cat([self.ring_kept, yes, yes], dim=-1)
+        # over [R | T]; after absorption the replaced slots hold the pending block
+        ring = self.ring_valid if self.state == "plain" else (self.ring_kept | self._replaced_mask())
+        if bool(ring.all()):
+            return None
+        return torch.cat([ring, yes], dim=-1)
+
+    def _replaced_mask(self) -> torch.Tensor:
+        m = torch.zeros(self.batch, 1, 1, self.window, dtype=torch.bool)
+        for row, n, slots in self.replaced:
+            m[row:row + n, :, :, slots] = True
+        return m
 
     def keys_values(self, layer: int, k_new: torch.Tensor, v_new: torch.Tensor):
-        """Buffer with this pass's (rotated) keys/values written at its tail: region T, or P and T."""
-        end = self.k[layer].shape[2]
-        start = end - k_new.shape[2]
+        """The keys/values this pass attends to, with its own (rotated) ones in place.
+
+        A fused pass (pending + target tokens) sees [P | R | T]; any other pass [R | T].
+        """
+        bf, W = self.block_frames, self.window
+        fused = k_new.shape[2] == 2 * bf
+        kb, vb = self.k[layer], self.v[layer]
         if torch.is_grad_enabled() and (k_new.requires_grad or v_new.requires_grad):
             # Training through the cache (self-rollout) must not write into shared buffers.
-            return (torch.cat([self.k[layer][:, :, :start], k_new], dim=2),
-                    torch.cat([self.v[layer][:, :, :start], v_new], dim=2))
-        self.k[layer][:, :, start:] = k_new
-        self.v[layer][:, :, start:] = v_new
-        return self.k[layer], self.v[layer]
+            if fused:
+                return (torch.cat([k_new[:, :, :bf], kb[:, :, bf:bf + W], k_new[:, :, bf:]], dim=2),
+                        torch.cat([v_new[:, :, :bf], vb[:, :, bf:bf + W], v_new[:, :, bf:]], dim=2))
+            return torch.cat([kb[:, :, bf:bf + W], k_new], dim=2), torch.cat([vb[:, :, bf:bf + W], v_new], dim=2)
+        if fused:
+            kb[:, :, :bf], kb[:, :, bf + W:] = k_new[:, :, :bf], k_new[:, :, bf:]
+            vb[:, :, :bf], vb[:, :, bf + W:] = v_new[:, :, :bf], v_new[:, :, bf:]
+            return kb, vb
+        kb[:, :, bf + W:] = k_new
+        vb[:, :, bf + W:] = v_new
+        return kb[:, :, bf:], vb[:, :, bf:]
 
     def write_back(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> None:
-        """Store a clean block's keys/values of one layer into each stream's cache (first copy of each item)."""
+        """Store a clean block's keys/values of one layer into each stream's cache (first copy of
+        each item) and over the ring slots it replaces in this prefix."""
+        bf = self.block_frames
+        if self.state == "fuse":
+            for row, n, slots in self.replaced:
+                ring = slice(bf + slots.start, bf + slots.stop)
+                self.k[layer][row:row + n, :, ring] = k[row:row + n].detach()
+                self.v[layer][row:row + n, :, ring] = v[row:row + n].detach()
         k, v = k[::self.copies].detach(), v[::self.copies].detach()
         start = 0
         for c in self.caches:
