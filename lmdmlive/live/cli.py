@@ -13,34 +13,22 @@ class CommandError(Exception):
     """A user mistake the command explains in one line and exits 2 for."""
 
 
-def _finite_positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
-    return value
+def _bounded(cast, low: float, high: float, what: str, low_open: bool = False):
+    """An argparse type: a number of `cast` within [low, high] (or (low, high]), else one clear line."""
+    def parse(text: str):
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not math.isfinite(value) or value > high or value < low or (low_open and value == low):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+    return parse
 
 
-def _steps(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of steps from 1 to 8, got {text!r}") from None
-    if not 1 <= value <= 8:
-        raise argparse.ArgumentTypeError(f"expected a whole number of steps from 1 to 8, got {text!r}")
-    return value
-
-
-def _guidance(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a guidance scale from 0 to 20, got {text!r}") from None
-    if not math.isfinite(value) or not 0 <= value <= 20:
-        raise argparse.ArgumentTypeError(f"expected a guidance scale from 0 to 20, got {text!r}")
-    return value
+_seconds = _bounded(float, 0.0, 6 * 3600, "a number above 0 (seconds, at most 6 hours)", low_open=True)
+_steps = _bounded(int, 1, 8, "a whole number of steps from 1 to 8")
+_guidance = _bounded(float, 0.0, 20.0, "a guidance scale from 0 to 20")
 
 
 def cmd_render(args) -> int:
@@ -114,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Render a prompt offline with the default model, block by block, "
                                         "exactly as a live stream plays it. No audio device is needed.")
     render.add_argument("prompt", help='text prompt, e.g. "warm ambient pads" ("" for no prompt)')
-    render.add_argument("--seconds", type=_finite_positive, default=10.0, help="length in seconds (default 10)")
+    render.add_argument("--seconds", type=_seconds, default=10.0, help="length in seconds (default 10)")
     render.add_argument("--out", default="out.wav", help="output .wav or .flac file (default out.wav)")
     render.add_argument("--seed", type=int, default=0, help="noise seed: the same seed gives the same audio")
     render.add_argument("--steps", type=_steps, default=4, help="denoising steps per block, 1 to 8 (default 4)")

@@ -40,7 +40,7 @@ def test_render_says_plainly_whether_weights_are_trained(tmp_path):
 
 def test_bad_arguments_get_one_clear_line_and_exit_2(tmp_path):
     out = run("render", "x", "--seconds", "-3", "--out", str(tmp_path / "x.wav"))
-    assert out.returncode == 2 and "expected a number above 0, got '-3'" in out.stderr
+    assert out.returncode == 2 and "expected a number above 0 (seconds, at most 6 hours), got '-3'" in out.stderr
     out = run("render", "x", "--steps", "nine", "--out", str(tmp_path / "x.wav"))
     assert out.returncode == 2 and "steps" in out.stderr
     out = run("render", "x", "--seconds", "1", "--out", str(tmp_path / "x.mp4"))
