@@ -23,9 +23,10 @@ def sketch_units(curve: str, value):
     """Map a curve value from performer units to model units (roughly unit scale)."""
     if curve == "loud":      # dB full scale, -60 (near silence) .. 0
         return (value + 30.0) / 15.0
-    if curve == "bright":    # spectral centroid in Hz
-        return torch.log2(torch.as_tensor(value, dtype=torch.float32).clamp_min(20.0) / 1000.0) if torch.is_tensor(value) \
-            else math.log2(max(float(value), 20.0) / 1000.0)
+    if curve == "bright":    # spectral centroid in Hz, in octaves around 1 kHz
+        if torch.is_tensor(value):
+            return torch.log2(value.float().clamp_min(20.0) / 1000.0)
+        return math.log2(max(float(value), 20.0) / 1000.0)
     if curve == "pitch":     # MIDI note number (60 = middle C)
         return (value - 60.0) / 12.0
     if curve in ("voiced", "onset"):
@@ -123,16 +124,3 @@ class Conditions:
             keep = (torch.rand(b, 1, n, generator=generator) >= p).to(self.sketch_mask.dtype)
             out.sketch_mask = self.sketch_mask * keep
         return out
-
-
-def concat_conditions(items: list[Conditions], cfg: LMDMConfig, frames: int) -> Conditions:
-    """Stack per-stream conditions into one batch (the engine's one model call per block)."""
-    filled = [c.filled(cfg, _batch_of(c), frames) for c in items]
-    return Conditions(**{k: torch.cat([getattr(f, k) for f in filled], dim=0) for k in vars(filled[0])})
-
-
-def _batch_of(c: Conditions) -> int:
-    for v in vars(c).values():
-        if v is not None:
-            return v.shape[0]
-    return 1
