@@ -86,15 +86,13 @@ def generate_block(model: LMDM, caches: list[BlockCache], cond: Conditions, seed
         def fresh(i):
             return torch.cat([block_noise(s, b, shp, salt=i + 1) for s, b, shp in zip(seeds, blocks, shape_per)])
         x0 = sample_pingpong(denoise, x, ts, fresh)
-    if prefix.state == "fuse":
-        model.flush(caches)     # unreachable with >= 1 step; kept so a pending block is never lost
     if append:
         _leave_pending(model, caches, x0)
     return x0
 
 
 def _leave_pending(model: LMDM, caches: list[BlockCache], x0: torch.Tensor) -> None:
-    model.flush(caches)
+    model.flush(caches)     # only the strength-0 path arrives with a block still pending
     start = 0
     for c in caches:
         c.pending = x0[start:start + c.batch].clone()
