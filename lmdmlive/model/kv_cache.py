@@ -106,12 +106,16 @@ class BlockCache:
 class AttentionPrefix:
     """What a block being generated attends to besides itself, built once per block.
 
-    Per layer, a buffer of three regions [P | R | T]: the ring of cached context R
-    (copied from one or more caches, one per stream, so that streams at different
-    positions batch into one model call, and repeated `copies` times per item for the
-    branches of classifier-free guidance); a region P for a *pending* block; and a
-    region T for the target block's own keys, rewritten at every denoising step, so a
-    step copies nothing.
+    Per layer and per stream item, a buffer of three regions [P | R | T]: the ring of
+    cached context R (copied from one or more caches, one per stream, so that streams at
+    different positions batch into one model call); a region P for a *pending* block;
+    and a region T for the target block's own keys, rewritten at every denoising step,
+    so a step copies nothing.
+
+    The branches of classifier-free guidance (`copies` of them) share their item's row:
+    their target tokens sit side by side in T, each attending to the context and to
+    itself only. So the window is stored once per item, not once per branch, and the
+    matrix products get more rows per weight read.
 
     A pending block is a finished block not yet appended to its cache. Appending costs
     a pass through the weights, and on a CPU a pass over 12 tokens costs most of what
@@ -119,15 +123,16 @@ class AttentionPrefix:
     block rides along with the first denoising step of the next block: its tokens are
     computed in the same pass, with context modulation, attending only to the ring and
     itself; its keys and values go into P, into the cache, and over the ring slots of
-    the block it replaces. Every later step then attends to the view [R | T], which
-    needs no mask at all once the window is full.
+    the block it replaces. Every later step attends to the view [R | T].
 
-    k[l], v[l]: (B * copies, heads, Bf + W + Bf, head_dim)
+    k[l], v[l]: (items, heads, Bf + W + copies * Bf, head_dim)
     """
 
     def __init__(self, caches: list[BlockCache], rotary: Rotary, copies: int = 1):
         if not caches:
             raise ValueError("an attention prefix needs at least one cache")
+        if copies < 1:
+            raise ValueError(f"copies must be at least 1, got {copies}")
         first = caches[0]
         for c in caches:
             if (c.block_frames, c.window, c.k.shape[0]) != (first.block_frames, first.window, first.k.shape[0]):
@@ -139,19 +144,19 @@ class AttentionPrefix:
         self.window, self.block_frames = first.window, first.block_frames
         W, bf = self.window, self.block_frames
         n_layers, _, H, _, hd = first.k.shape
-        B = sum(c.batch for c in caches) * copies
-        self.batch = B
+        self.items = sum(c.batch for c in caches)
+        self.batch = self.items * copies          # rows of the target batch callers pass in
         self.state = "fuse" if all(pending) else "plain"
-        self.k = [torch.zeros(B, H, bf + W + bf, hd, dtype=first.k.dtype) for _ in range(n_layers)]
-        self.v = [torch.zeros_like(t) for t in self.k]
+        self._masks: dict = {}
+        self.k = [torch.empty(self.items, H, bf + W + copies * bf, hd, dtype=first.k.dtype) for _ in range(n_layers)]
+        self.v = [torch.empty_like(t) for t in self.k]
         ring_valid, ring_kept, pos, self.replaced = [], [], [], []
         row = 0
         for c in caches:
-            n = c.batch * copies
+            n = c.batch
             for layer in range(n_layers):
-                # (batch, copies, H, W, hd) view: every guidance copy gets the same context.
-                self.k[layer][row:row + n, :, bf:bf + W].unflatten(0, (c.batch, copies)).copy_(c.k[layer].unsqueeze(1))
-                self.v[layer][row:row + n, :, bf:bf + W].unflatten(0, (c.batch, copies)).copy_(c.v[layer].unsqueeze(1))
+                self.k[layer][row:row + n, :, bf:bf + W] = c.k[layer]
+                self.v[layer][row:row + n, :, bf:bf + W] = c.v[layer]
             valid = c.valid()
             kept = valid.clone()
             if c.pending is not None:
@@ -161,37 +166,58 @@ class AttentionPrefix:
             pos.append(c.next_positions().expand(n, bf))
             self.replaced.append((row, n, c.slots()))
             row += n
-        self.ring_valid = torch.cat(ring_valid)[:, None, None, :]     # (B, 1, 1, W)
+        self.ring_valid = torch.cat(ring_valid)[:, None, None, :]     # (items, 1, 1, W)
         self.ring_kept = torch.cat(ring_kept)[:, None, None, :]
-        self.positions = torch.cat(pos)                                # (B, Bf) of the pending-or-target block
+        positions = torch.cat(pos)                                     # (items, Bf) of the pending-or-target block
         if self.state == "fuse":
-            self.pending = torch.cat([c.pending for c in caches]).repeat_interleave(copies, dim=0)
-            self.rope_fused = self._rope(torch.cat([self.positions, self.positions + bf], dim=1))
-            self.rope = self._rope(self.positions + bf)
+            self.pending = torch.cat([c.pending for c in caches])
+            target = positions + bf
+            self.rope_fused = self._rope(torch.cat([positions] + [target] * copies, dim=1))
         else:
             self.pending = None
-            self.rope = self._rope(self.positions)
+            target = positions
+        self.rope = self._rope(torch.cat([target] * copies, dim=1))
 
     def _rope(self, positions):
         cos, sin = self.rotary.tables(positions.flatten())
-        return (cos.view(*positions.shape, -1)[:, None], sin.view(*positions.shape, -1)[:, None])  # (B, 1, T, hd/2)
+        return (cos.view(*positions.shape, -1)[:, None], sin.view(*positions.shape, -1)[:, None])  # (items, 1, T, hd/2)
+
+    def _target_rows(self, ring: torch.Tensor, with_pending: bool) -> torch.Tensor:
+        """(items, 1, copies * Bf, [P] + W + copies * Bf): each branch sees the context, P if given, and itself."""
+        n, bf, G = self.items, self.block_frames, self.copies
+        branch = torch.arange(G).repeat_interleave(bf)
+        own = (branch[:, None] == branch[None, :]).expand(n, 1, G * bf, G * bf)
+        parts = [ring.expand(n, 1, G * bf, -1), own]
+        if with_pending:
+            parts.insert(0, torch.ones(n, 1, G * bf, bf, dtype=torch.bool))
+        return torch.cat(parts, dim=-1)
 
     def mask(self, fused: bool) -> torch.Tensor | None:
+        """Additive attention mask (0 = attend, -inf = not) for the tokens of this pass; None when all may
+        attend. Memoised per state: a boolean mask would be converted at every layer of every step."""
+        key = (fused, self.state)
+        if key not in self._masks:
+            allowed = self.allowed(fused)
+            self._masks[key] = None if allowed is None else \
+                torch.zeros(allowed.shape, dtype=self.k[0].dtype).masked_fill_(~allowed, float("-inf"))
+        return self._masks[key]
+
+    def allowed(self, fused: bool) -> torch.Tensor | None:
         """Boolean attention mask (True = attend) for the tokens of this pass; None when all may attend."""
-        B, bf = self.batch, self.block_frames
-        yes = torch.ones(B, 1, 1, bf, dtype=torch.bool)
-        if fused:       # over [P | R | T]
-            pending_rows = torch.cat([yes, self.ring_valid, ~yes], dim=-1).expand(B, 1, bf, -1)
-            target_rows = torch.cat([yes, self.ring_kept, yes], dim=-1).expand(B, 1, bf, -1)
-            return torch.cat([pending_rows, target_rows], dim=2)
-        # over [R | T]; after absorption the replaced slots hold the pending block
+        n, bf, G = self.items, self.block_frames, self.copies
+        if fused:       # queries [pending | targets] over keys [P | R | T]
+            pending_rows = torch.cat([torch.ones(n, 1, bf, bf, dtype=torch.bool),
+                                      self.ring_valid.expand(n, 1, bf, -1),
+                                      torch.zeros(n, 1, bf, G * bf, dtype=torch.bool)], dim=-1)
+            return torch.cat([pending_rows, self._target_rows(self.ring_kept, with_pending=True)], dim=2)
+        # keys [R | T]; after absorption the replaced slots hold the pending block
         ring = self.ring_valid if self.state == "plain" else (self.ring_kept | self._replaced_mask())
-        if bool(ring.all()):
+        if G == 1 and bool(ring.all()):
             return None
-        return torch.cat([ring, yes], dim=-1)
+        return self._target_rows(ring, with_pending=False)
 
     def _replaced_mask(self) -> torch.Tensor:
-        m = torch.zeros(self.batch, 1, 1, self.window, dtype=torch.bool)
+        m = torch.zeros(self.items, 1, 1, self.window, dtype=torch.bool)
         for row, n, slots in self.replaced:
             m[row:row + n, :, :, slots] = True
         return m
@@ -202,7 +228,7 @@ class AttentionPrefix:
         A fused pass (pending + target tokens) sees [P | R | T]; any other pass [R | T].
         """
         bf, W = self.block_frames, self.window
-        fused = k_new.shape[2] == 2 * bf
+        fused = k_new.shape[2] == bf + self.copies * bf and self.state == "fuse"
         kb, vb = self.k[layer], self.v[layer]
         if torch.is_grad_enabled() and (k_new.requires_grad or v_new.requires_grad):
             # Training through the cache (self-rollout) must not write into shared buffers.
@@ -219,15 +245,15 @@ class AttentionPrefix:
         return kb[:, :, bf:], vb[:, :, bf:]
 
     def write_back(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> None:
-        """Store a clean block's keys/values of one layer into each stream's cache (first copy of
-        each item) and over the ring slots it replaces in this prefix."""
+        """Store a clean block's keys/values (items, heads, Bf, head_dim) of one layer into each
+        stream's cache and over the ring slots it replaces in this prefix."""
         bf = self.block_frames
+        k, v = k.detach(), v.detach()
         if self.state == "fuse":
             for row, n, slots in self.replaced:
                 ring = slice(bf + slots.start, bf + slots.stop)
-                self.k[layer][row:row + n, :, ring] = k[row:row + n].detach()
-                self.v[layer][row:row + n, :, ring] = v[row:row + n].detach()
-        k, v = k[::self.copies].detach(), v[::self.copies].detach()
+                self.k[layer][row:row + n, :, ring] = k[row:row + n]
+                self.v[layer][row:row + n, :, ring] = v[row:row + n]
         start = 0
         for c in self.caches:
             c.write(layer, k[start:start + c.batch], v[start:start + c.batch])

@@ -190,22 +190,25 @@ class LMDM(nn.Module):
         return AttentionPrefix(caches, self.rotary, copies)
 
     def forward_cached(self, prefix: AttentionPrefix, x_t: torch.Tensor, t, cond: Conditions):
-        """Velocity of the target block (B * copies, Bf, D), attending to the cached context.
+        """Velocity of the target block (items * copies, Bf, D), item-major, attending to the cached context.
 
-        On the first call for a prefix whose caches hold pending blocks, those blocks are
-        computed in the same pass and appended to their caches (see AttentionPrefix).
+        The guidance copies of an item share one row of tokens (see AttentionPrefix). On
+        the first call for a prefix whose caches hold pending blocks, those blocks are
+        computed in the same pass and appended to their caches.
         """
         if x_t.shape[0] != prefix.batch:
             raise ValueError(f"target batch {x_t.shape[0]} does not match the prefix batch {prefix.batch}")
-        h, g = self._target_tokens(x_t, t, cond)
+        n, G, bf = prefix.items, prefix.copies, self.cfg.block_frames
+        h, g = self._target_tokens(x_t, t, cond)                 # (n * G, Bf, d), (n * G, 1, d)
+        d = h.shape[-1]
+        h = h.reshape(n, G * bf, d)
         mod = self.ada(g)
+        mod = mod if G == 1 else mod.view(n, G, 1, -1).expand(n, G, bf, -1).reshape(n, G * bf, -1)
         fused = prefix.state == "fuse"
-        bf = self.cfg.block_frames
         if fused:
             h_c, g_c = self._context_tokens(prefix.pending)
-            B = h.shape[0]
             h = torch.cat([h_c, h], dim=1)
-            mod = torch.cat([self.ada(g_c).expand(B, bf, -1), mod.expand(B, bf, -1)], dim=1)
+            mod = torch.cat([self.ada(g_c).expand(n, bf, -1), mod.expand(n, G * bf, -1)], dim=1)
             rope = prefix.rope_fused
         else:
             rope = prefix.rope
@@ -217,7 +220,7 @@ class LMDM(nn.Module):
         if fused:
             prefix.commit()
             h = h[:, bf:]
-        return self._output(h, g)
+        return self._output(h.reshape(n * G, bf, d), g)
 
     def append(self, caches: list[BlockCache], clean: torch.Tensor) -> None:
         """Run a finished block through once as clean context and store its keys/values now.
