@@ -88,6 +88,32 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_corpus_build(args) -> int:
+    from ..progress import ProgressBar
+    from ..train.corpus.build import build
+
+    bar = ProgressBar("corpus (seconds of audio)", int(args.hours * 3600))
+    manifest = build(args.out, args.hours, seed=args.seed, workers=args.workers, progress=bar,
+                     log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    for split, st in manifest["splits"].items():
+        print(f"{split:8} {st['clips']:6d} clips {st['hours']:8.2f} h {st['pieces']:6d} pieces "
+              f"{len(st['families']):3d} families")
+    return 0
+
+
+def cmd_corpus_add(args) -> int:
+    from ..progress import ProgressBar
+    from ..train.corpus.add import add_folder
+
+    result = add_folder(args.folder, args.out, log=lambda msg: print(msg, file=sys.stderr, flush=True),
+                        progress=ProgressBar("adding", 1))
+    print(f"added {result['added']} of {result['files']} files to {args.out} (split 'user'); "
+          f"{len(result['failed'])} could not be read")
+    for path, why in result["failed"]:
+        print(f"  {path}: {why}")
+    return 0
+
+
 def cmd_repl(args) -> int:
     print("lmdmlive: the live-coding REPL is not built yet; available commands: render, bench "
           "(see `lmdmlive --help`).", file=sys.stderr)
@@ -124,6 +150,27 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--model", default=None, help="LMDM checkpoint to time instead of the default")
     bench.add_argument("--codec", default=None, help="codec checkpoint to time instead of the default")
     bench.set_defaults(func=cmd_bench)
+
+    corpus = sub.add_parser("corpus", help="build or extend the training corpus",
+                            description="Build the training corpus offline, or add your own audio to it.")
+    corpus_sub = corpus.add_subparsers(dest="corpus_command", metavar="ACTION", required=True)
+    cb = corpus_sub.add_parser("build", help="render music21 pieces and generated grooves (resumable)",
+                               description="Render the music21 corpus and generated grooves with FluidSynth into "
+                                           "FLAC shards with captions and sketch features. Deterministic per seed; "
+                                           "an interrupted build continues where it stopped.")
+    cb.add_argument("--hours", type=_bounded(float, 0.0, 1000.0, "hours from 0 to 1000", low_open=True), default=20.0,
+                    help="hours of audio to build (default 20)")
+    cb.add_argument("--out", default="data/corpus", help="corpus folder (default data/corpus)")
+    cb.add_argument("--seed", type=int, default=0, help="seed of the plan, arrangements and captions")
+    cb.add_argument("--workers", type=_bounded(int, 1, 64, "a number of worker processes from 1 to 64"), default=2,
+                    help="render processes (default 2)")
+    cb.set_defaults(func=cmd_corpus_build)
+    ca = corpus_sub.add_parser("add", help="add a folder of your own audio",
+                               description="Add every audio file of FOLDER (wav, flac, ogg, mp3) with features and "
+                                           "captions from a NAME.txt beside it, or from the folder and file names.")
+    ca.add_argument("folder", help="folder of audio files (searched recursively)")
+    ca.add_argument("--out", default="data/corpus", help="corpus folder (default data/corpus)")
+    ca.set_defaults(func=cmd_corpus_add)
     return parser
 
 

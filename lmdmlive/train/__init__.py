@@ -1,1 +1,1 @@
-"""Layer reserved by DESIGN.md; filled by its own issue."""
+"""Training: the corpus, training stages and evaluation. Depends on model only."""
