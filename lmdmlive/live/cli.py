@@ -114,6 +114,41 @@ def cmd_corpus_add(args) -> int:
     return 0
 
 
+def cmd_train_codec(args) -> int:
+    from pathlib import Path
+
+    from ..progress import ProgressBar
+    from ..train.codec_train import train_codec
+
+    result = train_codec(Path(args.corpus), Path(args.run), steps=args.steps, minutes=args.minutes,
+                         batch=args.batch, lr=args.lr, seed=args.seed,
+                         export=Path(args.export) if args.export else None,
+                         progress=ProgressBar("codec steps", args.steps, min_interval=2.0),
+                         log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    print(f"codec at step {result['step']}; state in {args.run}" + (f", exported to {args.export}" if args.export else ""))
+    return 0
+
+
+def cmd_eval_codec(args) -> int:
+    import json
+    from pathlib import Path
+
+    from ..model import load_codec
+    from ..model.default import DEFAULT_CODEC
+    from ..train.codec_eval import evaluate_codec
+
+    codec = load_codec(args.codec or DEFAULT_CODEC)
+    result = evaluate_codec(codec, Path(args.corpus), clips=args.clips, seconds=args.seconds)
+    print(f"{'metric':<16} {'codec':>10} {'opus 24k':>10}")
+    for key in ("mel_l1", "stft_distance", "si_sdr"):
+        print(f"{key:<16} {result[key]:>10.4f} {result[key + '_opus24']:>10.4f}")
+    print(f"{'decode_rtf':<16} {result['decode_rtf']:>10.1f}")
+    print(f"({result['clips']} held-out clips of {result['seconds_per_clip']} s)")
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
 def cmd_repl(args) -> int:
     print("lmdmlive: the live-coding REPL is not built yet; available commands: render, bench "
           "(see `lmdmlive --help`).", file=sys.stderr)
@@ -171,6 +206,33 @@ def build_parser() -> argparse.ArgumentParser:
     ca.add_argument("folder", help="folder of audio files (searched recursively)")
     ca.add_argument("--out", default="data/corpus", help="corpus folder (default data/corpus)")
     ca.set_defaults(func=cmd_corpus_add)
+
+    train = sub.add_parser("train", help="training stages (resumable)")
+    train_sub = train.add_subparsers(dest="train_command", metavar="STAGE", required=True)
+    tc = train_sub.add_parser("codec", help="train the audio codec on the corpus",
+                              description="Train the codec (multi-resolution STFT and mel losses, VAE) on random "
+                                          "crops of the corpus; resumes from RUN when stopped.")
+    tc.add_argument("--corpus", default="data/corpus", help="corpus folder (default data/corpus)")
+    tc.add_argument("--run", default="runs/codec", help="run folder for state, log and curve (default runs/codec)")
+    tc.add_argument("--steps", type=_bounded(int, 1, 10**7, "a number of steps"), default=20000,
+                    help="total steps (default 20000)")
+    tc.add_argument("--minutes", type=_bounded(float, 0, 10**5, "minutes above 0", low_open=True), default=None,
+                    help="stop after this many minutes (the run resumes later)")
+    tc.add_argument("--batch", type=_bounded(int, 1, 1024, "a batch size"), default=16, help="crops per step")
+    tc.add_argument("--lr", type=_bounded(float, 0, 1, "a learning rate", low_open=True), default=1e-3)
+    tc.add_argument("--seed", type=int, default=0)
+    tc.add_argument("--export", default=None, help="also write the trained codec as a checkpoint (NAME)")
+    tc.set_defaults(func=cmd_train_codec)
+
+    evaluate = sub.add_parser("eval", help="evaluation on held-out data")
+    eval_sub = evaluate.add_subparsers(dest="eval_command", metavar="WHAT", required=True)
+    ec = eval_sub.add_parser("codec", help="the codec against Opus 24 kbit/s on held-out clips")
+    ec.add_argument("--codec", default=None, help="codec checkpoint (default: the shipped one)")
+    ec.add_argument("--corpus", default="data/corpus", help="corpus folder (default data/corpus)")
+    ec.add_argument("--clips", type=_bounded(int, 1, 10000, "a number of clips"), default=24)
+    ec.add_argument("--seconds", type=_bounded(float, 1, 600, "seconds from 1 to 600"), default=8.0)
+    ec.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
+    ec.set_defaults(func=cmd_eval_codec)
     return parser
 
 

@@ -15,6 +15,7 @@ import itertools
 import json
 import multiprocessing as mp
 import random
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -128,12 +129,27 @@ def process(item: PlanItem, seed: int) -> tuple[dict, "object", dict]:
     return meta, audio, features
 
 
+ITEM_TIMEOUT_SECONDS = 90
+
+
+class ItemTimeout(Exception):
+    pass
+
+
+def _alarm(signum, frame):
+    raise ItemTimeout(f"took over {ITEM_TIMEOUT_SECONDS} s")
+
+
 def _work(args):
     item, seed = args
+    signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(ITEM_TIMEOUT_SECONDS)      # a pathological score must not stall the build
     try:
         return item, process(item, seed), None
     except Exception as e:     # one bad source never stops the corpus; it is logged and skipped
         return item, None, f"{type(e).__name__}: {e}"
+    finally:
+        signal.alarm(0)
 
 
 def build(out: str | Path, hours: float, seed: int = 0, workers: int = 2, progress=None, log=print) -> dict:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import mido
 
+MAX_MEASURES = 96          # over a minute at any tempo and metre the corpus holds
+
 FAMILIES = {
     "baroque chorale": ("bach",),
     "renaissance polyphony": ("palestrina", "josquin", "trecento", "monteverdi"),
@@ -88,6 +90,9 @@ def load_piece(source_path: str, number: int | None) -> Piece:
 def _parts_to_midi(score, translate) -> mido.MidiFile:
     """One channel per part: music21 merges parts that share an instrument into one channel."""
     parts = list(score.parts) if hasattr(score, "parts") and len(score.parts) else [score]
+    # Only the first minute is rendered, and music21's export is quadratic in a part's
+    # length (stripTies), so long movements are cut to their first measures before it.
+    parts = [_first_measures(p, MAX_MEASURES) for p in parts]
     out = mido.MidiFile(type=1, ticks_per_beat=480)
     channels = [c for c in range(16) if c != 9]
     for i, part in enumerate(parts[:len(channels)]):
@@ -110,6 +115,15 @@ def _parts_to_midi(score, translate) -> mido.MidiFile:
                 new.append(msg)
             out.tracks.append(new)
     return out
+
+
+def _first_measures(part, count: int):
+    try:
+        if len(part.getElementsByClass("Measure")) > count:
+            return part.measures(1, count)
+    except Exception:          # a part music21 cannot slice is exported whole (bounded by the item timeout)
+        pass
+    return part
 
 
 def _roles(midi: mido.MidiFile) -> dict[int, str]:

@@ -1,0 +1,84 @@
+"""`lmdmlive eval codec`: the codec against Opus at 24 kbit/s on the same held-out clips.
+
+Both are measured by the same distances (log-mel L1, multi-resolution STFT distance,
+SI-SDR) on the same excerpts; `decode_rtf` is seconds of audio per second of
+streaming decode, block by block as the engine does it.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from ..model import Codec
+from .corpus.shards import load_audio, read_records
+from .spectral import mel_l1, si_sdr, stft_distance
+
+OPUS_KBPS = 24
+
+
+def opus_roundtrip(audio: np.ndarray, sample_rate: int, kbps: int = OPUS_KBPS) -> np.ndarray:
+    """Encode with opusenc and decode with opusdec (Debian opus-tools) at the same rate and length."""
+    for tool in ("opusenc", "opusdec"):
+        if shutil.which(tool) is None:
+            raise RuntimeError(f"{tool} is not installed; install the Debian package opus-tools")
+    with tempfile.TemporaryDirectory(prefix="lmdm-opus-") as tmp:
+        src, enc, dec = Path(tmp, "in.wav"), Path(tmp, "x.opus"), Path(tmp, "out.wav")
+        sf.write(src, audio, sample_rate, subtype="PCM_16")
+        subprocess.run(["opusenc", "--quiet", "--bitrate", str(kbps), "--hard-cbr", str(src), str(enc)], check=True)
+        subprocess.run(["opusdec", "--quiet", "--rate", str(sample_rate), str(enc), str(dec)], check=True)
+        out, _ = sf.read(dec, dtype="float32")
+    if out.ndim > 1:
+        out = out.mean(axis=1)
+    fixed = np.zeros_like(audio)
+    fixed[: min(len(out), len(audio))] = out[: len(audio)]
+    return fixed
+
+
+def excerpts(corpus: Path, clips: int, seconds: float, hop: int) -> list[np.ndarray]:
+    """The first `seconds` of the first `clips` held-out clips, in corpus order (reproducible)."""
+    out = []
+    for rec in read_records(corpus, "heldout"):
+        if rec["seconds"] < seconds:
+            continue
+        audio = load_audio(corpus, rec)
+        n = int(seconds * rec["sample_rate"]) // hop * hop
+        out.append(audio[:n])
+        if len(out) == clips:
+            break
+    if not out:
+        raise FileNotFoundError(f"{corpus}: no held-out clips of {seconds} s; build the corpus first")
+    return out
+
+
+@torch.no_grad()
+def evaluate_codec(codec: Codec, corpus: Path, clips: int = 24, seconds: float = 8.0, block_frames: int = 12) -> dict:
+    cfg = codec.cfg
+    sr = cfg.sample_rate
+    metrics = {k: [] for k in ("mel_l1", "stft_distance", "si_sdr", "mel_l1_opus24", "stft_distance_opus24",
+                               "si_sdr_opus24")}
+    decode_seconds, audio_seconds = 0.0, 0.0
+    for audio in excerpts(corpus, clips, seconds, cfg.hop):
+        ref = torch.from_numpy(audio)[None]
+        z = codec.encode(ref)
+        decoder = codec.stream_decoder()
+        t0 = time.perf_counter()
+        recon = torch.cat([decoder(z[:, i:i + block_frames]) for i in range(0, z.shape[1], block_frames)], dim=1)
+        decode_seconds += time.perf_counter() - t0
+        audio_seconds += len(audio) / sr
+        opus = torch.from_numpy(opus_roundtrip(audio, sr))[None]
+        for suffix, est in (("", recon), ("_opus24", opus)):
+            metrics["mel_l1" + suffix].append(float(mel_l1(ref, est, sr)))
+            metrics["stft_distance" + suffix].append(float(stft_distance(ref, est)))
+            metrics["si_sdr" + suffix].append(float(si_sdr(ref, est)[0]))
+    result = {k: round(float(np.mean(v)), 4) for k, v in metrics.items()}
+    result["decode_rtf"] = round(audio_seconds / decode_seconds, 1)
+    result["clips"] = len(metrics["mel_l1"])
+    result["seconds_per_clip"] = seconds
+    return result

@@ -1,0 +1,77 @@
+"""Resumable training state without pickles: weights, optimizer moments and counters.
+
+    RUN/last.safetensors   model weights and Adam moments ("opt.<param>.exp_avg", ...)
+    RUN/last.json          step, optimizer scalars, RNG seed position, config
+    RUN/log.jsonl          one line per logged step (losses, seconds), appended
+Written to temporary names and renamed, so a run killed mid-save resumes from the
+previous save.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+
+def save_state(run: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, step: int, extra: dict) -> None:
+    run.mkdir(parents=True, exist_ok=True)
+    names = {id(p): n for n, p in model.named_parameters()}
+    tensors = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
+    scalars = {}
+    for group in opt.param_groups:
+        for p in group["params"]:
+            st = opt.state.get(p, {})
+            for key, value in st.items():
+                if torch.is_tensor(value) and value.dim() > 0:
+                    tensors[f"opt.{names[id(p)]}.{key}"] = value.detach().contiguous()
+                else:
+                    scalars[f"{names[id(p)]}.{key}"] = float(value)
+    tmp = run / "last.safetensors.tmp"
+    save_file(tensors, str(tmp))
+    tmp.replace(run / "last.safetensors")
+    meta = dict(extra, step=step, optimizer_scalars=scalars, lr=[g["lr"] for g in opt.param_groups])
+    tmpj = run / "last.json.tmp"
+    tmpj.write_text(json.dumps(meta, indent=1))
+    tmpj.replace(run / "last.json")
+
+
+def load_state(run: Path, model: torch.nn.Module, opt: torch.optim.Optimizer) -> dict | None:
+    """Restore in place and return the saved extra fields (with "step"), or None when there is no state."""
+    if not (run / "last.safetensors").exists() or not (run / "last.json").exists():
+        return None
+    meta = json.loads((run / "last.json").read_text())
+    tensors = load_file(str(run / "last.safetensors"))
+    model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+    params = dict(model.named_parameters())
+    for name, p in params.items():
+        st = {}
+        for key in ("exp_avg", "exp_avg_sq"):
+            t = tensors.get(f"opt.{name}.{key}")
+            if t is not None:
+                st[key] = t
+        if "step" in (s := {k.split(".")[-1]: v for k, v in meta["optimizer_scalars"].items()
+                             if k.rsplit(".", 1)[0] == name}):
+            st["step"] = torch.tensor(s["step"])
+        if st:
+            opt.state[p] = st
+    return meta
+
+
+def append_log(run: Path, row: dict) -> None:
+    with open(run / "log.jsonl", "a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def read_log(run: Path) -> list[dict]:
+    path = run / "log.jsonl"
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return rows
