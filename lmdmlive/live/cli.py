@@ -138,7 +138,7 @@ def cmd_eval_codec(args) -> int:
     from ..train.codec_eval import evaluate_codec
 
     codec = load_codec(args.codec or DEFAULT_CODEC)
-    result = evaluate_codec(codec, Path(args.corpus), clips=args.clips, seconds=args.seconds)
+    result = evaluate_codec(codec, Path(args.corpus), clips=args.clips, seconds=args.seconds, plot=args.plot)
     print(f"{'metric':<16} {'codec':>10} {'opus 24k':>10}")
     for key in ("mel_l1", "stft_distance", "si_sdr"):
         print(f"{key:<16} {result[key]:>10.4f} {result[key + '_opus24']:>10.4f}")
@@ -232,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     ec.add_argument("--clips", type=_bounded(int, 1, 10000, "a number of clips"), default=24)
     ec.add_argument("--seconds", type=_bounded(float, 1, 600, "seconds from 1 to 600"), default=8.0)
     ec.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
+    ec.add_argument("--plot", default=None, metavar="PNG", help="also save spectrograms (original, codec, Opus)")
     ec.set_defaults(func=cmd_eval_codec)
     return parser
 

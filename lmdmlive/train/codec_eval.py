@@ -41,7 +41,7 @@ def opus_roundtrip(audio: np.ndarray, sample_rate: int, kbps: int = OPUS_KBPS) -
     return fixed
 
 
-def excerpts(corpus: Path, clips: int, seconds: float, hop: int) -> list[np.ndarray]:
+def excerpts(corpus: Path, clips: int, seconds: float, hop: int, labels: list | None = None) -> list[np.ndarray]:
     """The first `seconds` of the first `clips` held-out clips, in corpus order (reproducible)."""
     out = []
     for rec in read_records(corpus, "heldout"):
@@ -50,6 +50,8 @@ def excerpts(corpus: Path, clips: int, seconds: float, hop: int) -> list[np.ndar
         audio = load_audio(corpus, rec)
         n = int(seconds * rec["sample_rate"]) // hop * hop
         out.append(audio[:n])
+        if labels is not None:
+            labels.append(f"{rec['style']}: {rec['title']}"[:48])
         if len(out) == clips:
             break
     if not out:
@@ -58,13 +60,16 @@ def excerpts(corpus: Path, clips: int, seconds: float, hop: int) -> list[np.ndar
 
 
 @torch.no_grad()
-def evaluate_codec(codec: Codec, corpus: Path, clips: int = 24, seconds: float = 8.0, block_frames: int = 12) -> dict:
+def evaluate_codec(codec: Codec, corpus: Path, clips: int = 24, seconds: float = 8.0, block_frames: int = 12,
+                   plot: str | None = None, plot_rows: int = 4) -> dict:
     cfg = codec.cfg
     sr = cfg.sample_rate
     metrics = {k: [] for k in ("mel_l1", "stft_distance", "si_sdr", "mel_l1_opus24", "stft_distance_opus24",
                                "si_sdr_opus24")}
     decode_seconds, audio_seconds = 0.0, 0.0
-    for audio in excerpts(corpus, clips, seconds, cfg.hop):
+    labels: list[str] = []
+    shown = []
+    for i, audio in enumerate(excerpts(corpus, clips, seconds, cfg.hop, labels)):
         ref = torch.from_numpy(audio)[None]
         z = codec.encode(ref)
         decoder = codec.stream_decoder()
@@ -73,10 +78,16 @@ def evaluate_codec(codec: Codec, corpus: Path, clips: int = 24, seconds: float =
         decode_seconds += time.perf_counter() - t0
         audio_seconds += len(audio) / sr
         opus = torch.from_numpy(opus_roundtrip(audio, sr))[None]
+        if plot and len(shown) < plot_rows:
+            cut = min(len(audio), 4 * sr)
+            shown.append((labels[i], audio[:cut], recon[0, :cut].numpy(), opus[0, :cut].numpy()))
         for suffix, est in (("", recon), ("_opus24", opus)):
             metrics["mel_l1" + suffix].append(float(mel_l1(ref, est, sr)))
             metrics["stft_distance" + suffix].append(float(stft_distance(ref, est)))
             metrics["si_sdr" + suffix].append(float(si_sdr(ref, est)[0]))
+    if plot:
+        from .codec_plot import plot_spectrograms
+        plot_spectrograms(shown, sr, plot)
     result = {k: round(float(np.mean(v)), 4) for k, v in metrics.items()}
     result["decode_rtf"] = round(audio_seconds / decode_seconds, 1)
     result["clips"] = len(metrics["mel_l1"])
