@@ -1,1 +1,1 @@
-"""Layer reserved by DESIGN.md; filled by its own issue."""
+"""The pyo bridge: server boot, stream players, the ring they read from."""

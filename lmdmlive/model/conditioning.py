@@ -124,3 +124,9 @@ class Conditions:
             keep = (torch.rand(b, 1, n, generator=generator) >= p).to(self.sketch_mask.dtype)
             out.sketch_mask = self.sketch_mask * keep
         return out
+
+
+def stack_conditions(items: list[Conditions], cfg: LMDMConfig, frames: int) -> Conditions:
+    """Per-stream conditions (one item each) as one batch: the engine's one model call per block."""
+    filled = [c.filled(cfg, 1, frames) for c in items]
+    return Conditions(**{k: torch.cat([getattr(f, k) for f in filled], dim=0) for k in vars(filled[0])})

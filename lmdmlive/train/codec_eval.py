@@ -51,7 +51,7 @@ def excerpts(corpus: Path, clips: int, seconds: float, hop: int, labels: list | 
         n = int(seconds * rec["sample_rate"]) // hop * hop
         out.append(audio[:n])
         if labels is not None:
-            labels.append(f"{rec['style']}: {rec['title']}"[:48])
+            labels.append(f"{rec.get('style', rec.get('family', ''))}: {rec.get('title', rec['id'])}"[:48])
         if len(out) == clips:
             break
     if not out:

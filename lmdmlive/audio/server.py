@@ -1,0 +1,89 @@
+"""Booting the pyo server: JACK when a JACK server runs, else portaudio; offline and manual for tests.
+
+One callback per server runs at the start of every buffer; the stream players and
+the input capture register into it here, so any number of them share pyo's single
+callback slot.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pyo
+
+MODES = ("auto", "jack", "portaudio", "offline", "manual")
+
+
+class AudioServerError(RuntimeError):
+    pass
+
+
+def jack_running() -> bool:
+    exe = shutil.which("jack_lsp")
+    if exe is None:
+        return False
+    try:
+        return subprocess.run([exe], capture_output=True, timeout=3).returncode == 0
+    except (subprocess.TimeoutExpired, OSError):
+        return False
+
+
+def boot_server(mode: str = "auto", sr: int = 48000, nchnls: int = 2, buffersize: int = 256,
+                duplex: int = 0, jack_name: str = "lmdmlive") -> pyo.Server:
+    """A booted (not started) pyo server; errors say which backend failed and what to try."""
+    if mode not in MODES:
+        raise AudioServerError(f"unknown audio mode {mode!r}; choose one of {', '.join(MODES)}")
+    if mode == "auto":
+        mode = "jack" if jack_running() else "portaudio"
+    kwargs = dict(sr=sr, nchnls=nchnls, buffersize=buffersize, duplex=duplex)
+    if mode == "jack":
+        server = pyo.Server(audio="jack", jackname=jack_name, **kwargs)
+    else:
+        server = pyo.Server(audio=mode, **kwargs)
+    server.setVerbosity(1)
+    server.boot()
+    if not server.getIsBooted():
+        hint = "is jackd running?" if mode == "jack" else "is an audio device present? `lmdmlive doctor` checks"
+        raise AudioServerError(f"the pyo server did not boot with audio={mode!r}: {hint}")
+    server.lmdm_mode = mode
+    return server
+
+
+class CallbackHub:
+    """Per-buffer hooks of one server, called in registration order from pyo's audio thread.
+
+    Keyed by the id of pyo's C-level server (what `PyoObject.getServer()` returns), of
+    which a process has one at a time.
+    """
+
+    _hubs: dict[int, "CallbackHub"] = {}
+
+    def __init__(self, server):
+        self.hooks: list = []
+        self.errors = 0
+        self.server = server
+        server.setCallback(self._run)
+
+    @classmethod
+    def of(cls, server) -> "CallbackHub":
+        hub = cls._hubs.get(id(server))
+        if hub is None or hub.server is not server:
+            hub = cls._hubs[id(server)] = cls(server)
+        return hub
+
+    def add(self, hook) -> None:
+        """Register a callable; it is held strongly (with whatever buffers it writes) until `remove`."""
+        self.hooks = self.hooks + [hook]
+
+    def remove(self, hook) -> None:
+        self.hooks = [h for h in self.hooks if h is not hook]
+
+    def _run(self) -> None:
+        for hook in self.hooks:           # a snapshot: add/remove from other threads swap the list
+            try:
+                hook()
+            except Exception as e:      # the audio thread must survive anything a hook does
+                self.errors += 1
+                if self.errors <= 3:
+                    print(f"lmdmlive audio callback: {type(e).__name__}: {e}", file=sys.stderr)

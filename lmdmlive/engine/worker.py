@@ -1,0 +1,159 @@
+"""The engine: one thread that keeps every live stream's ring ahead of the play head.
+
+Each round it takes the streams whose lookahead fell under the target, generates the
+next block for all of them in one batched model call (each with its own cache,
+seed and conditions, snapshotted at the block boundary), decodes and resamples each
+to the server's rate, and writes it into that stream's ring. The audio callback only
+reads rings, so a late block costs an underrun (a fade, counted), never a stall.
+"""
+from __future__ import annotations
+
+import statistics
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import soxr
+import torch
+
+from ..audio.player import StreamPlayer
+from ..model import Conditions, generate_block
+from ..model.conditioning import stack_conditions
+from ..model.default import DEFAULT_GUIDANCE, DEFAULT_STEPS, ModelBundle
+
+
+@dataclass
+class EngineStream:
+    player: StreamPlayer
+    seed: int
+    cond: Conditions                       # what the next block is generated under
+    cache: object = None
+    decoder: object = None
+    resampler: object = None
+    blocks: int = 0
+    changed_at: float | None = None        # when the performer last changed the conditions
+    latencies: list = field(default_factory=list)
+
+    def set_conditions(self, cond: Conditions) -> None:
+        """Takes effect at the next block boundary; the time is kept to measure control-to-sound latency."""
+        self.cond = cond
+        self.changed_at = time.perf_counter()
+
+
+class Engine:
+    def __init__(self, bundle: ModelBundle, server_rate: int, *, steps: int = DEFAULT_STEPS,
+                 guidance: float = DEFAULT_GUIDANCE, lookahead_seconds: float = 0.6):
+        self.bundle, self.server_rate = bundle, int(server_rate)
+        self.steps, self.guidance = steps, guidance
+        self.lookahead_seconds = lookahead_seconds
+        self.streams: list[EngineStream] = []
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._running = False
+        self.compute_seconds: list[float] = []
+        self.audio_seconds = 0.0
+        self.busy_seconds = 0.0
+        self.errors = 0
+        self.stall_seconds = 0.0            # injected by tests and the bench to rehearse lateness
+
+    # ---- streams -------------------------------------------------------------------------------
+
+    def add_stream(self, style: torch.Tensor | None = None, seed: int = 0, **player_kwargs) -> EngineStream:
+        model, codec = self.bundle.lmdm, self.bundle.codec
+        player = StreamPlayer(**player_kwargs)
+        if player.sample_rate != self.server_rate:
+            raise ValueError(f"the server runs at {player.sample_rate} Hz, the engine was made for {self.server_rate}")
+        stream = EngineStream(player=player, seed=seed, cond=Conditions(style=style) if style is not None
+                              else Conditions(), cache=model.new_cache(1), decoder=codec.stream_decoder(),
+                              resampler=soxr.ResampleStream(codec.cfg.sample_rate, self.server_rate, 1,
+                                                            dtype="float32"))
+        with self._lock:
+            self.streams.append(stream)
+        return stream
+
+    def remove_stream(self, stream: EngineStream) -> None:
+        with self._lock:
+            self.streams = [s for s in self.streams if s is not stream]
+        stream.player.close()
+
+    # ---- one scheduling round -------------------------------------------------------------------
+
+    def due(self) -> list[EngineStream]:
+        target = int(self.lookahead_seconds * self.server_rate)
+        block = int(self.bundle.lmdm.cfg.block_seconds * self.server_rate) + 2048
+        return [s for s in self.streams if s.player.ring.lookahead() < target and s.player.ring.space() > block]
+
+    def step(self) -> bool:
+        """Generate one block for every stream that needs one; False when none did."""
+        with self._lock:
+            due = self.due()
+        if not due:
+            return False
+        if self.stall_seconds:
+            time.sleep(self.stall_seconds)
+            self.stall_seconds = 0.0
+        model, codec = self.bundle.lmdm, self.bundle.codec
+        t0 = time.perf_counter()
+        snapshot = [(s, s.cond, s.changed_at) for s in due]
+        cond = stack_conditions([c for _, c, _ in snapshot], model.cfg, model.cfg.block_frames)
+        with torch.no_grad():
+            z = generate_block(model, [s.cache for s in due], cond, [s.seed for s in due],
+                               steps=self.steps, guidance=self.guidance)
+            for i, (s, _, changed) in enumerate(snapshot):
+                audio = s.decoder(z[i:i + 1])[0].numpy()
+                audio = s.resampler.resample_chunk(audio)
+                s.player.ring.write(np.nan_to_num(audio))
+                s.blocks += 1
+                if changed is not None and s.changed_at == changed:
+                    # First sample under the new conditions plays after what was already queued.
+                    queued = (s.player.ring.lookahead() - len(audio)) / self.server_rate
+                    s.latencies.append(time.perf_counter() - changed + max(0.0, queued))
+                    s.changed_at = None
+        spent = time.perf_counter() - t0
+        self.compute_seconds.append(spent)
+        self.audio_seconds += model.cfg.block_seconds * len(due)
+        self.busy_seconds += spent
+        return True
+
+    # ---- the thread ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        sys.setswitchinterval(0.001)      # the audio thread needs the GIL back within a buffer
+        self._running = True
+        self._thread = threading.Thread(target=self._loop, name="lmdmlive-engine", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._running = False
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def _loop(self) -> None:
+        while self._running:
+            try:
+                if not self.step():
+                    time.sleep(0.003)
+            except Exception as e:        # a failing block must not end the performance
+                self.errors += 1
+                print(f"lmdmlive engine: {type(e).__name__}: {e}", file=sys.stderr)
+                time.sleep(0.05)
+
+    # ---- metrics ------------------------------------------------------------------------------
+
+    def metrics(self) -> dict:
+        lat = [x for s in self.streams for x in s.latencies]
+        return {
+            "rtf": self.audio_seconds / self.busy_seconds if self.busy_seconds else float("nan"),
+            "blocks": sum(s.blocks for s in self.streams),
+            "block_ms_p50": 1000 * statistics.median(self.compute_seconds) if self.compute_seconds else float("nan"),
+            "block_ms_max": 1000 * max(self.compute_seconds) if self.compute_seconds else float("nan"),
+            "lookahead_ms": {i: 1000 * s.player.ring.lookahead() / self.server_rate for i, s in enumerate(self.streams)},
+            "underruns": sum(s.player.underruns for s in self.streams),
+            "latency_ms_p95": 1000 * float(np.percentile(lat, 95)) if lat else float("nan"),
+            "errors": self.errors,
+        }

@@ -1,0 +1,77 @@
+"""Stream players: sample-exact pyo objects that fade, never click, when the engine is late."""
+import numpy as np
+import pyo
+import pytest
+
+from lmdmlive.audio.player import StreamPlayer
+from lmdmlive.audio.ring import AudioRing
+
+BS = 256
+
+
+def record(server, obj, buffers):
+    table = pyo.NewTable(length=buffers * BS / 48000.0)
+    rec = pyo.TableRec(obj, table, fadetime=0).play()
+    for _ in range(buffers):
+        server.process()
+    rec.stop()
+    return np.asarray(table.getBuffer()).copy()
+
+
+def test_the_player_plays_exactly_what_was_written(manual_server):
+    player = StreamPlayer()
+    x = (0.5 * np.sin(np.arange(BS * 10) / 17.0)).astype(np.float32)
+    player.ring.write(x)
+    out = record(manual_server, player, 10)
+    assert np.array_equal(out, x)
+    assert player.underruns == 0
+
+
+def test_a_late_engine_gives_one_counted_underrun_a_fade_and_a_clean_return(manual_server):
+    player = StreamPlayer(fade_ms=5)
+    x = np.full(BS * 4, 0.5, dtype=np.float32)
+    player.ring.write(x)
+    out = record(manual_server, player, 8)             # four buffers of audio, then four of nothing
+    assert player.underruns == 1
+    assert np.abs(np.diff(out)).max() < 0.5 / 200      # a 5 ms ramp, not a step
+    assert out[-BS:].max() == 0.0
+    player.ring.write(np.full(BS * 4, 0.5, dtype=np.float32))
+    back = record(manual_server, player, 4)
+    assert np.abs(np.diff(back)).max() < 0.5 / 200 and back[-1] == pytest.approx(0.5)
+    assert player.underruns == 1, "recovering is not a second underrun"
+
+
+def test_nothing_before_the_first_block_is_an_underrun(manual_server):
+    player = StreamPlayer()
+    out = record(manual_server, player, 4)
+    assert player.underruns == 0 and not out.any()
+
+
+def test_the_player_is_a_pyo_object_effects_and_arithmetic_apply(manual_server):
+    player = StreamPlayer()
+    x = (0.3 * np.sin(np.arange(BS * 40) * 2 * np.pi * 440 / 48000)).astype(np.float32)
+    player.ring.write(x)
+    louder = player * 2
+    wet = pyo.Freeverb(player, size=0.9, bal=1.0)
+    both = pyo.Mix([louder, wet], voices=1)
+    out = record(manual_server, both, 40)
+    assert np.abs(out).max() > np.abs(x).max() * 1.5        # the doubled copy is in there
+    player.mul = 0.0
+    assert not record(manual_server, player, 2).any()
+
+
+def test_the_ring_refuses_to_overwrite_unplayed_audio():
+    ring = AudioRing(4096, fade=64)
+    ring.write(np.zeros(4000, dtype=np.float32))
+    with pytest.raises(OverflowError, match="ring full"):
+        ring.write(np.zeros(200, dtype=np.float32))
+
+
+def test_late_audio_for_a_time_already_played_is_skipped_not_queued():
+    ring = AudioRing(48000, fade=64)
+    out = np.zeros(256, dtype=np.float32)
+    ring.write(np.ones(256, dtype=np.float32))
+    for _ in range(4):
+        ring.pull(out)                   # three buffers late
+    ring.write(np.full(256, 2.0, dtype=np.float32))
+    assert ring.written == ring.read + 256, "the late block is placed at the play head"
