@@ -149,6 +149,16 @@ def cmd_eval_codec(args) -> int:
     return 0
 
 
+def cmd_doctor(args) -> int:
+    from .doctor import format_checks, run_checks
+
+    checks = run_checks()
+    print(format_checks(checks))
+    failed = [c for c in checks if c.status == "fail"]
+    print(f"{len(failed)} problem(s) to fix" if failed else "nothing blocks lmdmlive on this machine")
+    return 1 if failed else 0
+
+
 def cmd_repl(args) -> int:
     print("lmdmlive: the live-coding REPL is not built yet; available commands: render, bench "
           "(see `lmdmlive --help`).", file=sys.stderr)
@@ -185,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--model", default=None, help="LMDM checkpoint to time instead of the default")
     bench.add_argument("--codec", default=None, help="codec checkpoint to time instead of the default")
     bench.set_defaults(func=cmd_bench)
+
+    doctor = sub.add_parser("doctor", help="check audio, JACK, MIDI, model files and tools; say what to fix")
+    doctor.set_defaults(func=cmd_doctor)
 
     corpus = sub.add_parser("corpus", help="build or extend the training corpus",
                             description="Build the training corpus offline, or add your own audio to it.")

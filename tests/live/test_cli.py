@@ -83,3 +83,11 @@ def test_python_dash_m_and_the_console_script_are_the_same_program():
     assert exe is not None, "the console script is missing: install the package with `pip install -e .`"
     out = subprocess.run([exe, "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "render" in out.stdout
+
+
+def test_doctor_reports_each_check_and_what_to_fix():
+    out = run("doctor")
+    assert out.returncode in (0, 1)
+    for name in ("pyo", "JACK", "portaudio", "MIDI", "default model", "text encoder", "corpus renderer"):
+        assert name in out.stdout, name
+    assert ("problem(s) to fix" in out.stdout) == (out.returncode == 1)

