@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pyo
+import torch
 
 from lmdmlive.audio.server import boot_server
 from lmdmlive.engine.worker import Engine
@@ -26,6 +27,7 @@ def longest_run(mask: np.ndarray) -> int:
 
 
 def main():
+    torch.set_num_threads(1)      # one core for the model, one for JACK and pyo
     server = boot_server("jack", nchnls=1, sr=48000, buffersize=256)
     server.start()
     engine = Engine(small_bundle(), 48000, steps=1, guidance=1.0, lookahead_seconds=0.5)
