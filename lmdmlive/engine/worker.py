@@ -34,6 +34,7 @@ class EngineStream:
     resampler: object = None
     blocks: int = 0
     changed_at: float | None = None        # when the performer last changed the conditions
+    provider: object = None                # optional: block index -> Conditions (patterned lanes)
     latencies: list = field(default_factory=list)
 
     def set_conditions(self, cond: Conditions) -> None:
@@ -96,7 +97,7 @@ class Engine:
             self.stall_seconds = 0.0
         model, codec = self.bundle.lmdm, self.bundle.codec
         t0 = time.perf_counter()
-        snapshot = [(s, s.cond, s.changed_at) for s in due]
+        snapshot = [(s, self._conditions(s), s.changed_at) for s in due]
         cond = stack_conditions([c for _, c, _ in snapshot], model.cfg, model.cfg.block_frames)
         with torch.no_grad():
             z = generate_block(model, [s.cache for s in due], cond, [s.seed for s in due],
@@ -116,6 +117,17 @@ class Engine:
         self.audio_seconds += model.cfg.block_seconds * len(due)
         self.busy_seconds += spent
         return True
+
+    def _conditions(self, s: EngineStream) -> Conditions:
+        """The stream's conditions for its next block; a failing provider keeps the last good ones."""
+        if s.provider is None:
+            return s.cond
+        try:
+            s.cond = s.provider(s.blocks)
+        except Exception as e:          # a pattern that fails at play time must not stop the sound
+            self.errors += 1
+            print(f"lmdmlive stream: {type(e).__name__}: {e} (keeping the previous conditions)", file=sys.stderr)
+        return s.cond
 
     # ---- the thread ---------------------------------------------------------------------------
 

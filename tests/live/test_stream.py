@@ -1,0 +1,65 @@
+"""Streams: prompt and lanes set like attributes, played by the engine, pyo objects themselves."""
+import numpy as np
+import pyo
+import pytest
+import torch
+
+from lmdmlive.live.session import Session
+from lmdmlive.model import SKETCH_CURVES, sketch_units
+from tests.engine.test_engine import small_bundle
+
+I = {n: i for i, n in enumerate(SKETCH_CURVES)}
+BS = 256
+
+
+@pytest.fixture
+def session(manual_server):
+    s = Session(server=manual_server, bundle=small_bundle(), bpm=120, steps=1, guidance=1.0)
+    yield s
+    for st in list(s.engine.streams):
+        s.engine.remove_stream(st)
+
+
+def play(session, seconds):
+    for _ in range(int(seconds * 48000 / BS)):
+        while session.engine.step():
+            pass
+        session.server.process()
+
+
+def test_a_stream_plays_through_an_effect_and_follows_its_pitch_lane(session):
+    a = session.stream(torch.ones(384) * 0.1, seed=2)
+    a.pitch = "c4 e4"
+    verb = pyo.Freeverb(a, size=0.7)
+    table = pyo.NewTable(length=1.0)
+    rec = pyo.TableRec(verb, table, fadetime=0).play()
+    play(session, 1.0)
+    rec.stop()
+    out = np.asarray(table.getBuffer()).copy()
+    assert np.sqrt(np.mean(out[24000:] ** 2)) > 1e-5 and a.underruns == 0
+    cond = a._conditions_for_block(0)             # block 0 covers the first 0.48 s: c4 only
+    assert torch.all(cond.sketch[0, :, I["pitch"]] == sketch_units("pitch", 60.0))
+    cond = a._conditions_for_block(2)             # 0.96 s..1.44 s of a 2 s bar: one frame of c4, then e4
+    assert cond.sketch[0, 0, I["pitch"]] == sketch_units("pitch", 60.0)
+    assert torch.all(cond.sketch[0, 1:, I["pitch"]] == sketch_units("pitch", 64.0))
+
+
+def test_a_typo_raises_at_the_line_and_the_stream_keeps_its_lane_and_its_sound(session):
+    a = session.stream(seed=1)
+    a.loud = "-20 -10"
+    good = a.loud
+    with pytest.raises(ValueError, match="is never closed"):
+        a.loud = "-20 [-10"
+    assert a.loud is good
+    with pytest.raises(ValueError, match="unknown sketch lane|not a note name"):
+        a.pitch = "c4 x9"
+    play(session, 0.6)
+    assert a.underruns == 0 and session.engine.errors == 0
+
+
+def test_a_prompt_of_the_wrong_kind_is_refused(session):
+    a = session.stream(seed=1)
+    with pytest.raises(TypeError, match="a prompt is text or a style vector"):
+        a.prompt = 42
+    with pytest.raises(ValueError, match=r"must have shape \(384,\)"):
+        a.prompt = torch.zeros(10)
