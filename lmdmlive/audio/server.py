@@ -6,6 +6,8 @@ callback slot.
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import subprocess
 import sys
@@ -17,6 +19,29 @@ MODES = ("auto", "jack", "portaudio", "offline", "manual")
 
 class AudioServerError(RuntimeError):
     pass
+
+
+@contextlib.contextmanager
+def quiet_c_stderr():
+    """ALSA and portaudio print pages of probing noise from C; our own messages say what matters."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def portaudio_outputs() -> int:
+    """How many portaudio devices there are (pyo's portaudio boot crashes the process when there is none)."""
+    try:
+        with quiet_c_stderr():
+            return int(pyo.pa_count_devices()) if pyo.pa_get_default_output() >= 0 else 0
+    except Exception:      # portaudio raises various errors when no host API answers
+        return 0
 
 
 def jack_running() -> bool:
@@ -36,6 +61,13 @@ def boot_server(mode: str = "auto", sr: int = 48000, nchnls: int = 2, buffersize
         raise AudioServerError(f"unknown audio mode {mode!r}; choose one of {', '.join(MODES)}")
     if mode == "auto":
         mode = "jack" if jack_running() else "portaudio"
+    if mode == "jack" and not jack_running():
+        raise AudioServerError("no JACK server answers (jack_lsp failed): start one, e.g. `jackd -d alsa` "
+                               "or `jackd -d dummy`")
+    if mode == "portaudio" and portaudio_outputs() == 0:
+        raise AudioServerError("portaudio finds no audio output device: start JACK (`jackd -d alsa`, or "
+                               "`jackd -d dummy` on a machine without a sound card), or render offline with "
+                               "`lmdmlive render`")
     kwargs = dict(sr=sr, nchnls=nchnls, buffersize=buffersize, duplex=duplex)
     if mode == "jack":
         server = pyo.Server(audio="jack", jackname=jack_name, **kwargs)

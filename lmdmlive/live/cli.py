@@ -160,13 +160,38 @@ def cmd_doctor(args) -> int:
 
 
 def cmd_repl(args) -> int:
-    print("lmdmlive: the live-coding REPL is not built yet; available commands: render, bench "
-          "(see `lmdmlive --help`).", file=sys.stderr)
-    return EXIT_USAGE
+    from pathlib import Path
+
+    from ..audio.server import AudioServerError
+    from . import prelude
+    from .repl import repl
+
+    try:
+        session = prelude.Session(audio=args.audio, bpm=args.bpm)
+    except AudioServerError as e:
+        print(f"lmdmlive: {e}\n  try `lmdmlive --audio jack` with a JACK server running, or `lmdmlive doctor`",
+              file=sys.stderr)
+        return EXIT_USAGE
+    namespace = {name: getattr(prelude, name) for name in prelude.__all__}
+    namespace.update(session=session, stream=session.stream)
+    session.start()
+    print(f"lmdmlive — {session.server.lmdm_mode} audio at {session.sample_rate} Hz, {session.bpm:.0f} BPM. "
+          "Try: a = stream(\"warm dub chords\").out()   (Ctrl-D quits)")
+    try:
+        repl(namespace, history=Path.home() / ".lmdmlive_history")
+    finally:
+        session.stop()
+        session.server.stop()
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lmdmlive", description="Live coding with a streaming music diffusion model.")
+    parser = argparse.ArgumentParser(prog="lmdmlive", description="Live coding with a streaming music diffusion model. "
+                                     "With no command, opens the REPL with audio.")
+    parser.add_argument("--audio", default="auto", choices=("auto", "jack", "portaudio"),
+                        help="audio backend for the REPL (default: JACK if running, else portaudio)")
+    parser.add_argument("--bpm", type=_bounded(float, 10, 999, "a tempo from 10 to 999 BPM"), default=120.0,
+                        help="starting tempo of the REPL's clock (default 120)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     render = sub.add_parser("render", help="render a prompt offline to a WAV file",

@@ -1,25 +1,10 @@
 """`lmdmlive doctor`: what works on this machine, and what to do about what does not."""
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import sys
 from dataclasses import dataclass
 
-
-@contextlib.contextmanager
-def _quiet_c_stderr():
-    """ALSA and portaudio print pages of probing noise from C; the checks say what matters."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+from ..audio.server import quiet_c_stderr as _quiet_c_stderr
 
 
 @dataclass

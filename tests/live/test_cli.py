@@ -91,3 +91,12 @@ def test_doctor_reports_each_check_and_what_to_fix():
     for name in ("pyo", "JACK", "portaudio", "MIDI", "default model", "text encoder", "corpus renderer"):
         assert name in out.stdout, name
     assert ("problem(s) to fix" in out.stdout) == (out.returncode == 1)
+
+
+def test_the_repl_without_an_audio_server_says_what_to_start(monkeypatch):
+    import os
+    env = dict(os.environ, JACK_DEFAULT_SERVER="lmdm-no-such-server")
+    out = subprocess.run([sys.executable, "-m", "lmdmlive", "--audio", "jack"], capture_output=True, text=True,
+                         timeout=120, env=env, stdin=subprocess.DEVNULL)
+    assert out.returncode == 2
+    assert "no JACK server answers" in out.stderr and "lmdmlive doctor" in out.stderr

@@ -1,0 +1,13 @@
+"""Everything a performer types without importing: `from lmdmlive.live.prelude import *`.
+
+Patterns (mini, sine, saw, ...), note helpers, pyo's effects, and `Session`.
+"""
+from pyo import (Biquad, Chorus, Clip, Delay, Disto, Freeverb, Harmonizer, Mix, Pan, SigTo, STRev,  # noqa: F401
+                 WGVerb)
+
+from ..pattern import (cat, cosine, euclid, fastcat, isaw, mini, pure, rand, saw, sequence, silence, sine,  # noqa
+                       slowcat, square, stack, tri)
+from ..pattern.notes import degree, note, scale_degrees, to_scale  # noqa: F401
+from .session import Session  # noqa: F401
+
+__all__ = [name for name in dir() if not name.startswith("_")]
