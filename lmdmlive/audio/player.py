@@ -19,6 +19,13 @@ from .ring import AudioRing
 from .server import CallbackHub
 
 
+# pyo objects of every player ever made. When Python's cycle collector frees a player,
+# it may free the table before the TableRead that reads it, and pyo then reads freed
+# memory at the next buffer (seen as crashes at random later pyo calls). A player's
+# reader and table are a few kilobytes, so they are simply never freed.
+_KEEP_ALIVE: list = []
+
+
 class _Pull:
     """The per-buffer hook. It holds the table as well as the numpy view of its memory:
     the view alone does not keep pyo's table alive, and writing into a freed table
@@ -45,6 +52,7 @@ class StreamPlayer(pyo.PyoObject):
         self._table = pyo.DataTable(size=bs)
         self._reader = pyo.TableRead(self._table, freq=self._table.getRate(), loop=1, interp=1, mul=mul, add=add)
         self._reader.play()
+        _KEEP_ALIVE.append((self._reader, self._table))
         self._base_objs = self._reader.getBaseObjects()
         self._hub = CallbackHub.of(server)
         # Only the hook holds a numpy view of the table's memory, and it releases the view

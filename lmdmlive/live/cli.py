@@ -275,7 +275,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def cmd_patch(path: str, audio: str = "auto") -> int:
+    import time
+
+    from ..audio.server import AudioServerError
+    from . import prelude
+    from .patch import PatchRunner
+
+    try:
+        session = prelude.Session(audio=audio)
+    except AudioServerError as e:
+        print(f"lmdmlive: {e}\n  or `lmdmlive doctor`", file=sys.stderr)
+        return EXIT_USAGE
+    namespace = {name: getattr(prelude, name) for name in prelude.__all__}
+    namespace.update(session=session, stream=session.stream)
+    runner = PatchRunner(path, session, namespace)
+    runner.load()
+    session.start()
+    print(f"playing {path}; save it to reload at the next bar (Ctrl-C stops)", file=sys.stderr)
+    try:
+        while True:
+            runner.tick()
+            time.sleep(0.02)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        session.stop()
+        session.server.stop()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    patch = [a for a in argv if a.endswith(".py")]
+    if patch and argv and argv[-1] == patch[0]:
+        from pathlib import Path
+        if not Path(patch[0]).is_file():
+            print(f"lmdmlive: {patch[0]}: no such patch file", file=sys.stderr)
+            return EXIT_USAGE
+        audio = argv[argv.index("--audio") + 1] if "--audio" in argv[:-1] else "auto"
+        return cmd_patch(patch[0], audio)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -34,8 +34,32 @@ class Session:
             self._text = shared_text_encoder()
         return self._text.embed([text])
 
-    def stream(self, prompt=None, seed: int = 0, **kw) -> Stream:
-        return Stream(self, prompt, seed=seed, **kw)
+    def stream(self, prompt=None, seed: int = 0, name: str | None = None, **kw) -> Stream:
+        """A new stream, or with `name` the stream of that name (made once, updated after):
+        re-running a patch changes its streams instead of piling up new ones."""
+        named = self.__dict__.setdefault("_named", {})
+        self.__dict__.setdefault("_touched", set()).add(name)
+        if name is not None and name in named:
+            st = named[name]
+            if prompt is not None and prompt != st.prompt:
+                st.prompt = prompt
+            return st
+        st = Stream(self, prompt, seed=seed, **kw)
+        if name is not None:
+            named[name] = st
+        return st
+
+    def begin_run(self) -> None:
+        """Start counting which named streams a patch run touches."""
+        self.__dict__["_touched"] = set()
+
+    def end_run(self) -> list[str]:
+        """Stop the named streams the last run no longer mentions; returns their names."""
+        named, touched = self.__dict__.setdefault("_named", {}), self.__dict__.get("_touched", set())
+        gone = [n for n in named if n not in touched]
+        for n in gone:
+            named.pop(n).close()
+        return gone
 
     @property
     def bpm(self) -> float:
