@@ -123,6 +123,7 @@ def cmd_train_codec(args) -> int:
     result = train_codec(Path(args.corpus), Path(args.run), steps=args.steps, minutes=args.minutes,
                          batch=args.batch, lr=args.lr, seed=args.seed,
                          export=Path(args.export) if args.export else None,
+                         init=Path(args.init) if args.init else None,
                          progress=ProgressBar("codec steps", args.steps, min_interval=2.0),
                          log=lambda msg: print(msg, file=sys.stderr, flush=True))
     print(f"codec at step {result['step']}; state in {args.run}" + (f", exported to {args.export}" if args.export else ""))
@@ -260,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     tc.add_argument("--lr", type=_bounded(float, 0, 1, "a learning rate", low_open=True), default=1e-3)
     tc.add_argument("--seed", type=int, default=0)
     tc.add_argument("--export", default=None, help="also write the trained codec as a checkpoint (NAME)")
+    tc.add_argument("--init", default=None, help="start from this codec checkpoint when RUN holds no state "
+                                                 "(e.g. lmdmlive/assets/codec)")
     tc.set_defaults(func=cmd_train_codec)
 
     evaluate = sub.add_parser("eval", help="evaluation on held-out data")

@@ -92,7 +92,7 @@ def plot_curve(run: Path, path: Path) -> None:
 
 def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, batch: int = 16, seconds: float = 1.0,
                 lr: float = 1e-3, seed: int = 0, save_every: int = 200, export: Path | None = None,
-                config: CodecConfig = CodecConfig(), progress=None, log=print) -> dict:
+                config: CodecConfig = CodecConfig(), init: Path | None = None, progress=None, log=print) -> dict:
     torch.manual_seed(seed)
     torch.set_flush_denormal(True)     # tiny gradients in denormal range slow CPU kernels tenfold
     run.mkdir(parents=True, exist_ok=True)
@@ -102,6 +102,15 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
     step = meta["step"] if meta else 0
     if meta:
         log(f"resuming {run} at step {step}")
+    elif init is not None:
+        from ..model import load_codec
+        start = load_codec(init)
+        if start.cfg != config:
+            raise ValueError(f"{init}: its config differs from the one being trained; train with its config")
+        codec.load_state_dict(start.state_dict())
+        from ..model.checkpoint import read_card
+        step = int(read_card(init).get("extra", {}).get("steps", 0))
+        log(f"starting from {init} (trained {step} steps before; optimizer state starts fresh)")
     samples = int(seconds * config.sample_rate) // config.hop * config.hop
     train = CropSampler(corpus, "train", samples, seed + step)
     held = CropSampler(corpus, "heldout", samples, 12345)
