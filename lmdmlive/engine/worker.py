@@ -95,7 +95,7 @@ class Engine:
         if self.stall_seconds:
             time.sleep(self.stall_seconds)
             self.stall_seconds = 0.0
-        model, codec = self.bundle.lmdm, self.bundle.codec
+        model = self.bundle.lmdm
         t0 = time.perf_counter()
         snapshot = [(s, self._conditions(s), s.changed_at) for s in due]
         cond = stack_conditions([c for _, c, _ in snapshot], model.cfg, model.cfg.block_frames)

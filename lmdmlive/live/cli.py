@@ -173,8 +173,7 @@ def cmd_repl(args) -> int:
         print(f"lmdmlive: {e}\n  try `lmdmlive --audio jack` with a JACK server running, or `lmdmlive doctor`",
               file=sys.stderr)
         return EXIT_USAGE
-    namespace = {name: getattr(prelude, name) for name in prelude.__all__}
-    namespace.update(session=session, stream=session.stream)
+    namespace = prelude.namespace(session)
     session.start()
     print(f"lmdmlive — {session.server.lmdm_mode} audio at {session.sample_rate} Hz, {session.bpm:.0f} BPM. "
           "Try: a = stream(\"warm dub chords\").out()   (Ctrl-D quits)")
@@ -290,8 +289,7 @@ def cmd_patch(path: str, audio: str = "auto") -> int:
     except AudioServerError as e:
         print(f"lmdmlive: {e}\n  or `lmdmlive doctor`", file=sys.stderr)
         return EXIT_USAGE
-    namespace = {name: getattr(prelude, name) for name in prelude.__all__}
-    namespace.update(session=session, stream=session.stream)
+    namespace = prelude.namespace(session)
     runner = PatchRunner(path, session, namespace)
     runner.load()
     session.start()

@@ -42,7 +42,7 @@ class PatchRunner:
                          if f.filename == str(self.path)), None)
             self.write(f"{self.path.name}: {type(e).__name__}: {e}" + (f" (line {line})" if line else "") +
                        " — keeping the last good version")
-            self.session.__dict__["_touched"] = set(self.session.__dict__.get("_named", {}))
+            self.session.keep_all()
             return False
         gone = self.session.end_run()
         self.loads += 1

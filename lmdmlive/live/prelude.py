@@ -11,3 +11,12 @@ from ..pattern.notes import degree, note, scale_degrees, to_scale  # noqa: F401
 from .session import Session  # noqa: F401
 
 __all__ = [name for name in dir() if not name.startswith("_")]
+
+
+def namespace(session) -> dict:
+    """What the REPL and patch files see: this module's names, `session` and `stream`."""
+    import sys
+    module = sys.modules[__name__]
+    ns = {name: getattr(module, name) for name in __all__}
+    ns.update(session=session, stream=session.stream)
+    return ns

@@ -21,6 +21,8 @@ class Session:
         self.clock = Clock(bpm, 4, self.sample_rate)
         self.engine = Engine(self.bundle, self.sample_rate, **engine_kwargs)
         self._text = text_encoder
+        self._named: dict[str, Stream] = {}
+        self._touched: set = set()
         self._counter = _SampleCounter(int(self.server.getBufferSize()))
         CallbackHub.of(_c_server()).add(self._counter)
 
@@ -37,29 +39,31 @@ class Session:
     def stream(self, prompt=None, seed: int = 0, name: str | None = None, **kw) -> Stream:
         """A new stream, or with `name` the stream of that name (made once, updated after):
         re-running a patch changes its streams instead of piling up new ones."""
-        named = self.__dict__.setdefault("_named", {})
-        self.__dict__.setdefault("_touched", set()).add(name)
-        if name is not None and name in named:
-            st = named[name]
+        self._touched.add(name)
+        if name is not None and name in self._named:
+            st = self._named[name]
             if prompt is not None and prompt != st.prompt:
                 st.prompt = prompt
             return st
         st = Stream(self, prompt, seed=seed, **kw)
         if name is not None:
-            named[name] = st
+            self._named[name] = st
         return st
 
     def begin_run(self) -> None:
         """Start counting which named streams a patch run touches."""
-        self.__dict__["_touched"] = set()
+        self._touched = set()
 
     def end_run(self) -> list[str]:
         """Stop the named streams the last run no longer mentions; returns their names."""
-        named, touched = self.__dict__.setdefault("_named", {}), self.__dict__.get("_touched", set())
-        gone = [n for n in named if n not in touched]
+        gone = [n for n in self._named if n not in self._touched]
         for n in gone:
-            named.pop(n).close()
+            self._named.pop(n).close()
         return gone
+
+    def keep_all(self) -> None:
+        """A failed patch run: treat every named stream as mentioned, so none is stopped."""
+        self._touched = set(self._named)
 
     @property
     def bpm(self) -> float:

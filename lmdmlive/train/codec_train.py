@@ -9,7 +9,6 @@ yet; see the model card).
 from __future__ import annotations
 
 import math
-import random
 import time
 from pathlib import Path
 

@@ -3,7 +3,6 @@ import time
 
 import numpy as np
 import pyo
-import pytest
 import torch
 
 from lmdmlive.engine.worker import Engine

@@ -1,11 +1,9 @@
 """Sketch lanes become per-frame curves at the clock's positions."""
-from fractions import Fraction as Fr
-
 import pytest
 import torch
 
 from lmdmlive.engine.clock import Clock
-from lmdmlive.live.lanes import LaneError, lane_pattern, sketch_for_frames
+from lmdmlive.live.lanes import lane_pattern, sketch_for_frames
 from lmdmlive.model import SKETCH_CURVES, sketch_units
 from lmdmlive.pattern import saw
 

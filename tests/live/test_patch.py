@@ -1,6 +1,5 @@
 """A patch edited and saved is reloaded at the next bar; a broken save keeps the last good version."""
 import os
-import time
 
 import numpy as np
 import pyo
@@ -8,24 +7,14 @@ import pytest
 
 from lmdmlive.live import prelude
 from lmdmlive.live.patch import PatchRunner
-from lmdmlive.live.session import Session
-from tests.engine.test_engine import small_bundle
 
 BS = 256
 
 
-@pytest.fixture
-def session(manual_server):
-    s = Session(server=manual_server, bundle=small_bundle(), bpm=120, steps=1, guidance=1.0)
-    yield s
-    for st in list(s.engine.streams):
-        s.engine.remove_stream(st)
 
 
 def namespace(session):
-    ns = {name: getattr(prelude, name) for name in prelude.__all__}
-    ns.update(session=session, stream=session.stream)
-    return ns
+    return prelude.namespace(session)
 
 
 def save(path, text):
@@ -97,7 +86,6 @@ def test_a_stream_removed_from_the_patch_stops(session, tmp_path):
 @pytest.mark.parametrize("path", sorted(p for p in os.listdir(os.path.join(os.path.dirname(__file__), "..", "..",
                                                                               "patches")) if p.endswith(".py")))
 def test_each_shipped_patch_loads_and_renders_offline(session, path):
-    from tests.engine.test_engine import small_bundle  # noqa: F401  (the session fixture's small model)
     full = os.path.join(os.path.dirname(__file__), "..", "..", "patches", path)
     messages = []
     runner = PatchRunner(full, session, namespace(session), write=messages.append)

@@ -4,20 +4,12 @@ import pyo
 import pytest
 import torch
 
-from lmdmlive.live.session import Session
 from lmdmlive.model import SKETCH_CURVES, sketch_units
-from tests.engine.test_engine import small_bundle
 
 I = {n: i for i, n in enumerate(SKETCH_CURVES)}
 BS = 256
 
 
-@pytest.fixture
-def session(manual_server):
-    s = Session(server=manual_server, bundle=small_bundle(), bpm=120, steps=1, guidance=1.0)
-    yield s
-    for st in list(s.engine.streams):
-        s.engine.remove_stream(st)
 
 
 def play(session, seconds):

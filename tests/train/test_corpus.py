@@ -3,7 +3,6 @@ import json
 import subprocess
 import sys
 
-import mido
 import numpy as np
 import pytest
 import soundfile as sf
