@@ -95,7 +95,7 @@ def measure_rtf(model: LMDM, codec: Codec, steps: int, guidance: float, blocks: 
     for i in range(blocks + 1):
         t0 = time.perf_counter()
         z = generate_block(model, [cache], cond, [i], steps=steps, guidance=guidance)
-        decoder(z)
+        decoder(model.to_codec(z))
         if i:
             spent += time.perf_counter() - t0
     return blocks * cfg.block_seconds / spent

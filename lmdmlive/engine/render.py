@@ -34,7 +34,7 @@ def render_offline(bundle: ModelBundle, style: torch.Tensor | None, seconds: flo
     with torch.no_grad():
         for i in range(n_blocks):
             z = generate_block(model, [cache], cond, [seed], steps=steps, guidance=guidance)
-            pieces.append(decoder(z)[0].numpy())
+            pieces.append(decoder(model.to_codec(z))[0].numpy())
             if progress is not None:
                 progress(i + 1, n_blocks)
     audio = np.concatenate(pieces)[: int(round(seconds * codec.cfg.sample_rate))]

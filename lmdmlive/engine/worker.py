@@ -103,7 +103,7 @@ class Engine:
             z = generate_block(model, [s.cache for s in due], cond, [s.seed for s in due],
                                steps=self.steps, guidance=self.guidance)
             for i, (s, _, changed) in enumerate(snapshot):
-                audio = s.decoder(z[i:i + 1])[0].numpy()
+                audio = s.decoder(model.to_codec(z[i:i + 1]))[0].numpy()
                 audio = s.resampler.resample_chunk(audio)
                 s.player.ring.write(np.nan_to_num(audio))
                 s.blocks += 1

@@ -120,13 +120,51 @@ def cmd_train_codec(args) -> int:
     from ..progress import ProgressBar
     from ..train.codec_train import train_codec
 
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
     result = train_codec(Path(args.corpus), Path(args.run), steps=args.steps, minutes=args.minutes,
                          batch=args.batch, lr=args.lr, seed=args.seed,
                          export=Path(args.export) if args.export else None,
-                         init=Path(args.init) if args.init else None,
+                         init=Path(args.init) if args.init else None, freeze_encoder=args.freeze_encoder,
                          progress=ProgressBar("codec steps", args.steps, min_interval=2.0),
                          log=lambda msg: print(msg, file=sys.stderr, flush=True))
     print(f"codec at step {result['step']}; state in {args.run}" + (f", exported to {args.export}" if args.export else ""))
+    return 0
+
+
+def _model_config(text):
+    import json
+    from pathlib import Path
+
+    from ..model import LMDMConfig
+    if text is None:
+        return LMDMConfig()
+    data = json.loads(Path(text).read_text()) if not text.lstrip().startswith("{") else json.loads(text)
+    return LMDMConfig.from_dict(data, where=f"--config {text}")
+
+
+def cmd_train_lmdm(args) -> int:
+    from pathlib import Path
+
+    from ..model.default import DEFAULT_CODEC
+    from ..progress import ProgressBar
+    from ..train.lmdm_train import train_lmdm
+
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
+    result = train_lmdm(args.stage, Path(args.corpus), Path(args.codec or DEFAULT_CODEC), Path(args.run),
+                        steps=args.steps, minutes=args.minutes, batch=args.batch, blocks=args.blocks, lr=args.lr,
+                        seed=args.seed, config=_model_config(args.config),
+                        init=Path(args.init) if args.init else None,
+                        export=Path(args.export) if args.export else None,
+                        progress=ProgressBar(f"{args.stage} steps", args.steps, min_interval=2.0),
+                        log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    line = f"{args.stage} at step {result['step']}; state in {args.run}"
+    if "replicas_identical" in result:
+        line += f"; {result['world']} replicas identical: {result['replicas_identical']}"
+    print(line + (f", exported to {args.export}" if args.export else ""))
     return 0
 
 
@@ -251,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
                               description="Train the codec (multi-resolution STFT and mel losses, VAE) on random "
                                           "crops of the corpus; resumes from RUN when stopped.")
     tc.add_argument("--corpus", default="data/corpus", help="corpus folder (default data/corpus)")
-    tc.add_argument("--run", default="runs/codec", help="run folder for state, log and curve (default runs/codec)")
+    tc.add_argument("--run", "--run-dir", dest="run", default="runs/codec", help="run folder for state, log and curve (default runs/codec)")
     tc.add_argument("--steps", type=_bounded(int, 1, 10**7, "a number of steps"), default=20000,
                     help="total steps (default 20000)")
     tc.add_argument("--minutes", type=_bounded(float, 0, 10**5, "minutes above 0", low_open=True), default=None,
@@ -262,7 +300,41 @@ def build_parser() -> argparse.ArgumentParser:
     tc.add_argument("--export", default=None, help="also write the trained codec as a checkpoint (NAME)")
     tc.add_argument("--init", default=None, help="start from this codec checkpoint when RUN holds no state "
                                                  "(e.g. lmdmlive/assets/codec)")
+    tc.add_argument("--freeze-encoder", action="store_true",
+                    help="train the decoder only, so the latents (and models trained on them) stay valid")
+    tc.add_argument("--threads", type=_bounded(int, 1, 256, "a thread count"), default=None,
+                    help="CPU threads for torch (default: all cores)")
     tc.set_defaults(func=cmd_train_codec)
+
+    for stage, what in (("base", "the bidirectional latent DiT (the pre-trained form)"),
+                        ("lmdm", "the block-causal clean-context LMDM the instrument runs "
+                                 "(from a base run with --init: the conversion)")):
+        tl = train_sub.add_parser(stage, help=f"train {what}",
+                                  description=f"Train {what} on the corpus's codec latents, captions and sketch "
+                                              "curves; resumes from RUN when stopped. Runs data-parallel when "
+                                              "launched with torchrun.")
+        tl.add_argument("--corpus", default="data/corpus", help="corpus folder (default data/corpus)")
+        tl.add_argument("--codec", default=None, help="codec checkpoint whose latents are modelled "
+                                                      "(default: the shipped one)")
+        tl.add_argument("--run", "--run-dir", dest="run", default=f"runs/{stage}",
+                        help=f"run folder (default runs/{stage}); spell it --run-dir under torchrun, whose own "
+                             "--run-path makes --run ambiguous")
+        tl.add_argument("--steps", type=_bounded(int, 1, 10**7, "a number of steps"), default=40000,
+                        help="total steps of the schedule (default 40000)")
+        tl.add_argument("--minutes", type=_bounded(float, 0, 10**5, "minutes above 0", low_open=True), default=None,
+                        help="stop after this many minutes (the run resumes later)")
+        tl.add_argument("--batch", type=_bounded(int, 1, 4096, "a batch size"), default=16, help="windows per step")
+        tl.add_argument("--blocks", type=_bounded(int, 1, 256, "a number of blocks"), default=8,
+                        help="blocks per training window (default 8)")
+        tl.add_argument("--lr", type=_bounded(float, 0, 1, "a learning rate", low_open=True), default=4e-4)
+        tl.add_argument("--seed", type=int, default=0)
+        tl.add_argument("--init", default=None, help="start from a checkpoint or a run folder when RUN holds no state")
+        tl.add_argument("--export", default=None, help="also write the EMA weights as a checkpoint (NAME)")
+        tl.add_argument("--config", default=None, metavar="JSON",
+                        help="model config as a JSON file or inline JSON object (default: the shipped size)")
+        tl.add_argument("--threads", type=_bounded(int, 1, 256, "a thread count"), default=None,
+                        help="CPU threads for torch (default: all cores)")
+        tl.set_defaults(func=cmd_train_lmdm, stage=stage)
 
     evaluate = sub.add_parser("eval", help="evaluation on held-out data")
     eval_sub = evaluate.add_subparsers(dest="eval_command", metavar="WHAT", required=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from .config import LMDMConfig, SKETCH_CURVES
+from .config import ARRANGEMENT_CONTROLS, LMDMConfig, SKETCH_CURVES
 
 
 def sketch_units(curve: str, value):
@@ -32,6 +32,49 @@ def sketch_units(curve: str, value):
     if curve in ("voiced", "onset"):
         return value
     raise KeyError(f"unknown sketch curve {curve!r}; known curves are {list(SKETCH_CURVES)}")
+
+
+def arrangement_units(control: str, value) -> float:
+    """An arrangement knob from performer units to [0, 1].
+
+    drums, bass, harmony, lead: presence, 0 (out) .. 1 (in)
+    density:    notes per second, on a log scale from 1 (0) to 16 (1)
+    brightness: mean spectral centroid in Hz, on a log scale from 250 Hz (0) to 4 kHz (1)
+    tempo:      BPM, from 60 (0) to 180 (1)
+    """
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(f"arrangement {control!r} must be a finite number, got {value!r}")
+    if control in ("drums", "bass", "harmony", "lead"):
+        out = v
+    elif control == "density":
+        out = math.log2(max(v, 1e-3)) / 4.0
+    elif control == "brightness":
+        out = math.log2(max(v, 1.0) / 250.0) / 4.0
+    elif control == "tempo":
+        out = (v - 60.0) / 120.0
+    else:
+        raise KeyError(f"unknown arrangement control {control!r}; known controls are {list(ARRANGEMENT_CONTROLS)}")
+    return min(1.0, max(0.0, out))
+
+
+def arrangement_from_record(record: dict, mean_centroid_hz: float) -> list[float]:
+    """The arrangement a corpus clip was made with (exact for the groups: they come from its MIDI).
+
+    NaN marks a control the record does not know; training leaves it out (mask 0).
+    """
+    groups = record.get("groups") or {}
+    out = []
+    for control in ARRANGEMENT_CONTROLS:
+        if control in ("drums", "bass", "harmony", "lead"):
+            out.append(float(groups[control]) if control in groups else float("nan"))
+        elif control == "density":
+            out.append(arrangement_units("density", record["density"]) if record.get("density") else float("nan"))
+        elif control == "brightness":
+            out.append(arrangement_units("brightness", mean_centroid_hz))
+        else:
+            out.append(arrangement_units("tempo", record["tempo"]) if record.get("tempo") else float("nan"))
+    return out
 
 
 @dataclass

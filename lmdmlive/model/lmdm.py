@@ -116,11 +116,27 @@ class LMDM(nn.Module):
             nn.init.zeros_(m.weight)
             nn.init.zeros_(m.bias)
         self.rotary = Rotary(cfg.head_dim, cfg.rope_base)
+        # The model works on latents standardised per channel over the training corpus;
+        # these travel with the weights, so any caller converts with to_codec/from_codec.
+        self.register_buffer("latent_mean", torch.zeros(cfg.latent_dim))
+        self.register_buffer("latent_std", torch.ones(cfg.latent_dim))
+
+    def from_codec(self, z: torch.Tensor) -> torch.Tensor:
+        """Codec latents -> the model's standardised latents."""
+        return (z - self.latent_mean) / self.latent_std
+
+    def to_codec(self, x: torch.Tensor) -> torch.Tensor:
+        """The model's latents -> codec latents, ready for the decoder."""
+        return x * self.latent_std + self.latent_mean
 
     # ---- tokens and modulation ------------------------------------------------------
 
     def _target_tokens(self, x_t, t, cond: Conditions):
-        """Token embeddings (B, T, d) and conditioning vector (B, 1, d) of a noisy target block."""
+        """Token embeddings (B, T, d) and conditioning vectors (B, K, d) of noisy target frames.
+
+        `t` is one noise level per item (B,) or a scalar (K = 1), or one per block (B, K)
+        when training on several target blocks at once.
+        """
         B, T, _ = x_t.shape
         c = cond.filled(self.cfg, B, T, x_t.dtype)
         sk_mask = c.sketch_mask
@@ -131,12 +147,14 @@ class LMDM(nn.Module):
         t = torch.as_tensor(t, dtype=x_t.dtype)
         if t.dim() == 0:
             t = t.expand(B)
+        t = t.reshape(B, -1)
+        K = t.shape[1]
         style_mask = c.style_mask[:, None]
         arr_mask = c.arrangement_mask
-        g = (self.t_embed(t)
-             + self.style_proj(torch.cat([c.style * style_mask, style_mask], dim=-1))
-             + self.arrangement_proj(torch.cat([c.arrangement * arr_mask, arr_mask], dim=-1)))
-        return h, F.silu(g)[:, None, :]
+        fixed = (self.style_proj(torch.cat([c.style * style_mask, style_mask], dim=-1))
+                 + self.arrangement_proj(torch.cat([c.arrangement * arr_mask, arr_mask], dim=-1)))
+        g = self.t_embed(t.reshape(-1)).view(B, K, -1) + fixed[:, None, :]
+        return h, F.silu(g)
 
     def _context_tokens(self, latents):
         """Clean context carries no noise level and no condition: its modulation is a learned constant."""
@@ -177,6 +195,66 @@ class LMDM(nn.Module):
         for block in self.blocks:
             h, _, _ = block(h, mod, rope, mask=mask)
         return self._output(h[:, Tc:], g_t)
+
+    # ---- training forwards -------------------------------------------------------------
+
+    def forward_window(self, x_t: torch.Tensor, t, cond: Conditions) -> torch.Tensor:
+        """Bidirectional DiT over a whole noisy window (the base model): (B, T, D) -> velocity (B, T, D).
+
+        Every frame is noisy at the item's one level `t` (B,) and attends to every other;
+        no clean context. This is the pre-trained form that `train lmdm` converts.
+        """
+        B, T, _ = x_t.shape
+        h, g = self._target_tokens(x_t, t, cond)
+        mod = self.ada(g)
+        rope = self.rotary.range_tables(0, T)
+        for block in self.blocks:
+            h, _, _ = block(h, mod, rope)
+        return self._output(h, g)
+
+    def paired_mask(self, frames: int) -> torch.Tensor:
+        """(2T, 2T) bool over [clean | noisy] copies of the same frames; True = may attend.
+
+        Clean block i sees clean blocks i-W..i (as the cache holds them); noisy block i
+        sees clean blocks i-W..i-1 and itself -- exactly what it sees when generated.
+        """
+        bf, W = self.cfg.block_frames, self.cfg.context_blocks
+        blk = torch.arange(frames) // bf
+        qb, kb = blk[:, None], blk[None, :]
+        window = kb >= qb - W
+        clean_clean = (kb <= qb) & window
+        noisy_clean = (kb < qb) & window
+        noisy_noisy = kb == qb
+        top = torch.cat([clean_clean, torch.zeros_like(clean_clean)], dim=1)
+        bottom = torch.cat([noisy_clean, noisy_noisy], dim=1)
+        return torch.cat([top, bottom], dim=0)
+
+    def forward_paired(self, clean: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, cond: Conditions) -> torch.Tensor:
+        """Velocities of every block of a window at once, each generated from the clean blocks before it.
+
+        clean, x_t: (B, N * Bf, D), the same frames clean and noised; t: (B, N), one noise
+        level per block. Block i's result equals `forward_naive` on clean blocks before i
+        (tested), so one pass trains N blocks of the block-causal clean-context form.
+        """
+        bf = self.cfg.block_frames
+        B, T, _ = x_t.shape
+        if T % bf or clean.shape != x_t.shape:
+            raise ValueError(f"paired training needs clean and noisy windows of equal shape in whole "
+                             f"{bf}-frame blocks, got {tuple(clean.shape)} and {tuple(x_t.shape)}")
+        n = T // bf
+        if tuple(t.shape) != (B, n):
+            raise ValueError(f"t must hold one noise level per block, shape {(B, n)}, got {tuple(t.shape)}")
+        h_c, g_c = self._context_tokens(clean)
+        h_t, g_t = self._target_tokens(x_t, t, cond)                       # g_t (B, N, d)
+        g_frames = g_t.repeat_interleave(bf, dim=1)                        # (B, T, d)
+        h = torch.cat([h_c, h_t], dim=1)
+        mod = torch.cat([self.ada(g_c).expand(B, T, -1), self.ada(g_frames)], dim=1)
+        positions = torch.arange(T)
+        rope = self.rotary.tables(torch.cat([positions, positions]))
+        mask = self.paired_mask(T)
+        for block in self.blocks:
+            h, _, _ = block(h, mod, rope, mask=mask)
+        return self._output(h[:, T:], g_frames)
 
     # ---- the cached path --------------------------------------------------------------
 

@@ -91,12 +91,22 @@ def plot_curve(run: Path, path: Path) -> None:
 
 def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, batch: int = 16, seconds: float = 1.0,
                 lr: float = 1e-3, seed: int = 0, save_every: int = 200, export: Path | None = None,
-                config: CodecConfig = CodecConfig(), init: Path | None = None, progress=None, log=print) -> dict:
+                config: CodecConfig = CodecConfig(), init: Path | None = None, freeze_encoder: bool = False,
+                progress=None, log=print) -> dict:
+    """Train (or go on training) the codec in `run`.
+
+    `freeze_encoder` trains the decoder alone: the latents stay exactly what they were,
+    so a diffusion model already trained on them keeps working with the better decoder.
+    """
     torch.manual_seed(seed)
     torch.set_flush_denormal(True)     # tiny gradients in denormal range slow CPU kernels tenfold
     run.mkdir(parents=True, exist_ok=True)
     codec = Codec(config)
-    opt = torch.optim.AdamW(codec.parameters(), lr=lr, betas=(0.8, 0.99), weight_decay=1e-4)
+    if freeze_encoder:
+        for name, p in codec.named_parameters():
+            p.requires_grad_(name.startswith("dec_"))
+    opt = torch.optim.AdamW([p for p in codec.parameters() if p.requires_grad], lr=lr, betas=(0.8, 0.99),
+                            weight_decay=1e-4)
     meta = load_state(run, codec, opt)
     step = meta["step"] if meta else 0
     if meta:
@@ -126,7 +136,7 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
         losses = codec_losses(codec, wave)
         opt.zero_grad(set_to_none=True)
         losses["loss"].backward()
-        torch.nn.utils.clip_grad_norm_(codec.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_([p for p in codec.parameters() if p.requires_grad], 1.0)
         opt.step()
         step += 1
         if step % 25 == 0:
@@ -139,11 +149,11 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
                 codec.train()
             append_log(run, row)
         if step % save_every == 0:
-            save_state(run, codec, opt, step, {"config": config.to_dict(), "seed": seed})
+            save_state(run, codec, opt, step, {"config": config.to_dict(), "seed": seed, "freeze_encoder": freeze_encoder})
             plot_curve(run, run / "curve.png")
         if progress is not None:
             progress(step, steps)
-    save_state(run, codec, opt, step, {"config": config.to_dict(), "seed": seed})
+    save_state(run, codec, opt, step, {"config": config.to_dict(), "seed": seed, "freeze_encoder": freeze_encoder})
     plot_curve(run, run / "curve.png")
     codec.eval()
     if export is not None:

@@ -1,0 +1,294 @@
+"""`lmdmlive train base` and `lmdmlive train lmdm`: the diffusion model, resumable, logged, data-parallel.
+
+Two stages, one loop:
+
+- base: a bidirectional latent DiT. Windows of `blocks` blocks are noised to one
+  level per item and denoised as a whole (`LMDM.forward_window`).
+- lmdm: the block-causal clean-context form the instrument runs. Every block of a
+  window is noised to its own level and denoised from the clean blocks before it,
+  all blocks in one pass (`LMDM.forward_paired`). Started from a base run
+  (`--init`), this is the conversion; started from nothing, it is the baseline the
+  conversion is measured against.
+
+Both predict the rectified-flow velocity (noise - clean), with noise levels drawn
+from a logit-normal, conditions dropped at random (`lmdm_data`), AdamW, and an EMA
+of the weights, which is what gets exported. Some steps use long windows (the whole
+attention span of generation) so that the model has seen every distance it will
+attend over; the batch shrinks to keep the work per step level.
+
+Under `torchrun` the same command trains data-parallel (DistributedDataParallel;
+gloo on CPU, nccl on GPU): every rank draws its own windows, rank 0 logs and saves,
+and at the end the ranks check that their weights are identical.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..model import LMDM, LMDMConfig, save_checkpoint
+from ..model.checkpoint import read_card
+from .latents import LatentSplit, build_store, store_dir
+from .lmdm_data import WindowSampler
+from .state import append_log, load_state, read_log, save_state
+
+STAGES = ("base", "lmdm")
+EMA_DECAY = 0.999
+LONG_SHARE = 0.25          # share of steps on windows as long as generation's attention span
+
+
+class Pair(nn.Module):
+    """The trained model and its EMA, saved and resumed together."""
+
+    def __init__(self, model: LMDM):
+        super().__init__()
+        self.model = model
+        self.ema = copy.deepcopy(model).requires_grad_(False)
+
+    @torch.no_grad()
+    def update_ema(self, decay: float) -> None:
+        for e, p in zip(self.ema.parameters(), self.model.parameters()):
+            e.lerp_(p.detach(), 1.0 - decay)
+
+
+def logit_normal(shape, generator) -> torch.Tensor:
+    return torch.sigmoid(torch.randn(shape, generator=generator))
+
+
+def stage_loss(model: nn.Module, stage: str, x0: torch.Tensor, cond, generator, context_noise: float = 0.0):
+    """Flow-matching loss of one batch; `model` may be the DDP wrapper (its forward picks the stage)."""
+    B, T, _ = x0.shape
+    noise = torch.randn(x0.shape, generator=generator)
+    if stage == "base":
+        t = logit_normal((B,), generator)
+        x_t = (1 - t[:, None, None]) * x0 + t[:, None, None] * noise
+        v = model(stage, x_t, t, cond)
+    else:
+        bf = _module(model).cfg.block_frames
+        t = logit_normal((B, T // bf), generator)
+        tf = t.repeat_interleave(bf, dim=1)[..., None]
+        x_t = (1 - tf) * x0 + tf * noise
+        clean = x0 + context_noise * torch.randn(x0.shape, generator=generator) if context_noise else x0
+        v = model(stage, x_t, t, cond, clean)
+    return F.mse_loss(v, noise - x0)
+
+
+class StageModule(nn.Module):
+    """One forward for both stages, so DistributedDataParallel wraps a single call."""
+
+    def __init__(self, lmdm: LMDM):
+        super().__init__()
+        self.lmdm = lmdm
+        self.cfg = lmdm.cfg
+
+    def forward(self, stage, x_t, t, cond, clean=None):
+        if stage == "base":
+            return self.lmdm.forward_window(x_t, t, cond)
+        return self.lmdm.forward_paired(clean, x_t, t, cond)
+
+
+def _module(m):
+    return m.module if hasattr(m, "module") else m
+
+
+def _dist():
+    """(rank, world, device) -- a process group is set up when launched by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1, torch.device("cpu")
+    import torch.distributed as dist
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+    rank = dist.get_rank()
+    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if torch.cuda.is_available() else torch.device("cpu")
+    return rank, world, device
+
+
+def weights_digest(model: nn.Module) -> str:
+    h = hashlib.sha256()
+    for name, p in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(p.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _lr(step: int, steps: int, lr: float, warmup: int = 300) -> float:
+    warm = min(1.0, (step + 1) / warmup)
+    return lr * warm * (0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / max(1, steps)))) + 0.1)
+
+
+def plot_curve(run: Path, path: Path, title: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = read_log(run)
+    if not rows:
+        return
+    fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=120)
+    steps = [r["step"] for r in rows]
+    ax.plot(steps, [r["loss"] for r in rows], lw=0.8, alpha=0.6, label="train loss")
+    held = [r for r in rows if "heldout_loss" in r]
+    if held:
+        ax.plot([r["step"] for r in held], [r["heldout_loss"] for r in held], "o-", ms=3, label="held-out loss (EMA)")
+    ax.set_xlabel("step")
+    ax.set_ylabel("flow-matching MSE")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+@torch.no_grad()
+def heldout_loss(model: LMDM, stage: str, batch, seed: int = 7) -> float:
+    """Loss of the EMA weights on a fixed held-out batch with fixed noise: comparable across runs."""
+    x0, cond = batch
+    g = torch.Generator().manual_seed(seed)
+    return float(stage_loss(StageModule(model), stage, x0, cond, g))
+
+
+def train_lmdm(stage: str, corpus: Path, codec: Path, run: Path, *, steps: int, minutes: float | None = None,
+               batch: int = 16, blocks: int = 8, lr: float = 4e-4, seed: int = 0, config: LMDMConfig = LMDMConfig(),
+               init: Path | None = None, export: Path | None = None, save_every: int = 200,
+               context_noise: float = 0.05, progress=None, log=print) -> dict:
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; stages are {list(STAGES)}")
+    rank, world, device = _dist()
+    torch.manual_seed(seed)
+    torch.set_flush_denormal(True)
+    run = Path(run)
+    run.mkdir(parents=True, exist_ok=True)
+    folder = store_dir(corpus, codec)
+    if rank == 0:
+        build_store(corpus, codec, log=log)
+    if world > 1:
+        import torch.distributed as dist
+        dist.barrier()
+    train_split = LatentSplit(folder, "train")
+    held_split = LatentSplit(folder, "heldout") if (folder / "heldout.safetensors").exists() else train_split
+    if train_split.latents.shape[1] != config.latent_dim:
+        raise ValueError(f"the codec's latents have {train_split.latents.shape[1]} channels, the model config "
+                         f"{config.latent_dim}")
+    mean, std = train_split.stats()
+
+    pair = Pair(LMDM(config))
+    opt = torch.optim.AdamW(pair.model.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.01)
+    meta = load_state(run, pair, opt)
+    step = meta["step"] if meta else 0
+    if meta:
+        log(f"resuming {run} at step {step}")
+    elif init is not None:
+        _init_from(pair, init, config, log)
+    for m in (pair.model, pair.ema):
+        m.latent_mean.copy_(mean)
+        m.latent_std.copy_(std)
+    pair.to(device)
+
+    stage_module = StageModule(pair.model)
+    net = stage_module
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+        net = DistributedDataParallel(stage_module, device_ids=[device.index] if device.type == "cuda" else None,
+                                      find_unused_parameters=stage == "base")
+
+    sampler = WindowSampler(train_split, mean, std, config.block_frames, seed * 1000 + rank * 7919 + step)
+    held = WindowSampler(held_split, mean, std, config.block_frames, 12345).batch(min(batch, 16), blocks)
+    long_blocks = config.context_blocks + 1
+    long_batch = max(1, batch * blocks // long_blocks)
+    gen = torch.Generator().manual_seed(seed * 31 + rank + step)
+    deadline = time.monotonic() + minutes * 60 if minutes else None
+    t0 = time.monotonic()
+    extra = {"stage": stage, "config": config.to_dict(), "seed": seed, "codec": read_card(codec)["sha256"],
+             "init": str(init) if init else None, "world": world}
+    pair.model.train()
+    while step < steps and (deadline is None or time.monotonic() < deadline):
+        for group in opt.param_groups:
+            group["lr"] = _lr(step, steps, lr)
+        long = stage == "lmdm" and sampler.rng.random() < LONG_SHARE and _fits(train_split, long_blocks * config.block_frames)
+        x0, cond = sampler.batch(long_batch if long else batch, long_blocks if long else blocks)
+        if device.type != "cpu":
+            x0, cond = x0.to(device), _cond_to(cond, device)
+        loss = stage_loss(net, stage, x0, cond, gen, context_noise if stage == "lmdm" else 0.0)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(pair.model.parameters(), 1.0))
+        opt.step()
+        pair.update_ema(min(EMA_DECAY, (1 + step) / (10 + step)))
+        step += 1
+        if rank == 0 and step % 25 == 0:
+            row = {"step": step, "seconds": round(time.monotonic() - t0, 1), "lr": opt.param_groups[0]["lr"],
+                   "loss": round(float(loss.detach()), 5), "grad_norm": round(grad_norm, 3), "long": bool(long)}
+            if step % save_every == 0:
+                row["heldout_loss"] = round(heldout_loss(pair.ema, stage, held), 5)
+            append_log(run, row)
+        if rank == 0 and step % save_every == 0:
+            save_state(run, pair, opt, step, extra)
+            plot_curve(run, run / "curve.png", f"train {stage}")
+        if progress is not None and rank == 0:
+            progress(step, steps)
+    result = {"step": step, "world": world}
+    if rank == 0:
+        save_state(run, pair, opt, step, extra)
+        plot_curve(run, run / "curve.png", f"train {stage}")
+        if export is not None:
+            pair.ema.eval()
+            save_checkpoint(pair.ema.cpu(), config, export, "lmdm",
+                            extra={"stage": stage, "steps": step, "corpus": str(corpus),
+                                   "codec_sha256": extra["codec"], "init": extra["init"]})
+    if world > 1:
+        result["replicas_identical"] = _check_replicas(pair, run, rank, world)
+    return result
+
+
+def _fits(split: LatentSplit, frames: int) -> bool:
+    return any(split.frames(i) >= frames for i in range(len(split)))
+
+
+def _cond_to(cond, device):
+    from ..model import Conditions
+    return Conditions(**{k: (v.to(device) if v is not None else None) for k, v in vars(cond).items()})
+
+
+def _init_from(pair: Pair, init: Path, config: LMDMConfig, log) -> None:
+    """Start from a checkpoint (NAME) or another run's folder (its current weights)."""
+    init = Path(init)
+    if init.is_dir():
+        other = Pair(LMDM(config))
+        opt = torch.optim.AdamW(other.model.parameters())
+        if load_state(init, other, opt) is None:
+            raise FileNotFoundError(f"{init}: no training state to start from")
+        state = other.ema.state_dict()
+    else:
+        from ..model.checkpoint import load_checkpoint
+        state = load_checkpoint(init, "lmdm", LMDMConfig, LMDM)[0].state_dict()
+    pair.model.load_state_dict(state)
+    pair.ema.load_state_dict(state)
+    log(f"starting from {init}")
+
+
+def _check_replicas(pair: Pair, run: Path, rank: int, world: int) -> bool:
+    import torch.distributed as dist
+    digest = weights_digest(pair.model)
+    (run / f"replica-{rank}.json").write_text(json.dumps({"rank": rank, "world": world, "sha256": digest}))
+    digests = [None] * world
+    dist.all_gather_object(digests, digest)
+    dist.barrier()
+    return len(set(digests)) == 1
+
+
+def small_config(**overrides) -> LMDMConfig:
+    """A tiny model for tests and smoke runs of the commands."""
+    base = LMDMConfig(d_model=64, n_layers=2, n_heads=4, block_frames=4, context_blocks=3)
+    return replace(base, **overrides)
+

@@ -1,0 +1,117 @@
+"""The LMDM trains on the corpus's latents, resumes, converts base -> lmdm, and scales out with torchrun."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from lmdmlive.model import CodecConfig, LMDMConfig, load_checkpoint, LMDM
+from lmdmlive.model.checkpoint import save_checkpoint
+from lmdmlive.model import Codec
+from lmdmlive.train.latents import LatentSplit, build_store
+from lmdmlive.train.lmdm_data import WindowSampler, sketch_model_units
+from lmdmlive.train.lmdm_train import train_lmdm
+from lmdmlive.train.state import read_log
+
+from .test_codec_training import _tone_corpus
+
+TINY_CODEC = CodecConfig(channels=32, encoder_layers=1, decoder_layers=2, latent_dim=8)
+TINY = dict(d_model=64, n_layers=2, n_heads=4, block_frames=4, context_blocks=3, latent_dim=8)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lmdm")
+    corpus = _tone_corpus(root / "corpus")
+    torch.manual_seed(0)
+    codec_path = root / "codec"
+    save_checkpoint(Codec(TINY_CODEC), TINY_CODEC, codec_path, "codec")
+    store = build_store(corpus, codec_path, log=lambda m: None)
+    return corpus, codec_path, store
+
+
+def test_the_store_holds_every_clip_with_latents_aligned_to_its_curves(setup):
+    corpus, codec_path, store = setup
+    train = LatentSplit(store, "train")
+    assert len(train) == 6
+    assert train.latents.shape == (int(train.offsets[-1]), 8)
+    assert train.curves.shape == (int(train.offsets[-1]), 5)
+    assert all(train.frames(i) == 75 for i in range(len(train)))        # 3 s at 25 frames/s
+    assert train.captions.shape[1] == 384                               # MiniLM embeddings of the captions
+    assert torch.allclose(train.captions.norm(dim=1), torch.ones(len(train.captions)), atol=1e-4)
+    held = LatentSplit(store, "heldout")
+    assert {c["piece"] for c in held.clips}.isdisjoint({c["piece"] for c in train.clips})
+
+
+def test_windows_carry_conditions_and_drop_them_independently(setup):
+    _, _, store = setup
+    split = LatentSplit(store, "train")
+    mean, std = split.stats()
+    sampler = WindowSampler(split, mean, std, 4, seed=1)
+    x0, cond = sampler.batch(64, 3, drop=False)
+    assert x0.shape == (64, 12, 8)
+    assert cond.style_mask.sum() == 64 and cond.audio_mask.sum() == 0
+    loud = cond.sketch[..., 0]
+    x0d, dropped = sampler.batch(256, 3)
+    kept = dropped.sketch_mask.amax(dim=1)                        # (B, curves): which curves each item kept
+    share = kept[:, [0, 1, 3, 4]].mean().item()                   # pitch also depends on voicing
+    assert 0.3 < share < 0.6
+    assert 0.05 < (dropped.style_mask == 0).float().mean().item() < 0.5
+    assert 0.1 < (dropped.audio_mask[:, 0] == 1).float().mean().item() < 0.4
+    assert torch.isfinite(loud).all()
+
+
+def test_pitch_is_given_only_on_voiced_frames():
+    curves = torch.tensor([[[-20.0, 1000.0, 69.0, 1.0, 0.2], [-60.0, 500.0, 0.0, 0.0, 0.0]]])
+    units, mask = sketch_model_units(curves)
+    assert mask[0, :, 2].tolist() == [1.0, 0.0]
+    assert units[0, 0, 2].item() == pytest.approx(0.75)                # A4 is 9 semitones above C4
+    assert units[0, 0, 0].item() == pytest.approx((-20 + 30) / 15)
+
+
+def test_lmdm_training_lowers_heldout_loss_resumes_and_exports(setup, tmp_path):
+    corpus, codec_path, _ = setup
+    cfg = LMDMConfig(**TINY)
+    run = tmp_path / "lmdm"
+    kwargs = dict(batch=8, blocks=4, lr=3e-3, config=cfg, save_every=25, log=lambda m: None)
+    train_lmdm("lmdm", corpus, codec_path, run, steps=50, **kwargs)
+    train_lmdm("lmdm", corpus, codec_path, run, steps=300, export=tmp_path / "m", **kwargs)
+    rows = read_log(run)
+    assert [r["step"] for r in rows] == sorted({r["step"] for r in rows}), "a resumed run never repeats steps"
+    held = [r["heldout_loss"] for r in rows if "heldout_loss" in r]
+    assert len(held) == 12 and held[-1] < 0.9 * held[0], held
+    model = load_checkpoint(tmp_path / "m", "lmdm", LMDMConfig, LMDM)[0]
+    assert not torch.allclose(model.latent_std, torch.ones(8))         # standardisation ships with the weights
+    assert (run / "curve.png").stat().st_size > 1000
+
+
+def test_base_converts_into_lmdm_from_its_weights(setup, tmp_path):
+    corpus, codec_path, _ = setup
+    cfg = LMDMConfig(**TINY)
+    kwargs = dict(batch=8, blocks=4, lr=3e-3, config=cfg, save_every=25, log=lambda m: None)
+    train_lmdm("base", corpus, codec_path, tmp_path / "base", steps=50, **kwargs)
+    base_rows = read_log(tmp_path / "base")
+    assert base_rows[-1]["heldout_loss"] < base_rows[0]["heldout_loss"]
+    messages = []
+    train_lmdm("lmdm", corpus, codec_path, tmp_path / "conv", steps=1, init=tmp_path / "base",
+               **dict(kwargs, log=messages.append))
+    assert any("starting from" in m for m in messages)
+
+
+def test_torchrun_two_gloo_processes_keep_identical_replicas(setup, tmp_path):
+    corpus, codec_path, _ = setup
+    run = tmp_path / "ddp"
+    env = dict(os.environ, OMP_NUM_THREADS="1", MASTER_ADDR="127.0.0.1")
+    cmd = ["torchrun", "--nproc_per_node", "2", "--master_port", "29517", "-m", "lmdmlive", "train", "lmdm",
+           "--corpus", str(corpus), "--codec", str(codec_path), "--run-dir", str(run), "--steps", "30",
+           "--batch", "4", "--blocks", "4", "--lr", "3e-3", "--config", json.dumps(TINY)]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "2 replicas identical: True" in out.stdout
+    digests = [json.loads((run / f"replica-{r}.json").read_text())["sha256"] for r in (0, 1)]
+    assert digests[0] == digests[1]
+    rows = read_log(run)
+    assert rows and rows[-1]["step"] == 25
