@@ -1,7 +1,7 @@
 """A recorder that writes what it hears to a WAV file continuously.
 
-`TableFill` copies the source into a ring table as the server runs; a thread (or
-`flush()`) moves the new samples into the file every few tens of milliseconds.
+A `Capture` taps the source; a thread (or `flush()`) moves the new samples into the
+file every few tens of milliseconds.
 Python's `wave` module rewrites the header's sizes on every write, so if the process
 dies mid-set the file up to the last flush is a valid, playable WAV.
 
@@ -18,16 +18,14 @@ from pathlib import Path
 import numpy as np
 import pyo
 
+from .capture import Capture
+
 
 class Recorder:
     def __init__(self, source: pyo.PyoObject, path: str | Path, ring_seconds: float = 4.0, interval: float = 0.05):
         self.path = Path(path)
-        server = pyo.Sig(0).getServer()
-        self.sample_rate = int(server.getSamplingRate())
-        self.size = int(ring_seconds * self.sample_rate)
-        self._table = pyo.DataTable(size=self.size)
-        self._fill = pyo.TableFill(source, self._table)
-        self._pos = self._fill.getCurrentPos()
+        self._capture = Capture(source, ring_seconds)
+        self.sample_rate = self._capture.sample_rate
         self._file = wave.open(str(self.path), "wb")
         self._file.setnchannels(1)
         self._file.setsampwidth(2)
@@ -42,14 +40,7 @@ class Recorder:
         with self._lock:
             if self._file is None:
                 return 0
-            pos = self._fill.getCurrentPos()
-            view = np.asarray(self._table.getBuffer())
-            if pos >= self._pos:
-                chunk = view[self._pos:pos].copy()
-            else:
-                chunk = np.concatenate([view[self._pos:], view[:pos]])
-            del view                      # never keep a view of a pyo table's memory around
-            self._pos = pos
+            chunk = self._capture.read()
             if len(chunk):
                 pcm = np.clip(np.round(chunk * 32767.0), -32768, 32767).astype("<i2")
                 self._file.writeframes(pcm.tobytes())
@@ -74,7 +65,7 @@ class Recorder:
             self._thread.join(timeout=2)
         self.flush()
         with self._lock:
-            self._fill.stop()
+            self._capture.close()
             self._file.close()
             self._file = None
         return self.path

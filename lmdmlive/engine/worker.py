@@ -12,7 +12,7 @@ import statistics
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import soxr
@@ -22,6 +22,7 @@ from ..audio.player import StreamPlayer
 from ..model import Conditions, generate_block
 from ..model.conditioning import stack_conditions
 from ..model.default import DEFAULT_GUIDANCE, DEFAULT_STEPS, ModelBundle
+from .delay import ROUTES, DelayInput
 
 
 @dataclass
@@ -36,6 +37,10 @@ class EngineStream:
     changed_at: float | None = None        # when the performer last changed the conditions
     provider: object = None                # optional: block index -> Conditions (patterned lanes)
     latencies: list = field(default_factory=list)
+    delay: DelayInput | None = None        # a generative delay's input, N blocks behind
+    route: str = "sketch"                  # how the delay's input steers it (see engine/delay.py)
+    strength: float = 0.5                  # route "latent": noise level the input is started from
+    faded: dict = field(default_factory=dict)   # name -> (value last used, crossfade in progress)
 
     def set_conditions(self, cond: Conditions) -> None:
         """Takes effect at the next block boundary; the time is kept to measure control-to-sound latency."""
@@ -45,10 +50,11 @@ class EngineStream:
 
 class Engine:
     def __init__(self, bundle: ModelBundle, server_rate: int, *, steps: int = DEFAULT_STEPS,
-                 guidance: float = DEFAULT_GUIDANCE, lookahead_seconds: float = 0.6):
+                 guidance: float = DEFAULT_GUIDANCE, lookahead_seconds: float = 0.6, crossfade_blocks: int = 1):
         self.bundle, self.server_rate = bundle, int(server_rate)
         self.steps, self.guidance = steps, guidance
         self.lookahead_seconds = lookahead_seconds
+        self.crossfade_blocks = crossfade_blocks
         self.streams: list[EngineStream] = []
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -74,6 +80,16 @@ class Engine:
             self.streams.append(stream)
         return stream
 
+    def add_delay(self, capture, delay_blocks: int, route: str = "sketch", strength: float = 0.5, seed: int = 0,
+                  style: torch.Tensor | None = None, **player_kwargs) -> EngineStream:
+        """A generative delay: a stream that answers `capture`'s input `delay_blocks` blocks later."""
+        if route not in ROUTES:
+            raise ValueError(f"unknown delay route {route!r}; routes are {list(ROUTES)}")
+        stream = self.add_stream(style=style, seed=seed, **player_kwargs)
+        stream.delay = DelayInput(capture, self.bundle.lmdm, self.bundle.codec, self.server_rate, delay_blocks)
+        stream.route, stream.strength = route, float(strength)
+        return stream
+
     def remove_stream(self, stream: EngineStream) -> None:
         with self._lock:
             self.streams = [s for s in self.streams if s is not stream]
@@ -84,7 +100,11 @@ class Engine:
     def due(self) -> list[EngineStream]:
         target = int(self.lookahead_seconds * self.server_rate)
         block = int(self.bundle.lmdm.cfg.block_seconds * self.server_rate) + 2048
-        return [s for s in self.streams if s.player.ring.lookahead() < target and s.player.ring.space() > block]
+        for s in self.streams:
+            if s.delay is not None:
+                s.delay.pump()
+        return [s for s in self.streams if s.player.ring.lookahead() < target and s.player.ring.space() > block
+                and (s.delay is None or s.delay.ready(s.blocks))]
 
     def step(self) -> bool:
         """Generate one block for every stream that needs one; False when none did."""
@@ -98,12 +118,25 @@ class Engine:
         model = self.bundle.lmdm
         t0 = time.perf_counter()
         snapshot = [(s, self._conditions(s), s.changed_at) for s in due]
-        cond = stack_conditions([c for _, c, _ in snapshot], model.cfg, model.cfg.block_frames)
         with torch.no_grad():
-            z = generate_block(model, [s.cache for s in due], cond, [s.seed for s in due],
-                               steps=self.steps, guidance=self.guidance)
+            # One model call for every stream generated from noise; streams that start from
+            # their delay input's latents are grouped by how much noise they start from.
+            groups: dict = {}
+            for i, (s, _, _) in enumerate(snapshot):
+                key = round(s.strength, 4) if s.delay is not None and s.route == "latent" and s.strength < 1 else None
+                groups.setdefault(key, []).append(i)
+            z: dict[int, torch.Tensor] = {}
+            for key, members in groups.items():
+                streams = [snapshot[i][0] for i in members]
+                cond = stack_conditions([snapshot[i][1] for i in members], model.cfg, model.cfg.block_frames)
+                init = None if key is None else torch.cat([s.delay.for_output(s.blocks).latents for s in streams])
+                out = generate_block(model, [s.cache for s in streams], cond, [s.seed for s in streams],
+                                     steps=self.steps, guidance=self.guidance, init=init,
+                                     strength=1.0 if key is None else key)
+                for j, i in enumerate(members):
+                    z[i] = out[j:j + 1]
             for i, (s, _, changed) in enumerate(snapshot):
-                audio = s.decoder(model.to_codec(z[i:i + 1]))[0].numpy()
+                audio = s.decoder(model.to_codec(z[i]))[0].numpy()
                 audio = s.resampler.resample_chunk(audio)
                 s.player.ring.write(np.nan_to_num(audio))
                 s.blocks += 1
@@ -119,15 +152,54 @@ class Engine:
         return True
 
     def _conditions(self, s: EngineStream) -> Conditions:
-        """The stream's conditions for its next block; a failing provider keeps the last good ones."""
-        if s.provider is None:
-            return s.cond
-        try:
-            s.cond = s.provider(s.blocks)
-        except Exception as e:          # a pattern that fails at play time must not stop the sound
-            self.errors += 1
-            print(f"lmdmlive stream: {type(e).__name__}: {e} (keeping the previous conditions)", file=sys.stderr)
-        return s.cond
+        """The stream's conditions for its next block: its own (a failing provider keeps the
+        last good ones), its delay input's, and a crossfade from the last block's vectors."""
+        if s.provider is not None:
+            try:
+                s.cond = s.provider(s.blocks)
+            except Exception as e:          # a pattern that fails at play time must not stop the sound
+                self.errors += 1
+                print(f"lmdmlive stream: {type(e).__name__}: {e} (keeping the previous conditions)", file=sys.stderr)
+        cond = s.cond
+        if s.delay is not None:
+            cond = self._with_input(s, cond)
+        return self._crossfaded(s, cond)
+
+    @staticmethod
+    def _with_input(s: EngineStream, cond: Conditions) -> Conditions:
+        block = s.delay.for_output(s.blocks)
+        if s.route == "latent":
+            return replace(cond, audio=block.latents, audio_mask=torch.ones(1, block.latents.shape[1]))
+        if cond.sketch is None:             # the performer's own lanes win over the input's curves
+            return replace(cond, sketch=block.sketch, sketch_mask=block.sketch_mask)
+        return cond
+
+    def _crossfaded(self, s: EngineStream, cond: Conditions) -> Conditions:
+        """A changed prompt or arrangement reaches its new value linearly over
+        `crossfade_blocks` + 1 blocks, starting from what the last block used."""
+        n = self.crossfade_blocks
+        out = {}
+        for name in ("style", "arrangement"):
+            target = getattr(cond, name)
+            used, fade = s.faded.get(name, (None, None))
+            if fade is not None and (target is None or not torch.equal(fade[1], target)):
+                fade = None                                     # the target moved: start again from here
+            if fade is None and n >= 1 and used is not None and target is not None \
+                    and used.shape == target.shape and not torch.equal(used, target):
+                fade = (used, target, 0)
+            if fade is not None:
+                start, goal, k = fade
+                k += 1
+                value = start + (goal - start) * (k / (n + 1))
+                fade = (start, goal, k) if k <= n else None
+                if fade is None:
+                    value = goal
+                else:
+                    out[name] = value
+                s.faded[name] = (value, fade)
+            else:
+                s.faded[name] = (target, None)
+        return replace(cond, **out) if out else cond
 
     # ---- the thread ---------------------------------------------------------------------------
 

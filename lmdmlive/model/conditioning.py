@@ -19,6 +19,9 @@ import torch
 from .config import ARRANGEMENT_CONTROLS, LMDMConfig, SKETCH_CURVES
 
 
+ONSET_SCALE = 0.5   # the corpus's onset strength is ~0.15 between onsets (median) and ~0.4 at strong ones
+
+
 def sketch_units(curve: str, value):
     """Map a curve value from performer units to model units (roughly unit scale)."""
     if curve == "loud":      # dB full scale, -60 (near silence) .. 0
@@ -29,9 +32,29 @@ def sketch_units(curve: str, value):
         return math.log2(max(float(value), 20.0) / 1000.0)
     if curve == "pitch":     # MIDI note number (60 = middle C)
         return (value - 60.0) / 12.0
-    if curve in ("voiced", "onset"):
+    if curve == "voiced":    # 0 or 1
         return value
+    if curve == "onset":     # spectral-flux onset strength; a rhythm lane's 1 means a clear onset
+        if torch.is_tensor(value):
+            return (value.float() / ONSET_SCALE).clamp(max=3.0)
+        return min(float(value) / ONSET_SCALE, 3.0)
     raise KeyError(f"unknown sketch curve {curve!r}; known curves are {list(SKETCH_CURVES)}")
+
+
+def sketch_from_features(curves: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Feature-unit curves (..., 5) -> model units and a mask where each value is meaningful.
+
+    Pitch means something only on voiced frames, so its mask follows voicing.
+    """
+    out = torch.empty_like(curves)
+    mask = torch.ones_like(curves)
+    for i, name in enumerate(SKETCH_CURVES):
+        out[..., i] = sketch_units(name, curves[..., i])
+    voiced = curves[..., SKETCH_CURVES.index("voiced")] > 0.5
+    p = SKETCH_CURVES.index("pitch")
+    mask[..., p] = voiced.float()
+    out[..., p] = torch.where(voiced, out[..., p], torch.zeros_like(out[..., p]))
+    return torch.nan_to_num(out), mask
 
 
 def arrangement_units(control: str, value) -> float:

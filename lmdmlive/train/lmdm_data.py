@@ -18,8 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from ..model import Conditions
-from ..model.conditioning import sketch_units
-from ..model.config import SKETCH_CURVES
+from ..model.conditioning import sketch_from_features
 from .latents import LatentSplit
 
 
@@ -30,22 +29,6 @@ class DropRates:
     control: float = 0.5        # each arrangement control, per item
     audio_given: float = 0.25   # share of items that get the input-audio condition
     everything: float = 0.1     # share of items with no condition at all
-
-
-def sketch_model_units(curves: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Feature-unit curves (..., 5) -> model units and a mask where each value is meaningful.
-
-    Pitch means something only on voiced frames, so its mask follows voicing.
-    """
-    out = torch.empty_like(curves)
-    mask = torch.ones_like(curves)
-    for i, name in enumerate(SKETCH_CURVES):
-        out[..., i] = sketch_units(name, curves[..., i])
-    voiced = curves[..., SKETCH_CURVES.index("voiced")] > 0.5
-    p = SKETCH_CURVES.index("pitch")
-    mask[..., p] = voiced.float()
-    out[..., p] = torch.where(voiced, out[..., p], torch.zeros_like(out[..., p]))
-    return torch.nan_to_num(out), mask
 
 
 class WindowSampler:
@@ -78,7 +61,7 @@ class WindowSampler:
             style.append(self.split.captions[row])
             arr.append(torch.tensor(clip["arrangement"], dtype=torch.float32))
         x0 = (torch.stack(lat) - self.mean) / self.std
-        sketch, sketch_mask = sketch_model_units(torch.stack(cur))
+        sketch, sketch_mask = sketch_from_features(torch.stack(cur))
         arrangement = torch.stack(arr)
         arrangement_mask = torch.isfinite(arrangement).float()
         arrangement = torch.nan_to_num(arrangement)

@@ -171,7 +171,8 @@ def train_lmdm(stage: str, corpus: Path, codec: Path, run: Path, *, steps: int, 
     run.mkdir(parents=True, exist_ok=True)
     folder = store_dir(corpus, codec)
     if rank == 0:
-        build_store(corpus, codec, log=log)
+        from ..progress import ProgressBar
+        build_store(corpus, codec, log=log, progress=ProgressBar("encoding clips", 1, min_interval=2.0))
     if world > 1:
         import torch.distributed as dist
         dist.barrier()

@@ -7,7 +7,7 @@ import torch
 from lmdmlive.model import CodecConfig, load_codec
 from lmdmlive.train.codec_eval import evaluate_codec, opus_roundtrip
 from lmdmlive.train.codec_train import train_codec
-from lmdmlive.train.corpus.features import sketch_features
+from lmdmlive.model.features import sketch_features
 from lmdmlive.train.corpus.shards import ShardWriter
 from lmdmlive.train.spectral import mel_l1
 from lmdmlive.train.state import load_state, read_log, save_state

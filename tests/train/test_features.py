@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from lmdmlive.train.corpus.features import sketch_features
+from lmdmlive.model.features import sketch_features
 
 SR, HOP = 24000, 960
 

@@ -1,10 +1,9 @@
 """The LMDM trains on the corpus's latents, resumes, converts base -> lmdm, and scales out with torchrun."""
 import json
 import os
+import socket
 import subprocess
-import sys
 
-import numpy as np
 import pytest
 import torch
 
@@ -12,7 +11,8 @@ from lmdmlive.model import CodecConfig, LMDMConfig, load_checkpoint, LMDM
 from lmdmlive.model.checkpoint import save_checkpoint
 from lmdmlive.model import Codec
 from lmdmlive.train.latents import LatentSplit, build_store
-from lmdmlive.train.lmdm_data import WindowSampler, sketch_model_units
+from lmdmlive.model.conditioning import sketch_from_features
+from lmdmlive.train.lmdm_data import WindowSampler
 from lmdmlive.train.lmdm_train import train_lmdm
 from lmdmlive.train.state import read_log
 
@@ -66,7 +66,7 @@ def test_windows_carry_conditions_and_drop_them_independently(setup):
 
 def test_pitch_is_given_only_on_voiced_frames():
     curves = torch.tensor([[[-20.0, 1000.0, 69.0, 1.0, 0.2], [-60.0, 500.0, 0.0, 0.0, 0.0]]])
-    units, mask = sketch_model_units(curves)
+    units, mask = sketch_from_features(curves)
     assert mask[0, :, 2].tolist() == [1.0, 0.0]
     assert units[0, 0, 2].item() == pytest.approx(0.75)                # A4 is 9 semitones above C4
     assert units[0, 0, 0].item() == pytest.approx((-20 + 30) / 15)
@@ -105,10 +105,13 @@ def test_torchrun_two_gloo_processes_keep_identical_replicas(setup, tmp_path):
     corpus, codec_path, _ = setup
     run = tmp_path / "ddp"
     env = dict(os.environ, OMP_NUM_THREADS="1", MASTER_ADDR="127.0.0.1")
-    cmd = ["torchrun", "--nproc_per_node", "2", "--master_port", "29517", "-m", "lmdmlive", "train", "lmdm",
+    with socket.socket() as s:                 # a free port for the rendezvous
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = ["torchrun", "--nproc_per_node", "2", "--master_port", str(port), "-m", "lmdmlive", "train", "lmdm",
            "--corpus", str(corpus), "--codec", str(codec_path), "--run-dir", str(run), "--steps", "30",
            "--batch", "4", "--blocks", "4", "--lr", "3e-3", "--config", json.dumps(TINY)]
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "2 replicas identical: True" in out.stdout
     digests = [json.loads((run / f"replica-{r}.json").read_text())["sha256"] for r in (0, 1)]

@@ -16,7 +16,7 @@ import soundfile as sf
 import soxr
 
 from .build import FRAME_RATE, SAMPLE_RATE, write_manifest
-from .features import sketch_features
+from ...model.features import sketch_features
 from .shards import ShardWriter
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".oga"}

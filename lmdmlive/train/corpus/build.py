@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Iterator
 
 from . import captions as cap
-from .features import sketch_features
+from ...model.features import sketch_features
 from .grooves import KEY_NAMES, STYLES, make_groove
 from .midi_tools import GM_NAMES, arrange
 from .pieces import FAMILIES, catalogue, choose_programs, load_piece

@@ -1,0 +1,96 @@
+"""The generative delay's input side: live audio cut into blocks the model can use.
+
+Captured audio is resampled to the codec's rate, cut into blocks aligned with the
+delay stream's own blocks, and for every block two things are kept:
+
+- its codec latents (in the model's standardised units), for route "latent": the
+  block the stream generates N blocks later starts from them, noised to `strength`
+  (0 gives back what was played, through the codec), and is conditioned on them;
+- its sketch curves (loudness, brightness, pitch with voicing, onsets), for route
+  "sketch": the player's phrasing drives a sketch-conditioned stream whose timbre
+  comes from its prompt -- the method's own generative delay.
+
+Output block b uses input block b - N. For b < N there is no input yet, and the
+stream is fed silence: a delay line says nothing before its first echo.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import soxr
+import torch
+
+from ..model.conditioning import sketch_from_features
+from ..model.config import SKETCH_CURVES
+from ..model.features import sketch_features
+
+ROUTES = ("sketch", "latent")
+MIN_DELAY_BLOCKS = 3      # input block b - N must be complete before block b is generated ahead of play
+HISTORY = 4096            # samples of earlier input the curve windows reach back into
+
+
+@dataclass
+class InputBlock:
+    latents: torch.Tensor      # (1, Bf, D), model units
+    sketch: torch.Tensor       # (1, Bf, n_curves), model units
+    sketch_mask: torch.Tensor  # (1, Bf, n_curves)
+    audio: np.ndarray          # the block as captured, at the codec's rate
+
+
+class DelayInput:
+    def __init__(self, capture, model, codec, server_rate: int, delay_blocks: int):
+        if not isinstance(delay_blocks, int) or isinstance(delay_blocks, bool) or delay_blocks < MIN_DELAY_BLOCKS:
+            raise ValueError(f"a generative delay needs at least {MIN_DELAY_BLOCKS} blocks of delay "
+                             f"(the engine generates ahead of play), got {delay_blocks!r}")
+        self.capture, self.model, self.codec = capture, model, codec
+        self.delay = delay_blocks
+        self.rate = codec.cfg.sample_rate
+        self.block_samples = model.cfg.block_frames * codec.cfg.hop
+        self.resampler = soxr.ResampleStream(server_rate, self.rate, 1, dtype="float32")
+        self.encoder = codec.stream_encoder()
+        self._pending = np.zeros(0, dtype=np.float32)
+        self._history = np.zeros(HISTORY, dtype=np.float32)
+        self.blocks: dict[int, InputBlock] = {}
+        self.captured = 0          # input blocks complete so far
+        self._silence: InputBlock | None = None
+
+    def pump(self) -> int:
+        """Take what was captured since the last call; returns how many input blocks completed."""
+        chunk = self.capture.read()
+        if len(chunk):
+            self._pending = np.concatenate([self._pending, self.resampler.resample_chunk(chunk)])
+        done = 0
+        while len(self._pending) >= self.block_samples:
+            block, self._pending = self._pending[:self.block_samples], self._pending[self.block_samples:]
+            self.blocks[self.captured] = self._analyse(block)
+            self.blocks.pop(self.captured - 4 * self.delay, None)     # keep a few, not the whole set
+            self.captured += 1
+            done += 1
+        return done
+
+    def ready(self, out_block: int) -> bool:
+        return out_block < self.delay or out_block - self.delay < self.captured
+
+    def for_output(self, out_block: int) -> InputBlock:
+        """The input block that output block `out_block` answers (silence before the first echo)."""
+        if out_block < self.delay:
+            if self._silence is None:
+                self._silence = self._analyse(np.zeros(self.block_samples, dtype=np.float32), keep_state=False)
+            return self._silence
+        return self.blocks[out_block - self.delay]
+
+    @torch.no_grad()
+    def _analyse(self, block: np.ndarray, keep_state: bool = True) -> InputBlock:
+        hop, bf = self.codec.cfg.hop, self.model.cfg.block_frames
+        if keep_state:
+            z = self.encoder(torch.from_numpy(np.ascontiguousarray(block))[None])
+        else:
+            z = self.codec.encode(torch.from_numpy(np.ascontiguousarray(block))[None])
+        span = np.concatenate([self._history, block]) if keep_state else np.concatenate([np.zeros(HISTORY, np.float32), block])
+        feats = sketch_features(span, self.rate, hop)
+        curves = np.stack([feats[c][-bf:] for c in SKETCH_CURVES], axis=1)
+        sketch, mask = sketch_from_features(torch.from_numpy(curves)[None])
+        if keep_state:
+            self._history = span[-HISTORY:]
+        return InputBlock(self.model.from_codec(z), sketch, mask, block)
