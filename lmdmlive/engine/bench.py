@@ -145,7 +145,86 @@ def cached_block_flops(model: LMDM, steps: int, guidance: float) -> int:
     return counter.get_total_flops()
 
 
-def run_bench(model: LMDM, codec: Codec, steps: int, guidance: float, quick: bool, progress=print) -> dict:
+@torch.no_grad()
+def measure_hour(model: LMDM, codec: Codec, steps: int, guidance: float, seconds: float = 3600.0,
+                 window: int = 40) -> dict:
+    """Time per block (generation + decode) at the start and at the end of `seconds` of one stream.
+
+    The blocks in between are generated with one step and no guidance: the state an
+    hour leaves behind (cache positions, rebases, memory) does not depend on the step
+    count, and this keeps the simulated hour to minutes.
+    """
+    cfg = model.cfg
+    total = int(seconds / cfg.block_seconds)
+    cache, decoder, cond = model.new_cache(1), codec.stream_decoder(), _prompt(model)
+
+    def timed(i):
+        t0 = time.perf_counter()
+        decoder(model.to_codec(generate_block(model, [cache], cond, [i], steps=steps, guidance=guidance)))
+        return time.perf_counter() - t0
+
+    for i in range(cfg.context_blocks + 2):             # fill the window first: "start" is a full window
+        generate_block(model, [cache], cond, [i], steps=1, guidance=1.0)
+    start = [timed(i) for i in range(window)]
+    for i in range(total - 2 * window - cfg.context_blocks - 2):
+        decoder(model.to_codec(generate_block(model, [cache], cond, [i], steps=1, guidance=1.0)))
+    end = [timed(i) for i in range(window)]
+    return {"hour_block_time_ratio": _median(end) / _median(start), "hour_blocks": total,
+            "hour_block_s_start": _median(start), "hour_block_s_end": _median(end)}
+
+
+def realtime(opts: dict, timeout: float) -> dict:
+    """One `realtime_run` in its own process, on a private JACK server (dummy driver)."""
+    import subprocess
+    import sys
+
+    from ..audio.jack import dummy_jack
+    with dummy_jack() as env:
+        out = subprocess.run([sys.executable, "-m", "lmdmlive.engine.realtime_run", json.dumps(opts)], env=env,
+                             capture_output=True, text=True, timeout=timeout)
+    if out.returncode != 0:
+        raise RuntimeError(f"real-time run failed: {out.stderr.strip()[-800:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def smallest_realtime_block(model: LMDM, codec: Codec, steps: int, guidance: float, min_rtf: float = 1.5,
+                            frames=(6, 4, 3, 2)) -> tuple[int, float]:
+    """The smallest block (in frames) whose real-time factor stays >= min_rtf, and that factor."""
+    from .realtime_run import with_block
+    best = (model.cfg.block_frames, measure_rtf(model, codec, steps, guidance, 6))
+    for f in frames:
+        rtf = measure_rtf(with_block(model, f), codec, steps, guidance, 12)
+        if rtf < min_rtf:
+            break
+        best = (f, rtf)
+    return best
+
+
+def run_realtime_figures(model: LMDM, codec: Codec, steps: int, guidance: float, quick: bool, model_path=None,
+                         codec_path=None, progress=print) -> dict:
+    threads = torch.get_num_threads()
+    base = {"threads": threads, "model": model_path, "codec": codec_path, "steps": steps, "guidance": guidance}
+    span = 20.0 if quick else 60.0
+    progress(f"control-to-sound latency at the default block size ({span:.0f} s in real time on JACK) ...")
+    r = realtime(dict(base, seconds=span, streams=1, changes=True), timeout=span + 120)
+    out = {"latency_p95_ms": r["latency_p95_ms"], "latency_p50_ms": r["latency_p50_ms"],
+           "latency_changes": r["changes"], "latency_underruns": r["underruns"]}
+    progress("finding the smallest block with a real-time factor >= 1.5 ...")
+    frames, rtf_low = smallest_realtime_block(model, codec, steps, guidance)
+    progress(f"latency at {frames}-frame blocks ({span:.0f} s in real time) ...")
+    r = realtime(dict(base, seconds=span, streams=1, changes=True, block_frames=frames), timeout=span + 120)
+    out.update(latency_p95_ms_low=r["latency_p95_ms"], block_seconds_low=frames / model.cfg.frame_rate,
+               rtf_low=rtf_low, latency_low_underruns=r["underruns"])
+    soak = 60.0 if quick else 600.0
+    progress(f"soak: two streams and a generative delay for {soak / 60:.0f} min in real time on JACK ...")
+    r = realtime(dict(base, seconds=soak, streams=2, delay=True), timeout=soak + 180)
+    out.update(soak_underruns=r["underruns"], soak_rss_growth=r["rss_growth"], soak_seconds=soak,
+               soak_errors=r["errors"], soak_blocks=r["blocks"])
+    return out
+
+
+def run_bench(model: LMDM, codec: Codec, steps: int, guidance: float, quick: bool, progress=print,
+              realtime_runs: bool = True, model_path=None, codec_path=None) -> dict:
     torch.manual_seed(0)
     cfg = model.cfg
     n = 4 if quick else 12
@@ -181,6 +260,12 @@ def run_bench(model: LMDM, codec: Codec, steps: int, guidance: float, quick: boo
     cached_default = time_cached_block(model, cfg.context_frames, steps, guidance, n)
     results.update(peak_gflops=peak / 1e9, cached_gflops=flops / cached_default / 1e9,
                    matmul_fraction=(flops / cached_default) / peak)
+    hour = 600.0 if quick else 3600.0
+    progress(f"simulating {hour / 60:.0f} minutes of one stream ...")
+    results.update(measure_hour(model, codec, steps, guidance, seconds=hour))
+    results["hour_seconds"] = hour
+    if realtime_runs:
+        results.update(run_realtime_figures(model, codec, steps, guidance, quick, model_path, codec_path, progress))
     return results
 
 
@@ -192,6 +277,12 @@ TABLE_ROWS = [
     ("cache_growth", "cache memory after 1000 / 100 blocks", "{:.3f}", "<= 1.02"),
     ("rss_growth", "process memory after 1000 / 100 blocks", "{:.3f}", ""),
     ("matmul_fraction", "cached FLOP rate / large-matmul FLOP rate", "{:.3f}", ""),
+    ("hour_block_time_ratio", "time per block at the end / start of a simulated hour", "{:.3f}", "<= 1.1"),
+    ("latency_p95_ms", "control to sound, p95, default block (real time)", "{:.0f}", "<= 600"),
+    ("latency_p95_ms_low", "the same at the smallest block with rtf >= 1.5", "{:.0f}", "<= 250"),
+    ("block_seconds_low", "that smallest block, seconds", "{:.2f}", ""),
+    ("soak_underruns", "underruns, 2 streams + delay in real time on JACK", "{:d}", "0"),
+    ("soak_rss_growth", "process memory at the end / after warm-up of the soak", "{:.3f}", "<= 1.02"),
     ("cached_block_s", "cached seconds per block (10 s context)", "{:.4f}", ""),
     ("naive_block_s", "naive seconds per block (10 s context)", "{:.4f}", ""),
     ("cached_gflops", "cached path GFLOP/s", "{:.1f}", ""),

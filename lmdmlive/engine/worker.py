@@ -9,6 +9,7 @@ reads rings, so a late block costs an underrun (a fade, counted), never a stall.
 from __future__ import annotations
 
 import statistics
+from collections import deque
 import sys
 import threading
 import time
@@ -23,6 +24,9 @@ from ..model import Conditions, generate_block
 from ..model.conditioning import stack_conditions
 from ..model.default import DEFAULT_GUIDANCE, DEFAULT_STEPS, ModelBundle
 from .delay import ROUTES, DelayInput
+
+
+ADAPTIVE_START, ADAPTIVE_MIN, ADAPTIVE_MAX = 0.4, 0.05, 1.0
 
 
 @dataclass
@@ -50,7 +54,8 @@ class EngineStream:
 
 class Engine:
     def __init__(self, bundle: ModelBundle, server_rate: int, *, steps: int = DEFAULT_STEPS,
-                 guidance: float = DEFAULT_GUIDANCE, lookahead_seconds: float = 0.6, crossfade_blocks: int = 1):
+                 guidance: float = DEFAULT_GUIDANCE, lookahead_seconds: float | None = None,
+                 crossfade_blocks: int = 1):
         self.bundle, self.server_rate = bundle, int(server_rate)
         self.steps, self.guidance = steps, guidance
         self.lookahead_seconds = lookahead_seconds
@@ -59,7 +64,7 @@ class Engine:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._running = False
-        self.compute_seconds: list[float] = []
+        self.compute_seconds: deque = deque(maxlen=2048)     # bounded: a set lasts hours
         self.audio_seconds = 0.0
         self.busy_seconds = 0.0
         self.errors = 0
@@ -98,13 +103,30 @@ class Engine:
     # ---- one scheduling round -------------------------------------------------------------------
 
     def due(self) -> list[EngineStream]:
-        target = int(self.lookahead_seconds * self.server_rate)
+        target = int(self.lookahead_target() * self.server_rate)
         block = int(self.bundle.lmdm.cfg.block_seconds * self.server_rate) + 2048
         for s in self.streams:
             if s.delay is not None:
                 s.delay.pump()
         return [s for s in self.streams if s.player.ring.lookahead() < target and s.player.ring.space() > block
                 and (s.delay is None or s.delay.ready(s.blocks))]
+
+    def lookahead_target(self) -> float:
+        """Seconds of audio to keep queued before generating the next block.
+
+        Fixed when the engine was given `lookahead_seconds`; otherwise measured: a
+        round's recent worst compute time with a margin, plus two server buffers. The
+        later a block is generated, the more of the performer's last changes land in it
+        (control-to-sound latency is about one block plus this lookahead).
+        """
+        if self.lookahead_seconds is not None:
+            return self.lookahead_seconds
+        recent = list(self.compute_seconds)[-32:]
+        if len(recent) < 4:
+            return ADAPTIVE_START
+        worst = sorted(recent)[max(0, int(0.9 * len(recent)) - 1)]
+        buffers = 2 * self.streams[0].player.buffer_size / self.server_rate if self.streams else 0.01
+        return min(ADAPTIVE_MAX, max(ADAPTIVE_MIN, 1.3 * worst + buffers + 0.01))
 
     def step(self) -> bool:
         """Generate one block for every stream that needs one; False when none did."""
@@ -236,6 +258,7 @@ class Engine:
             "blocks": sum(s.blocks for s in self.streams),
             "block_ms_p50": 1000 * statistics.median(self.compute_seconds) if self.compute_seconds else float("nan"),
             "block_ms_max": 1000 * max(self.compute_seconds) if self.compute_seconds else float("nan"),
+            "lookahead_target_ms": 1000 * self.lookahead_target(),
             "lookahead_ms": {i: 1000 * s.player.ring.lookahead() / self.server_rate for i, s in enumerate(self.streams)},
             "underruns": sum(s.player.underruns for s in self.streams),
             "latency_ms_p95": 1000 * float(np.percentile(lat, 95)) if lat else float("nan"),

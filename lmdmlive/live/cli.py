@@ -70,8 +70,15 @@ def cmd_bench(args) -> int:
         torch.set_num_threads(args.threads)
     steps = args.steps or DEFAULT_STEPS
     guidance = DEFAULT_GUIDANCE if args.guidance is None else args.guidance
+    import shutil
+    realtime_runs = not args.no_realtime
+    if realtime_runs and shutil.which("jackd") is None:
+        print("jackd is not installed (Debian package jackd2): the real-time figures are skipped",
+              file=sys.stderr)
+        realtime_runs = False
     results = run_bench(bundle.lmdm, bundle.codec, steps, guidance, args.quick,
-                        progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+                        progress=lambda msg: print(msg, file=sys.stderr, flush=True), realtime_runs=realtime_runs,
+                        model_path=args.model, codec_path=args.codec)
     results["weights"] = bundle.source
     if args.plot:
         from ..engine.bench import context_sweep
@@ -246,10 +253,15 @@ def build_parser() -> argparse.ArgumentParser:
     render.set_defaults(func=cmd_render)
 
     bench = sub.add_parser("bench", help="measure speed and memory (ratios from one run)",
-                           description="Measure kv_speedup, flat_ratio, rtf, cache_growth and matmul_fraction "
-                                       "on the default model configuration.")
+                           description="Measure kv_speedup, flat_ratio, rtf, cache_growth, matmul_fraction and "
+                                       "hour_block_time_ratio on the default model; then, in real time on a "
+                                       "private JACK server (dummy driver), latency_p95_ms, latency_p95_ms_low, "
+                                       "soak_underruns and soak_rss_growth.")
     bench.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
-    bench.add_argument("--quick", action="store_true", help="fewer repetitions (about a minute)")
+    bench.add_argument("--quick", action="store_true",
+                       help="fewer repetitions, a 10-minute simulated set, 1-minute soak (about 5 minutes)")
+    bench.add_argument("--no-realtime", action="store_true",
+                       help="skip the real-time runs on JACK (latency and soak figures)")
     bench.add_argument("--steps", type=_steps, default=None, help="denoising steps (default: the default model's)")
     bench.add_argument("--guidance", type=_guidance, default=None, help="guidance (default: the default model's)")
     bench.add_argument("--plot", default=None, metavar="PNG",

@@ -83,8 +83,8 @@ def build_store(corpus: Path, codec_path: Path, splits=("train", "heldout"), emb
         return rows[text]
 
     for split in splits:
-        if (out / f"{split}.safetensors").exists() and (out / f"{split}.json").exists():
-            continue
+        if texts and (out / f"{split}.safetensors").exists() and (out / f"{split}.json").exists():
+            continue            # done (a split's caption rows are only valid with the saved texts)
         records = read_records(corpus, split)
         if not records:
             continue
@@ -107,6 +107,7 @@ def build_store(corpus: Path, codec_path: Path, splits=("train", "heldout"), emb
                    "offsets": torch.tensor(offsets, dtype=torch.int64)}
         save_file(tensors, str(out / f"{split}.safetensors.tmp"))
         (out / f"{split}.safetensors.tmp").replace(out / f"{split}.safetensors")
+        (out / "captions.json").write_text(json.dumps(texts))
         (out / f"{split}.json").write_text(json.dumps(entries))
         log(f"{split}: {len(entries)} clips, {offsets[-1]} latent frames -> {out}")
     _embed_captions(out, texts, embed)
@@ -117,7 +118,7 @@ def _embed_captions(out: Path, texts: list[str], embed) -> None:
     have = 0
     if (out / "captions.safetensors").exists():
         have = load_file(str(out / "captions.safetensors"))["embeddings"].shape[0]
-    if have == len(texts) and (out / "captions.json").exists():
+    if have == len(texts):
         return
     if embed is None:
         from ..model.text_encoder import shared_text_encoder

@@ -4,30 +4,18 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 
 import pytest
+
+from lmdmlive.audio.jack import dummy_jack
 
 
 @pytest.fixture
 def jack_server():
     if shutil.which("jackd") is None:
         pytest.fail("jackd is not installed: .ci/run installs the Debian package jackd2")
-    name = f"lmdm-test-{os.getpid()}"
-    env = dict(os.environ, JACK_DEFAULT_SERVER=name, JACK_NO_AUDIO_RESERVATION="1")
-    proc = subprocess.Popen(["jackd", "-n", name, "-d", "dummy", "-r", "48000", "-p", "256"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(50):
-            if subprocess.run(["jack_lsp"], env=env, capture_output=True).returncode == 0:
-                break
-            time.sleep(0.1)
-        else:
-            pytest.fail("jackd -d dummy did not start within 5 s")
+    with dummy_jack(f"lmdm-test-{os.getpid()}") as env:
         yield env
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_twenty_seconds_in_real_time_are_continuous_and_a_stall_is_counted(jack_server):

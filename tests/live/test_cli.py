@@ -67,11 +67,13 @@ def test_a_damaged_checkpoint_stops_render_with_its_name(tmp_path):
 
 
 def test_bench_quick_prints_a_table_and_one_json_object_on_the_last_line():
-    out = run("bench", "--quick", "--json", timeout=600)
+    # The real-time runs have their own test (tests/engine/test_realtime.py); here the offline figures.
+    out = run("bench", "--quick", "--json", "--no-realtime", timeout=900)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
     results = json.loads(lines[-1])
-    for key in ("kv_speedup", "flat_ratio", "rtf", "cache_growth", "matmul_fraction"):
+    assert results["hour_seconds"] == 600 and results["hour_blocks"] == 1250
+    for key in ("kv_speedup", "flat_ratio", "rtf", "cache_growth", "matmul_fraction", "hour_block_time_ratio"):
         assert key in results and results[key] > 0, key
     assert results["cache_growth"] < 1.5   # a ring buffer; the number itself is reported, not asserted
     assert any(line.startswith("kv_speedup") for line in lines)
