@@ -27,6 +27,7 @@ class AudioRing:
         self.underruns = 0
         self.starved_samples = 0
         self._last = 0.0          # the last sample played, for fading out of it
+        self.paused = False       # a stopped stream: silence, the play head waits, nothing is late
         self._lock = threading.Lock()   # writers only; the callback never takes it
 
     # ---- worker side -------------------------------------------------------------------------
@@ -58,6 +59,10 @@ class AudioRing:
     def pull(self, out: np.ndarray) -> None:
         """Fill `out` with the next len(out) samples; never blocks, never raises."""
         n = len(out)
+        if self.paused:
+            out[:] = 0.0
+            self._last = 0.0
+            return
         available = self.written - self.read
         if available >= n:
             self._copy(out, self.read, n)

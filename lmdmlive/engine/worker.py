@@ -45,6 +45,9 @@ class EngineStream:
     route: str = "sketch"                  # how the delay's input steers it (see engine/delay.py)
     strength: float = 0.5                  # route "latent": noise level the input is started from
     faded: dict = field(default_factory=dict)   # name -> (value last used, crossfade in progress)
+    steps: int | None = None               # None: the engine's
+    guidance: float | None = None          # None: the engine's
+    active: bool = True                    # a stopped stream is not generated (its ring is paused)
 
     def set_conditions(self, cond: Conditions) -> None:
         """Takes effect at the next block boundary; the time is kept to measure control-to-sound latency."""
@@ -108,8 +111,8 @@ class Engine:
         for s in self.streams:
             if s.delay is not None:
                 s.delay.pump()
-        return [s for s in self.streams if s.player.ring.lookahead() < target and s.player.ring.space() > block
-                and (s.delay is None or s.delay.ready(s.blocks))]
+        return [s for s in self.streams if s.active and s.player.ring.lookahead() < target
+                and s.player.ring.space() > block and (s.delay is None or s.delay.ready(s.blocks))]
 
     def lookahead_target(self) -> float:
         """Seconds of audio to keep queued before generating the next block.
@@ -143,18 +146,21 @@ class Engine:
         with torch.no_grad():
             # One model call for every stream generated from noise; streams that start from
             # their delay input's latents are grouped by how much noise they start from.
+            # Streams with their own step count or guidance are grouped the same way.
             groups: dict = {}
             for i, (s, _, _) in enumerate(snapshot):
-                key = round(s.strength, 4) if s.delay is not None and s.route == "latent" and s.strength < 1 else None
-                groups.setdefault(key, []).append(i)
+                start = round(s.strength, 4) if s.delay is not None and s.route == "latent" and s.strength < 1 else None
+                steps = self.steps if s.steps is None else s.steps
+                guidance = self.guidance if s.guidance is None else s.guidance
+                groups.setdefault((start, steps, guidance), []).append(i)
             z: dict[int, torch.Tensor] = {}
-            for key, members in groups.items():
+            for (start, steps, guidance), members in groups.items():
                 streams = [snapshot[i][0] for i in members]
                 cond = stack_conditions([snapshot[i][1] for i in members], model.cfg, model.cfg.block_frames)
-                init = None if key is None else torch.cat([s.delay.for_output(s.blocks).latents for s in streams])
+                init = None if start is None else torch.cat([s.delay.for_output(s.blocks).latents for s in streams])
                 out = generate_block(model, [s.cache for s in streams], cond, [s.seed for s in streams],
-                                     steps=self.steps, guidance=self.guidance, init=init,
-                                     strength=1.0 if key is None else key)
+                                     steps=steps, guidance=guidance, init=init,
+                                     strength=1.0 if start is None else start)
                 for j, i in enumerate(members):
                     z[i] = out[j:j + 1]
             for i, (s, _, changed) in enumerate(snapshot):

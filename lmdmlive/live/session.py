@@ -1,13 +1,17 @@
 """Session: owns the audio server, the clock, the model and the engine; makes streams."""
 from __future__ import annotations
 
+import math
+import sys
+from fractions import Fraction
+
 import torch
 
 from ..audio.server import CallbackHub, boot_server
 from ..engine.clock import Clock
 from ..engine.worker import Engine
 from ..model.default import ModelBundle, load_default
-from .stream import Stream
+from .stream import Delay, Stream
 
 
 class Session:
@@ -30,6 +34,29 @@ class Session:
         """Samples the server has played since the session began: the clock's time."""
         return self._counter.samples
 
+    def cycle_now(self) -> Fraction:
+        """Where the clock is now, in cycles (bars)."""
+        return self.clock.cycle_at(self.now())
+
+    def quantized(self, quant: str = "bar") -> int:
+        """The sample of the next bar, beat or block boundary ("now": the next buffer)."""
+        now = self.now()
+        if quant == "bar":
+            return self.clock.next_bar(now)
+        if quant == "beat":
+            beats = self.clock.cycle_at(now) * self.clock.beats_per_cycle
+            return self.clock.sample_at(Fraction(math.ceil(beats), self.clock.beats_per_cycle))
+        if quant == "block":
+            cfg = self.bundle.lmdm.cfg
+            return self.clock.next_boundary(now, int(cfg.block_seconds * self.sample_rate))
+        if quant == "now":
+            return now
+        raise ValueError(f"quantize to 'bar', 'beat', 'block' or 'now', got {quant!r}")
+
+    def at(self, sample: int, action) -> None:
+        """Run `action` (a small function) in the audio thread at the buffer holding `sample`."""
+        self._counter.schedule(sample, action)
+
     def embed(self, text: str) -> torch.Tensor:
         if self._text is None:
             from ..model.text_encoder import shared_text_encoder
@@ -49,6 +76,18 @@ class Session:
         if name is not None:
             self._named[name] = st
         return st
+
+    def delay(self, prompt=None, blocks: int = 4, route: str = "sketch", strength: float = 0.5,
+              feedback: float = 0.0, source=None, seed: int = 0, name: str | None = None, **kw) -> Delay:
+        """A generative delay on the live input (or `source`), answering `blocks` blocks later."""
+        self._touched.add(name)
+        if name is not None and name in self._named:
+            return self._named[name]
+        d = Delay(self, prompt, blocks=blocks, route=route, strength=strength, feedback=feedback, source=source,
+                  seed=seed, **kw)
+        if name is not None:
+            self._named[name] = d
+        return d
 
     def begin_run(self) -> None:
         """Start counting which named streams a patch run touches."""
@@ -78,13 +117,28 @@ class Session:
 
 
 class _SampleCounter:
-    __slots__ = ("samples", "step")
+    """The session's audio-thread hook: counts samples and runs actions scheduled for now."""
+
+    __slots__ = ("samples", "step", "_due", "errors")
 
     def __init__(self, step: int):
         self.samples, self.step = 0, step
+        self._due: list = []
+        self.errors = 0
+
+    def schedule(self, sample: int, action) -> None:
+        self._due = sorted(self._due + [(int(sample), id(action), action)], key=lambda x: x[:2])
 
     def __call__(self) -> None:
-        self.samples += self.step
+        end = self.samples + self.step
+        while self._due and self._due[0][0] < end:
+            (_, _, action), self._due = self._due[0], self._due[1:]
+            try:
+                action()
+            except Exception as e:     # a scheduled action must not take the audio down
+                self.errors += 1
+                print(f"lmdmlive: scheduled action failed: {type(e).__name__}: {e}", file=sys.stderr)
+        self.samples = end
 
 
 def _c_server():

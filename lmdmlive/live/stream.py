@@ -3,10 +3,13 @@
     >>> a = session.stream("dusty boom bap drums", seed=3).out()
     >>> a.pitch = "c4 [eb4 g4] <bb4 ab4>"
     >>> a.loud = "-12 -20"
+    >>> a.cfg.ramp(4, bars=8)
+    >>> a.morph("dark techno", bars=8)
     >>> verb = Freeverb(a, size=0.8).out()
+    >>> a.stop()                        # fades out at the next bar; a.start() comes back
 
-A new prompt or lane takes effect at the stream's next block. A mistake raises a
-clear error at the line typed, and the stream keeps playing what it had.
+A new prompt, lane or parameter takes effect at the stream's next block. A mistake
+raises a clear error at the line typed, and the stream keeps playing what it had.
 """
 from __future__ import annotations
 
@@ -17,24 +20,52 @@ import pyo
 import torch
 
 from ..model import Conditions
+from ..model.sampler import MAX_STEPS
 from .lanes import LANES, lane_pattern, sketch_for_frames
+from .param import Param
+from .prompt import Morph, Prompt
+
+QUANTS = ("bar", "beat", "block", "now")
 
 
 class Stream(pyo.PyoObject):
-    def __init__(self, session, prompt: str | torch.Tensor | None = None, seed: int = 0, mul=1, add=0):
+    def __init__(self, session, prompt=None, seed: int = 0, mul=1, add=0, _engine_stream=None):
         pyo.PyoObject.__init__(self, mul, add)
         self._session = session
-        self._engine_stream = session.engine.add_stream(seed=seed)
+        self._engine_stream = _engine_stream or session.engine.add_stream(seed=seed)
         self._engine_stream.provider = self._conditions_for_block
         self.player = self._engine_stream.player
-        self.player.mul = mul
-        self._base_objs = self.player.getBaseObjects()
-        self._style: torch.Tensor | None = None
-        self._prompt: str | None = None
+        self._gate = pyo.SigTo(1.0, time=0.05)
+        self.player.mul = self._gate
+        nchnls = int(self.player.getServer().getNchnls()) if hasattr(self.player, "getServer") else 1
+        self._pan_value = pyo.SigTo(0.5, time=0.05)
+        self._panner = pyo.Pan(self.player, outs=max(1, nchnls), pan=self._pan_value, mul=mul, add=add)
+        self._base_objs = self._panner.getBaseObjects()
+        self._keep = (self._gate, self._pan_value, self._panner)
+        now = session.cycle_now
+        engine = session.engine
+        self.steps = Param("steps", engine.steps, 1, MAX_STEPS, integer=True, now=now)
+        self.cfg = Param("cfg", engine.guidance, 0.0, 20.0, now=now)
+        self.seed = Param("seed", seed, 0, 2 ** 31 - 1, integer=True, now=now)
+        self._style: torch.Tensor | Morph | None = None
+        self._prompt = None
         self._lanes: dict[str, object] = {}
         self._start_sample = session.now()
+        self._paused_at: int | None = None
         if prompt is not None:
             self.prompt = prompt
+
+    # ---- parameters: typing a number, text or pattern sets the Param; reading gives the Param ----
+
+    def __setattr__(self, name, value):
+        current = self.__dict__.get(name)
+        if isinstance(current, Param) and not isinstance(value, Param):
+            current.set(value)          # raises on a bad value; the Param keeps what it had
+            return
+        if isinstance(current, Param) and value is not current:
+            current.set(value.value)
+            return
+        object.__setattr__(self, name, value)
 
     # ---- what the performer sets -----------------------------------------------------------------
 
@@ -44,19 +75,41 @@ class Stream(pyo.PyoObject):
 
     @prompt.setter
     def prompt(self, value):
-        if isinstance(value, torch.Tensor):
-            if value.shape != (self._session.engine.bundle.lmdm.cfg.style_dim,):
-                raise ValueError(f"a style vector must have shape ({self._session.engine.bundle.lmdm.cfg.style_dim},), "
-                                 f"got {tuple(value.shape)}")
-            self._style, self._prompt = value.float()[None], "<vector>"
-        elif isinstance(value, str):
-            self._style = self._session.embed(value) if value.strip() else None
-            self._prompt = value
-        elif value is None:
-            self._style, self._prompt = None, None
-        else:
-            raise TypeError(f"a prompt is text or a style vector, got {type(value).__name__}")
+        self._style, self._prompt = self._style_of(value), value if not isinstance(value, torch.Tensor) else "<vector>"
         self._engine_stream.changed_at = time.perf_counter()
+
+    def _style_of(self, value):
+        dim = self._session.engine.bundle.lmdm.cfg.style_dim
+        if isinstance(value, torch.Tensor):
+            if value.shape != (dim,):
+                raise ValueError(f"a style vector must have shape ({dim},), got {tuple(value.shape)}")
+            return value.float()[None]
+        if isinstance(value, str):
+            return self._session.embed(value) if value.strip() else None
+        if isinstance(value, Prompt):
+            return value.vector(self._session.embed)
+        if value is None:
+            return None
+        raise TypeError(f"a prompt is text, a Prompt or a style vector, got {type(value).__name__}")
+
+    def morph(self, to, bars: float = 4) -> "Stream":
+        """Glide from the current prompt to `to` over `bars` bars, starting now."""
+        if isinstance(bars, bool) or not isinstance(bars, (int, float)) or not bars > 0 or bars != bars:
+            raise ValueError(f"morph: bars must be a number above 0, got {bars!r}")
+        target = self._style_of(to)
+        if target is None:
+            raise ValueError("morph: the target prompt is empty")
+        now = self._session.cycle_now()
+        start = self._style_at(now)
+        if start is None:
+            start = target
+        self._style = Morph(start, target, now, now + Fraction(bars).limit_denominator(1000))
+        self._prompt = to
+        self._engine_stream.changed_at = time.perf_counter()
+        return self
+
+    def _style_at(self, cycle):
+        return self._style.at(cycle) if isinstance(self._style, Morph) else self._style
 
     def _lane(self, name, value):
         if value is None:
@@ -71,8 +124,59 @@ class Stream(pyo.PyoObject):
     rhythm = property(lambda self: self._lanes.get("rhythm"), lambda self, v: self._lane("rhythm", v))
 
     @property
+    def pan(self) -> float:
+        return self._pan_value.value
+
+    @pan.setter
+    def pan(self, value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+            raise ValueError(f"pan is a number from 0 (left) to 1 (right), got {value!r}")
+        self._pan_value.value = float(value)
+
+    @property
     def underruns(self) -> int:
         return self.player.underruns
+
+    # ---- start and stop, quantized ---------------------------------------------------------------
+
+    def stop(self, quant: str = "bar", fade: float = 0.05):
+        """Fade out at the next bar (or beat, block, now); generation pauses until `start`."""
+        at = self._session.quantized(quant)
+        fade = _fade(fade)
+
+        def close():
+            self._gate.time = fade
+            self._gate.value = 0.0
+
+        def pause():
+            self.player.ring.paused = True
+            self._engine_stream.active = False
+            self._paused_at = self._session.now()
+
+        self._session.at(at, close)
+        self._session.at(at + int(fade * self._session.sample_rate) + 1, pause)
+        return self
+
+    def start(self, quant: str = "bar", fade: float = 0.05):
+        """Fade back in at the next bar (or beat, block, now), going on where the stream stopped."""
+        at = self._session.quantized(quant)
+        fade = _fade(fade)
+
+        def go():
+            if self._paused_at is not None:
+                self._start_sample += self._session.now() - self._paused_at
+                self._paused_at = None
+            self.player.ring.paused = False
+            self._engine_stream.active = True
+            self._gate.time = fade
+            self._gate.value = 1.0
+
+        self._session.at(at, go)
+        return self
+
+    @property
+    def playing(self) -> bool:
+        return self._engine_stream.active and not self.player.ring.paused
 
     # ---- what the engine asks ------------------------------------------------------------------
 
@@ -83,17 +187,77 @@ class Stream(pyo.PyoObject):
         start = self._start_sample + block * cfg.block_frames * frame_samples
         cycles = [clock.cycle_at(int(start + k * frame_samples)) for k in range(cfg.block_frames)]
         width = clock.cycle_at(int(start + frame_samples)) - clock.cycle_at(int(start))
+        es = self._engine_stream
+        es.steps, es.guidance = int(self.steps.at(cycles[0])), float(self.cfg.at(cycles[0]))
+        es.seed = int(self.seed.at(cycles[0]))
+        self._block_params(es, cycles[0])
+        style = self._style_at(cycles[0])
         if self._lanes:
             sketch, mask = sketch_for_frames(dict(self._lanes), cycles, width)
-            return Conditions(style=self._style, sketch=sketch, sketch_mask=mask)
-        return Conditions(style=self._style)
+            return Conditions(style=style, sketch=sketch, sketch_mask=mask)
+        return Conditions(style=style)
+
+    def _block_params(self, es, cycle) -> None:
+        """Per-block parameters of subclasses (the delay's strength)."""
 
     def close(self) -> None:
         self._session.engine.remove_stream(self._engine_stream)
 
     def __repr__(self) -> str:
         lanes = ", ".join(f"{k}" for k in self._lanes) or "no lanes"
-        return f"Stream({self._prompt!r}, {lanes}, {self.player.underruns} underruns)"
+        state = "playing" if self.playing else "stopped"
+        return f"{type(self).__name__}({self._prompt!r}, {lanes}, {state}, {self.player.underruns} underruns)"
 
 
-__all__ = ["LANES", "Stream"]
+class Delay(Stream):
+    """A generative delay: the live input (or any pyo object) answered `blocks` blocks later.
+
+        >>> d = session.delay("glassy marimba", blocks=4, route="sketch").out()
+        >>> d.feedback = 0.3               # its own output back into its input
+        >>> d2 = session.delay(blocks=6, route="latent", strength=0.4).out()
+    """
+
+    def __init__(self, session, prompt=None, *, blocks: int = 4, route: str = "sketch", strength: float = 0.5,
+                 feedback: float = 0.0, source=None, seed: int = 0, mul=1, add=0):
+        from ..audio.capture import Capture
+        fb = pyo.SigTo(_unit("feedback", feedback), time=0.05)
+        source = source if source is not None else pyo.Input(chnl=0)
+        engine = session.engine
+        # The capture hears the source plus the delay's own output times feedback; the output
+        # lags the input by `blocks` blocks, so the loop never closes within one buffer.
+        mixed = pyo.Sig(source)
+        capture = Capture(mixed)
+        es = engine.add_delay(capture, delay_blocks=blocks, route=route, strength=_unit("strength", strength),
+                              seed=seed)
+        Stream.__init__(self, session, prompt, seed=seed, mul=mul, add=add, _engine_stream=es)
+        self._feedback_value = fb
+        self._mixed = mixed
+        mixed.value = source + self.player * fb
+        self.strength = Param("strength", float(strength), 0.0, 1.0, now=session.cycle_now)
+        self.blocks, self.route, self.capture = blocks, route, capture
+
+    @property
+    def feedback(self) -> float:
+        return self._feedback_value.value
+
+    @feedback.setter
+    def feedback(self, value):
+        self._feedback_value.value = _unit("feedback", value)
+
+    def _block_params(self, es, cycle) -> None:
+        es.strength = float(self.strength.at(cycle))
+
+
+def _unit(name, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} is a number from 0 to 1, got {value!r}")
+    return float(value)
+
+
+def _fade(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 10.0:
+        raise ValueError(f"fade is a number of seconds from 0 to 10, got {value!r}")
+    return float(value)
+
+
+__all__ = ["LANES", "QUANTS", "Stream", "Delay"]

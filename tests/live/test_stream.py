@@ -51,7 +51,7 @@ def test_a_typo_raises_at_the_line_and_the_stream_keeps_its_lane_and_its_sound(s
 
 def test_a_prompt_of_the_wrong_kind_is_refused(session):
     a = session.stream(seed=1)
-    with pytest.raises(TypeError, match="a prompt is text or a style vector"):
+    with pytest.raises(TypeError, match="a prompt is text, a Prompt or a style vector"):
         a.prompt = 42
     with pytest.raises(ValueError, match=r"must have shape \(384,\)"):
         a.prompt = torch.zeros(10)
