@@ -76,8 +76,9 @@ class Clock:
         if quantize not in ("bar", "now"):
             raise ValueError(f"quantize must be 'bar' or 'now', got {quantize!r}")
         at = self.next_bar(now) if quantize == "bar" else now
-        self._segments = [s for s in self._segments if s.sample < at]
-        self._segments.append(_Segment(at, self.cycle_at(at), value))
+        cycle = self.cycle_at(at)               # before any segment is dropped
+        # One new list, swapped in whole: the audio and engine threads read segments unlocked.
+        self._segments = [s for s in self._segments if s.sample < at] + [_Segment(at, cycle, value)]
         return at
 
     def span(self, sample: int, samples: int) -> tuple[Fraction, Fraction]:

@@ -27,6 +27,7 @@ class Session:
         self._text = text_encoder
         self._named: dict[str, Stream] = {}
         self._touched: set = set()
+        self._midi: list = []
         self._counter = _SampleCounter(int(self.server.getBufferSize()))
         CallbackHub.of(_c_server()).add(self._counter)
 
@@ -89,6 +90,17 @@ class Session:
             self._named[name] = d
         return d
 
+    def midi(self, port=None, api: str = "auto", virtual: str | None = None, watch_seconds: float = 1.0):
+        """MIDI input: a device by (part of) its name or index, or a `virtual` port of our own."""
+        from .midi import Midi
+        m = Midi(self, api=api, watch_seconds=watch_seconds)
+        if virtual is not None:
+            m.open_virtual(virtual)
+        elif port is not None:
+            m.open(port)
+        self._midi.append(m)
+        return m
+
     def begin_run(self) -> None:
         """Start counting which named streams a patch run touches."""
         self._touched = set()
@@ -113,6 +125,8 @@ class Session:
         return self
 
     def stop(self) -> None:
+        for m in self._midi:
+            m.close()
         self.engine.stop()
 
 

@@ -44,3 +44,10 @@ def test_the_span_of_a_block_is_what_patterns_are_queried_with():
 def test_impossible_tempos_are_refused(bpm, message):
     with pytest.raises(ValueError, match=message):
         Clock(bpm)
+
+
+def test_a_tempo_change_at_the_very_first_sample_replaces_the_first_segment():
+    from lmdmlive.engine.clock import Clock
+    clock = Clock(120, 4, 48000)
+    clock.set_bpm(140, 0, quantize="now")
+    assert clock.bpm == 140 and clock.cycle_at(0) == 0

@@ -1,0 +1,134 @@
+"""MIDI over python-rtmidi on a real JACK server (dummy driver): knobs, learn, 14-bit, keys, clock, loss."""
+import time
+
+import pytest
+import rtmidi
+import torch
+
+from lmdmlive.audio.jack import dummy_jack
+from lmdmlive.live.midi import MidiError
+from lmdmlive.model import SKETCH_CURVES, sketch_units
+
+PITCH = SKETCH_CURVES.index("pitch")
+
+
+@pytest.fixture
+def jack(monkeypatch):
+    with dummy_jack("lmdm-midi-test") as env:
+        monkeypatch.setenv("JACK_DEFAULT_SERVER", env["JACK_DEFAULT_SERVER"])
+        yield env
+
+
+def controller(name="knobs"):
+    out = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK, name="controller")
+    out.open_virtual_port(name)
+    return out
+
+
+def until(check, seconds=2.0):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if check():
+            return True
+        time.sleep(0.01)
+    return check()
+
+
+def test_a_knob_moves_a_param_and_learn_binds_the_next_control(session, jack):
+    a = session.stream(torch.ones(384) * 0.1, seed=1, name="a")
+    ctl = controller()
+    midi = session.midi("knobs", api="jack", watch_seconds=0.2)
+    try:
+        time.sleep(0.2)
+        midi.cc(74, a.cfg, lo=1, hi=6)
+        ctl.send_message([0xB0, 74, 127])
+        assert until(lambda: a.cfg.value == 6.0)
+        ctl.send_message([0xB0, 74, 0])
+        assert until(lambda: a.cfg.value == 1.0)
+        midi.learn(a.steps)
+        ctl.send_message([0xB3, 21, 127])                  # channel 4, an unbound control
+        assert until(lambda: not midi.learning and a.steps.value == 64.0)
+        ctl.send_message([0xB0, 21, 0])
+        assert until(lambda: a.steps.value == 1.0)
+    finally:
+        midi.close()
+        ctl.delete()
+
+
+def test_fourteen_bit_control_and_keys_on_the_pitch_lane(session, jack):
+    a = session.stream(torch.ones(384) * 0.1, seed=1)
+    ctl = controller()
+    midi = session.midi("knobs", api="jack")
+    try:
+        time.sleep(0.2)
+        midi.cc(1, a.cfg, fine=33, lo=0, hi=16.383)
+        ctl.send_message([0xB0, 1, 64])
+        ctl.send_message([0xB0, 33, 5])
+        assert until(lambda: abs(a.cfg.value - (64 * 128 + 5) / 1000) < 1e-6), a.cfg.value
+        midi.notes(a)
+        ctl.send_message([0x90, 64, 100])
+        assert until(lambda: a.pitch is not None)
+        cond = a._conditions_for_block(0)
+        assert torch.allclose(cond.sketch[0, :, PITCH], torch.full((cond.sketch.shape[1],), sketch_units("pitch", 64.0)))
+        ctl.send_message([0x80, 64, 0])
+        assert until(lambda: a._conditions_for_block(0).sketch_mask[0, :, PITCH].sum() == 0)   # a rest
+    finally:
+        midi.close()
+        ctl.delete()
+
+
+def test_midi_clock_sets_the_tempo(session, jack):
+    ctl = controller("clock")
+    midi = session.midi("clock", api="jack")
+    try:
+        time.sleep(0.2)
+        midi.follow_clock()
+        interval = 60.0 / (140 * 24)
+        t0 = time.perf_counter()
+        for i in range(24 * 3):
+            while time.perf_counter() < t0 + i * interval:
+                pass
+            ctl.send_message([0xF8])
+        assert until(lambda: abs(session.bpm - 140) < 3), session.bpm
+    finally:
+        midi.close()
+        ctl.delete()
+
+
+def test_mappings_are_saved_loaded_and_survive_an_unplugged_device(session, jack, tmp_path):
+    a = session.stream(torch.ones(384) * 0.1, seed=1, name="lead")
+    ctl = controller()
+    midi = session.midi("knobs", api="jack", watch_seconds=0.2)
+    try:
+        midi.cc(10, a.cfg, lo=0, hi=10)
+        path = midi.save(tmp_path / "map.json")
+        midi.bindings.clear()
+        assert midi.load(path) == 1
+        ctl.close_port()                                    # unplugged
+        ctl.delete()
+        assert until(lambda: not midi.connected, 3.0)
+        session.engine.step()                               # the session carries on
+        ctl = controller()                                  # plugged back in
+        assert until(lambda: midi.connected, 3.0)
+        time.sleep(0.2)
+        ctl.send_message([0xB0, 10, 127])
+        assert until(lambda: a.cfg.value == 10.0)
+    finally:
+        midi.close()
+        ctl.delete()
+
+
+def test_bad_midi_requests_say_what_is_wrong(session, jack):
+    with pytest.raises(MidiError, match="no MIDI input matches 'nothing here'"):
+        session.midi("nothing here", api="jack")
+    midi = session.midi(api="jack")
+    a = session.stream(seed=1)
+    with pytest.raises(MidiError, match="control must be a whole number from 0 to 127"):
+        midi.cc(200, a.cfg)
+    with pytest.raises(MidiError, match="moves a Param"):
+        midi.cc(1, 3.0)
+    with pytest.raises(MidiError, match="cannot be saved"):
+        midi.cc(1, a.cfg)
+        midi.save("/tmp/never.json")
+    midi.handle([0xB0], 0.0)                                # a cut-off message is ignored
+    midi.close()
