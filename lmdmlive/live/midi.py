@@ -38,16 +38,24 @@ def _rtmidi():
 
 
 def _api(name: str):
+    """rtmidi's API for a name; "auto" is JACK when a JACK server runs, else ALSA."""
     rtmidi = _rtmidi()
-    apis = {"jack": rtmidi.API_UNIX_JACK, "alsa": rtmidi.API_LINUX_ALSA, "auto": rtmidi.API_UNSPECIFIED}
+    apis = {"jack": rtmidi.API_UNIX_JACK, "alsa": rtmidi.API_LINUX_ALSA}
+    if name == "auto":
+        from ..audio.server import jack_running
+        name = "jack" if jack_running() else "alsa"
     if name not in apis:
-        raise MidiError(f"unknown MIDI API {name!r}; choose one of {sorted(apis)}")
+        raise MidiError(f"unknown MIDI API {name!r}; choose one of {sorted(apis) + ['auto']}")
     return apis[name]
 
 
 def list_ports(api: str = "auto") -> list[str]:
     """Names of the MIDI inputs that can be opened now."""
-    probe = _rtmidi().MidiIn(rtapi=_api(api), name="lmdmlive-probe")
+    try:
+        probe = _rtmidi().MidiIn(rtapi=_api(api), name="lmdmlive-probe")
+    except Exception as e:       # rtmidi raises SystemError when no MIDI system answers
+        raise MidiError(f"no MIDI system answers ({e}); start JACK or load ALSA's sequencer "
+                        "(`lmdmlive doctor` checks)") from None
     try:
         return probe.get_ports()
     finally:
@@ -124,7 +132,12 @@ class Midi:
         return self
 
     def _new_in(self):
-        m = _rtmidi().MidiIn(rtapi=_api(self.api), name=self.client)
+        try:
+            m = _rtmidi().MidiIn(rtapi=_api(self.api), name=self.client)
+        except MidiError:
+            raise
+        except Exception as e:
+            raise MidiError(f"no MIDI system answers ({e}); start JACK or load ALSA's sequencer") from None
         m.ignore_types(sysex=True, timing=False, active_sense=True)
         m.set_callback(self._on_message)
         return m
@@ -215,7 +228,8 @@ class Midi:
         """Keys set `stream`'s pitch lane: the last key held sounds; none held is a rest."""
         if channel is not None:
             _check_number("channel", channel, 1, 16)
-        self._note_streams.append((stream, channel))
+        if (stream, channel) not in self._note_streams:      # a patch run again binds once
+            self._note_streams.append((stream, channel))
 
     def trigger(self, note: int, action) -> None:
         """Call `action()` when key `note` is pressed (e.g. lambda: a.stop())."""

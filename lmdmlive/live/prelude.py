@@ -1,6 +1,8 @@
 """Everything a performer types without importing: `from lmdmlive.live.prelude import *`.
 
-Patterns (mini, sine, saw, ...), note helpers, pyo's effects, and `Session`.
+Patterns (mini, sine, saw, ...), note helpers, pyo's effects, `Prompt`, `Param` and
+`Session`; in the REPL and in patches also `session`, `stream`, `delay`, `midi` and
+`live_input` (the audio input, a pyo object).
 """
 from pyo import (Biquad, Chorus, Clip, Delay, Disto, Freeverb, Harmonizer, Mix, Pan, SigTo, STRev,  # noqa: F401
                  WGVerb)
@@ -8,6 +10,8 @@ from pyo import (Biquad, Chorus, Clip, Delay, Disto, Freeverb, Harmonizer, Mix, 
 from ..pattern import (cat, cosine, euclid, fastcat, isaw, mini, pure, rand, saw, sequence, silence, sine,  # noqa
                        slowcat, square, stack, tri)
 from ..pattern.notes import degree, note, scale_degrees, to_scale  # noqa: F401
+from .param import Param  # noqa: F401
+from .prompt import Prompt  # noqa: F401
 from .session import Session  # noqa: F401
 
 __all__ = [name for name in dir() if not name.startswith("_")]
@@ -18,5 +22,6 @@ def namespace(session) -> dict:
     import sys
     module = sys.modules[__name__]
     ns = {name: getattr(module, name) for name in __all__}
-    ns.update(session=session, stream=session.stream)
+    ns.update(session=session, stream=session.stream, delay=session.delay, midi=session.midi,
+              live_input=session.live_input)
     return ns

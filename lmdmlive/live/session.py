@@ -28,6 +28,7 @@ class Session:
         self._named: dict[str, Stream] = {}
         self._touched: set = set()
         self._midi: list = []
+        self._input = None
         self._counter = _SampleCounter(int(self.server.getBufferSize()))
         CallbackHub.of(_c_server()).add(self._counter)
 
@@ -93,13 +94,25 @@ class Session:
     def midi(self, port=None, api: str = "auto", virtual: str | None = None, watch_seconds: float = 1.0):
         """MIDI input: a device by (part of) its name or index, or a `virtual` port of our own."""
         from .midi import Midi
+        key = (port, api, virtual)
+        for known, m in self._midi:
+            if known == key:            # a patch run again gets the same connection
+                return m
         m = Midi(self, api=api, watch_seconds=watch_seconds)
         if virtual is not None:
             m.open_virtual(virtual)
         elif port is not None:
             m.open(port)
-        self._midi.append(m)
+        self._midi.append((key, m))
         return m
+
+    @property
+    def live_input(self):
+        """The audio input (channel 1) as a pyo object, made once."""
+        if self._input is None:
+            import pyo
+            self._input = pyo.Input(chnl=0)
+        return self._input
 
     def begin_run(self) -> None:
         """Start counting which named streams a patch run touches."""
@@ -125,7 +138,7 @@ class Session:
         return self
 
     def stop(self) -> None:
-        for m in self._midi:
+        for _, m in self._midi:
             m.close()
         self.engine.stop()
 

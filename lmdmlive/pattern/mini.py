@@ -283,27 +283,53 @@ class _Parser:
             elif ch == "(":
                 self.i += 1
                 at = self.i
-                args = [self.number("a Euclidean argument")]
+                args = [self.factor_pattern("a Euclidean argument")]
                 while True:
                     self.skip_space()
                     if self.peek() == ",":
                         self.i += 1
-                        args.append(self.number("a Euclidean argument"))
+                        self.skip_space()
+                        args.append(self.factor_pattern("a Euclidean argument"))
                     else:
                         break
                 self.skip_space()
                 if self.peek() != ")":
                     self.error("a Euclidean rhythm is written (onsets,steps) or (onsets,steps,rotation)", at)
                 self.i += 1
-                if len(args) not in (2, 3) or any(a.denominator != 1 for a in args):
-                    self.error("a Euclidean rhythm takes 2 or 3 whole numbers: (onsets,steps[,rotation])", at)
-                k, n = int(args[0]), int(args[1])
-                if not 1 <= n <= MAX_REPEAT:
-                    self.error(f"the step count of a Euclidean rhythm must be from 1 to {MAX_REPEAT}", at)
-                step.pattern = euclid(step.pattern, k, n, int(args[2]) if len(args) == 3 else 0)
+                if len(args) not in (2, 3):
+                    self.error("a Euclidean rhythm takes 2 or 3 arguments: (onsets,steps[,rotation])", at)
+                for a in args:      # patterned arguments are checked over their first cycles
+                    values = [h.value for h in a.query(0, 8)] if isinstance(a, Pattern) else [a]
+                    if any(not isinstance(v, (int, Fraction)) or F(v).denominator != 1 for v in values):
+                        self.error("a Euclidean rhythm takes whole numbers: (onsets,steps[,rotation])", at)
+                    if a is args[1] and any(not 1 <= v <= MAX_REPEAT for v in values):
+                        self.error(f"the step count of a Euclidean rhythm must be from 1 to {MAX_REPEAT}", at)
+                step.pattern = _euclid_patterned(step.pattern, args)
             else:
                 break
         return steps
+
+
+def _euclid_patterned(pat: Pattern, args: list) -> Pattern:
+    """euclid() whose onsets, steps and rotation may each be a pattern (as in "x(<3 5>,8,<0 2>)")."""
+    if not any(isinstance(a, Pattern) for a in args):
+        return euclid(pat, int(args[0]), int(args[1]), int(args[2]) if len(args) == 3 else 0)
+    pats = [a if isinstance(a, Pattern) else pure(a) for a in args] + ([pure(0)] if len(args) == 2 else [])
+
+    def query(span):
+        out = []
+        for kh in pats[0].query_span(span):
+            for nh in pats[1].query_span(kh.part):
+                for rh in pats[2].query_span(nh.part):
+                    k, n, r = int(kh.value), int(nh.value), int(rh.value)
+                    if n < 1:
+                        continue
+                    for h in euclid(pat, k, n, r).query_span(rh.part):
+                        part = h.part.intersect(rh.part)
+                        if part is not None:
+                            out.append(h._replace(part=part))
+        return out
+    return Pattern(query)
 
 
 def _apply_factor(pat: Pattern, factor, fast: bool, parser: _Parser, at: int) -> Pattern:

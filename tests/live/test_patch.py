@@ -5,6 +5,7 @@ import numpy as np
 import pyo
 import pytest
 
+from lmdmlive.audio.jack import dummy_jack
 from lmdmlive.live import prelude
 from lmdmlive.live.patch import PatchRunner
 
@@ -85,18 +86,25 @@ def test_a_stream_removed_from_the_patch_stops(session, tmp_path):
 
 @pytest.mark.parametrize("path", sorted(p for p in os.listdir(os.path.join(os.path.dirname(__file__), "..", "..",
                                                                               "patches")) if p.endswith(".py")))
-def test_each_shipped_patch_loads_and_renders_offline(session, path):
+def test_each_shipped_patch_loads_and_renders_offline(session, path, monkeypatch):
     full = os.path.join(os.path.dirname(__file__), "..", "..", "patches", path)
     messages = []
-    runner = PatchRunner(full, session, namespace(session), write=messages.append)
-    runner.namespace["stream"] = lambda prompt=None, **kw: session.stream(None, **kw)   # no text encoder here
-    assert runner.load(), messages
-    streams = list(session.engine.streams)
-    assert streams
-    table = pyo.NewTable(length=1.0)
-    rec = pyo.TableRec(pyo.Mix([s.player for s in streams], voices=1), table, fadetime=0).play()
-    run(session, runner, int(1.0 * 48000 / BS))
-    rec.stop()
+    with dummy_jack(f"lmdm-patch-{os.getpid()}") as env:          # MIDI patches open JACK MIDI ports
+        monkeypatch.setenv("JACK_DEFAULT_SERVER", env["JACK_DEFAULT_SERVER"])
+        runner = PatchRunner(full, session, namespace(session), write=messages.append)
+        # No sound card here: a played melody stands in for the live input.
+        runner.namespace["live_input"] = pyo.SineLoop(freq=pyo.Choice([262, 330, 392], freq=4), feedback=0.05,
+                                                      mul=pyo.Sine(0.5).range(0.05, 0.3))
+        assert runner.load(), messages
+        streams = list(session.engine.streams)
+        assert streams
+        table = pyo.NewTable(length=4.0)
+        rec = pyo.TableRec(pyo.Mix([s.player for s in streams], voices=1), table, fadetime=0).play()
+        run(session, runner, int(4.0 * 48000 / BS))
+        rec.stop()
+        for _, m in session._midi:
+            m.close()
     out = np.asarray(table.getBuffer()).copy()
     assert np.sqrt(np.mean(out[24000:] ** 2)) > 1e-6 and not np.isnan(out).any()
     assert all(s.player.underruns == 0 for s in streams)
+    assert session.engine.errors == 0

@@ -115,7 +115,7 @@ def test_query_returns_fragments_with_whole_and_part():
     ("a*0", 3, "must be above 0"),
     ("a@0", 3, "the weight after '@' must be above 0"),
     ("x(3,8", 3, "a Euclidean rhythm is written"),
-    ("x(3.5,8)", 3, "2 or 3 whole numbers"),
+    ("x(3.5,8)", 3, "takes whole numbers"),
     ("a , | b", 5, "cannot be mixed"),
     ("_ a", 1, "'_' extends a step"),
     ("a?2", 3, "between 0 and 1"),
@@ -145,3 +145,10 @@ def test_random_junk_gives_a_mini_notation_error_or_a_pattern_never_a_crash():
 def test_non_text_is_a_type_error():
     with pytest.raises(TypeError, match="mini-notation must be a string"):
         mini(42)
+
+
+def test_euclidean_arguments_can_be_patterns():
+    p = mini("x(<3 5>,8,<0 2>)")
+    assert [h.whole.begin for h in p.query(0, 1)] == [Fr(0), Fr(3, 8), Fr(3, 4)]
+    # 5 of 8 rotated left by 2: x x . x x . x .
+    assert [h.whole.begin - 1 for h in p.query(1, 2)] == [Fr(k, 8) for k in (0, 1, 3, 4, 6)]
