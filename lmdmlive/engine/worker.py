@@ -77,6 +77,8 @@ class Engine:
 
     def add_stream(self, style: torch.Tensor | None = None, seed: int = 0, **player_kwargs) -> EngineStream:
         model, codec = self.bundle.lmdm, self.bundle.codec
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 31:
+            raise ValueError(f"seed must be a whole number from 0 to {2 ** 31 - 1}, got {seed!r}")
         player = StreamPlayer(**player_kwargs)
         if player.sample_rate != self.server_rate:
             raise ValueError(f"the server runs at {player.sample_rate} Hz, the engine was made for {self.server_rate}")

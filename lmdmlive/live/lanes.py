@@ -21,6 +21,7 @@ from ..pattern import Pattern, mini, pure
 from ..pattern.notes import note
 
 LANES = ("loud", "bright", "pitch", "rhythm")
+RANGES = {"loud": (-100.0, 20.0, "dB"), "bright": (20.0, 20000.0, "Hz")}
 _INDEX = {name: i for i, name in enumerate(SKETCH_CURVES)}
 
 
@@ -37,19 +38,28 @@ def lane_pattern(lane: str, value) -> Pattern:
     elif isinstance(value, str):
         pat = mini(value)
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        if not math.isfinite(value):
+        if isinstance(value, int) and abs(value) > 10 ** 9 or not math.isfinite(value):
             raise LaneError(f"{lane}: {value!r} is not a usable value")
         pat = pure(value)
     else:
         raise LaneError(f"{lane}: expected mini-notation, a number or a pattern, got {type(value).__name__}")
     if lane == "pitch":
-        pat = pat.fmap(note)
+        def midi_note(v):
+            n = note(v)
+            if not 0 <= n <= 127:
+                raise LaneError(f"pitch: {v!r} is outside the MIDI range 0..127 (c-1..g9)")
+            return n
+        pat = pat.fmap(midi_note)
         for h in pat.query(0, 1):          # evaluate one cycle now: a bad note name fails here
             pass
     elif lane != "rhythm":
+        lo, hi, unit = RANGES[lane]
+
         def number(v):
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
                 raise LaneError(f"{lane}: {v!r} is not a number")
+            if not lo <= v <= hi:
+                raise LaneError(f"{lane}: {v!r} is outside {lo:g}..{hi:g} {unit}")
             return float(v)
         pat = pat.fmap(number)
         for h in pat.query(0, 1):

@@ -87,7 +87,7 @@ class Param:
         pat = mini(value) if isinstance(value, str) else value
         if not isinstance(pat, Pattern):
             raise ParamError(f"{self.name}: expected mini-notation or a pattern, got {type(value).__name__}")
-        for h in pat.query(0, 1):
+        for h in pat.query(0, 8):          # its first bars: a "<1 a>" fails now, not at bar 2
             self._check(h.value)
         self._source = ("pattern", pat)
         return self
@@ -143,9 +143,13 @@ class Param:
         return f"Param({self.name}={self.value:g}, {self.mode})"
 
 
+MAX_BARS = 10000
+
+
 def _positive(name: str, what: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ParamError(f"{name}: {what} must be a number above 0, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not 0 < value <= MAX_BARS:
+        raise ParamError(f"{name}: {what} must be a number above 0 and at most {MAX_BARS}, got {value!r}")
     return float(value)
 
 

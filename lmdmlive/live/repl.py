@@ -8,6 +8,7 @@ tempo, bar, real-time factor, lookahead and underruns.
 """
 from __future__ import annotations
 
+import ast
 import codeop
 import traceback
 from pathlib import Path
@@ -77,8 +78,15 @@ def is_complete(source: str) -> bool:
 def run_source(source: str, namespace: dict, write=print) -> bool:
     """Run one input; returns False (after one clear line) when it raised."""
     try:
-        code = compile(source, "<live>", "single")
-        exec(code, namespace)
+        # Pasted blocks hold several statements: each runs in turn, and an expression on
+        # its own shows its value, as at Python's prompt.
+        tree = ast.parse(source, "<live>", "exec")
+        for node in tree.body:
+            if isinstance(node, ast.Expr):
+                code = compile(ast.Interactive(body=[node]), "<live>", "single")
+            else:
+                code = compile(ast.Module(body=[node], type_ignores=[]), "<live>", "exec")
+            exec(code, namespace)
         return True
     except SystemExit:
         raise

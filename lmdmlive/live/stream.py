@@ -22,7 +22,7 @@ import torch
 from ..model import Conditions
 from ..model.sampler import MAX_STEPS
 from .lanes import LANES, lane_pattern, sketch_for_frames
-from .param import Param
+from .param import MAX_BARS, Param
 from .prompt import Morph, Prompt
 
 QUANTS = ("bar", "beat", "block", "now")
@@ -33,6 +33,13 @@ class Stream(pyo.PyoObject):
         pyo.PyoObject.__init__(self, mul, add)
         self._session = session
         self._engine_stream = _engine_stream or session.engine.add_stream(seed=seed)
+        try:
+            self._setup(session, prompt, seed, mul, add)
+        except BaseException:
+            session.engine.remove_stream(self._engine_stream)     # a refused stream leaves nothing behind
+            raise
+
+    def _setup(self, session, prompt, seed, mul, add):
         self._engine_stream.provider = self._conditions_for_block
         self.player = self._engine_stream.player
         self._gate = pyo.SigTo(1.0, time=0.05)
@@ -94,8 +101,8 @@ class Stream(pyo.PyoObject):
 
     def morph(self, to, bars: float = 4) -> "Stream":
         """Glide from the current prompt to `to` over `bars` bars, starting now."""
-        if isinstance(bars, bool) or not isinstance(bars, (int, float)) or not bars > 0 or bars != bars:
-            raise ValueError(f"morph: bars must be a number above 0, got {bars!r}")
+        if isinstance(bars, bool) or not isinstance(bars, (int, float)) or not 0 < bars <= MAX_BARS:
+            raise ValueError(f"morph: bars must be a number above 0 and at most {MAX_BARS}, got {bars!r}")
         target = self._style_of(to)
         if target is None:
             raise ValueError("morph: the target prompt is empty")
