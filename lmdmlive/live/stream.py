@@ -20,12 +20,16 @@ import pyo
 import torch
 
 from ..model import Conditions
+from ..model.conditioning import arrangement_units
+from ..model.config import ARRANGEMENT_CONTROLS
 from ..model.sampler import MAX_STEPS
 from .lanes import LANES, lane_pattern, sketch_for_frames
 from .param import MAX_BARS, Param
 from .prompt import Morph, Prompt
 
 QUANTS = ("bar", "beat", "block", "now")
+ARRANGEMENT_RANGES = {"drums": (0.0, 1.0), "bass": (0.0, 1.0), "harmony": (0.0, 1.0), "lead": (0.0, 1.0),
+                      "density": (1.0, 16.0), "brightness": (250.0, 4000.0), "tempo": (60.0, 180.0)}
 
 
 class Stream(pyo.PyoObject):
@@ -57,6 +61,7 @@ class Stream(pyo.PyoObject):
         self._style: torch.Tensor | Morph | None = None
         self._prompt = None
         self._lanes: dict[str, object] = {}
+        self._arrangement: dict[str, Param] = {}
         self._start_sample = session.now()
         self._paused_at: int | None = None
         if prompt is not None:
@@ -124,6 +129,32 @@ class Stream(pyo.PyoObject):
         else:
             self._lanes[name] = lane_pattern(name, value)      # raises before anything changes
         self._engine_stream.changed_at = time.perf_counter()
+
+    def arrange(self, **controls) -> "Stream":
+        """Arrangement knobs beside the prompt: drums, bass, harmony, lead (presence 0..1),
+        density (notes per second), brightness (Hz), tempo (BPM). None drops a control."""
+        made = {}
+        for name, value in controls.items():
+            if name not in ARRANGEMENT_CONTROLS:
+                raise ValueError(f"unknown arrangement control {name!r}; controls are {', '.join(ARRANGEMENT_CONTROLS)}")
+            if value is None:
+                made[name] = None
+                continue
+            lo, hi = ARRANGEMENT_RANGES[name]
+            p = self._arrangement.get(name) or Param(name, lo, lo, hi, now=self._session.cycle_now)
+            p.set(value)                       # raises before anything changes
+            made[name] = p
+        for name, p in made.items():
+            if p is None:
+                self._arrangement.pop(name, None)
+            else:
+                self._arrangement[name] = p
+        self._engine_stream.changed_at = time.perf_counter()
+        return self
+
+    @property
+    def arrangement(self) -> dict:
+        return dict(self._arrangement)
 
     pitch = property(lambda self: self._lanes.get("pitch"), lambda self, v: self._lane("pitch", v))
     loud = property(lambda self: self._lanes.get("loud"), lambda self, v: self._lane("loud", v))
@@ -199,10 +230,19 @@ class Stream(pyo.PyoObject):
         es.seed = int(self.seed.at(cycles[0]))
         self._block_params(es, cycles[0])
         style = self._style_at(cycles[0])
+        arrangement = arrangement_mask = None
+        if self._arrangement:
+            arrangement = torch.zeros(1, len(ARRANGEMENT_CONTROLS))
+            arrangement_mask = torch.zeros(1, len(ARRANGEMENT_CONTROLS))
+            for name, p in list(self._arrangement.items()):
+                i = ARRANGEMENT_CONTROLS.index(name)
+                arrangement[0, i] = arrangement_units(name, p.at(cycles[0]))
+                arrangement_mask[0, i] = 1.0
         if self._lanes:
             sketch, mask = sketch_for_frames(dict(self._lanes), cycles, width)
-            return Conditions(style=style, sketch=sketch, sketch_mask=mask)
-        return Conditions(style=style)
+            return Conditions(style=style, sketch=sketch, sketch_mask=mask, arrangement=arrangement,
+                              arrangement_mask=arrangement_mask)
+        return Conditions(style=style, arrangement=arrangement, arrangement_mask=arrangement_mask)
 
     def _block_params(self, es, cycle) -> None:
         """Per-block parameters of subclasses (the delay's strength)."""

@@ -114,3 +114,25 @@ def test_pan_is_checked(session):
     assert a.pan == pytest.approx(0.2)
     with pytest.raises(ValueError, match="pan"):
         a.pan = 2
+
+
+def test_arrangement_controls_are_set_patterned_and_dropped(session):
+    from lmdmlive.model.config import ARRANGEMENT_CONTROLS
+    a = session.stream(seed=1)
+    a.arrange(drums=0, tempo=120, density="<2 8>")
+    cond = a._conditions_for_block(0)
+    i = {n: k for k, n in enumerate(ARRANGEMENT_CONTROLS)}
+    assert cond.arrangement_mask[0].tolist() == [1, 0, 0, 0, 1, 0, 1]
+    assert cond.arrangement[0, i["drums"]] == 0 and cond.arrangement[0, i["tempo"]] == pytest.approx(0.5)
+    assert cond.arrangement[0, i["density"]] == pytest.approx(0.25)          # 2 notes/s on the log scale
+    with pytest.raises(ValueError, match="unknown arrangement control"):
+        a.arrange(cowbell=1)
+    with pytest.raises(ValueError, match="outside"):
+        a.arrange(tempo=400, drums=1)
+    assert a.arrangement["drums"].value == 0, "a refused call changes nothing"
+    a.arrange(drums=None)
+    assert a._conditions_for_block(0).arrangement_mask[0, i["drums"]] == 0
+    a.arrange(drums=1)
+    a.arrangement["drums"].ramp(0, bars=4)
+    play(session, 0.5)
+    assert session.engine.errors == 0
