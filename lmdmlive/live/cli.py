@@ -175,6 +175,25 @@ def cmd_train_lmdm(args) -> int:
     return 0
 
 
+def cmd_train_audio_model(args) -> int:
+    from pathlib import Path
+
+    from ..model.default import DEFAULT_CODEC
+    from ..progress import ProgressBar
+    from ..train.audio_models import train_audio_models
+
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
+    result = train_audio_models(args.what, Path(args.corpus), Path(args.codec or DEFAULT_CODEC), Path(args.run),
+                                steps=args.steps, minutes=args.minutes, batch=args.batch, lr=args.lr, seed=args.seed,
+                                export=Path(args.export) if args.export else None,
+                                progress=ProgressBar(f"{args.what} steps", args.steps, min_interval=2.0),
+                                log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    print(f"{args.what} at step {result.pop('step')}: " + ", ".join(f"{k} {v}" for k, v in result.items()))
+    return 0
+
+
 def cmd_eval_codec(args) -> int:
     import json
     from pathlib import Path
@@ -347,6 +366,23 @@ def build_parser() -> argparse.ArgumentParser:
         tl.add_argument("--threads", type=_bounded(int, 1, 256, "a thread count"), default=None,
                         help="CPU threads for torch (default: all cores)")
         tl.set_defaults(func=cmd_train_lmdm, stage=stage)
+
+    for what, desc in (("audio-prompt", "the audio-prompt encoder: clips into the MiniLM text space (contrastive)"),
+                       ("classifier", "the attribute classifier (style family, tempo bucket, lead instrument "
+                                      "family) that `eval model` measures generated audio with")):
+        ta = train_sub.add_parser(what, help=f"train {desc}", description=f"Train {desc}, on 5 s windows of the "
+                                  "corpus's codec latents; resumes from RUN when stopped.")
+        ta.add_argument("--corpus", default="data/corpus", help="corpus folder (default data/corpus)")
+        ta.add_argument("--codec", default=None, help="codec checkpoint (default: the shipped one)")
+        ta.add_argument("--run", "--run-dir", dest="run", default=f"runs/{what}", help=f"run folder (default runs/{what})")
+        ta.add_argument("--steps", type=_bounded(int, 1, 10**7, "a number of steps"), default=3000)
+        ta.add_argument("--minutes", type=_bounded(float, 0, 10**5, "minutes above 0", low_open=True), default=None)
+        ta.add_argument("--batch", type=_bounded(int, 2, 4096, "a batch size"), default=64)
+        ta.add_argument("--lr", type=_bounded(float, 0, 1, "a learning rate", low_open=True), default=1e-3)
+        ta.add_argument("--seed", type=int, default=0)
+        ta.add_argument("--export", default=None, help="also write the model as a checkpoint (NAME)")
+        ta.add_argument("--threads", type=_bounded(int, 1, 256, "a thread count"), default=None)
+        ta.set_defaults(func=cmd_train_audio_model, what=what)
 
     evaluate = sub.add_parser("eval", help="evaluation on held-out data")
     eval_sub = evaluate.add_subparsers(dest="eval_command", metavar="WHAT", required=True)
