@@ -194,6 +194,42 @@ def cmd_train_audio_model(args) -> int:
     return 0
 
 
+def cmd_eval_model(args) -> int:
+    import json
+    from pathlib import Path
+
+    from ..engine.bench import measure_rtf
+    from ..model.default import DEFAULT_CODEC, DEFAULT_GUIDANCE, DEFAULT_STEPS, load_default
+    from ..model.text_encoder import shared_text_encoder
+    from ..progress import ProgressBar
+    from ..train.eval_model import evaluate_model, load_judges
+
+    bundle = load_default(args.model, args.codec)
+    judges = load_judges(Path(args.classifier), Path(args.encoder))
+    steps = args.steps or DEFAULT_STEPS
+    guidance = DEFAULT_GUIDANCE if args.guidance is None else args.guidance
+    embed = shared_text_encoder().embed
+    r = evaluate_model(bundle.lmdm, bundle.codec, Path(args.corpus), Path(args.codec or DEFAULT_CODEC), judges,
+                       lambda text: embed([text]), clips=8 if args.quick else 32,
+                       control_clips=4 if args.quick else 8, steps=steps, guidance=guidance,
+                       progress=ProgressBar("eval generations", 1, min_interval=2.0))
+    r["rtf"] = measure_rtf(bundle.lmdm, bundle.codec, steps, guidance, 6 if args.quick else 24)
+    r["weights"] = bundle.source
+    rows = [("prompt_acc", r["prompt_acc"], f">= 0.8 x {r['prompt_acc_real']:.3f} (prompt_acc_real)"),
+            ("loud_corr", r["loud_corr"], ">= 0.9"), ("bright_corr", r["bright_corr"], ""),
+            ("pitch_acc", r["pitch_acc"], ">= 0.7"),
+            ("fad", r["fad"], f"<= 3 x {r['fad_floor']:.3f} (fad_floor)"), ("rtf", r["rtf"], ">= 4")]
+    rows += [(f"control_acc {k}", v, ">= 0.9") for k, v in r["control_acc"].items()]
+    print(f"{'metric':<24} {'value':>8}  target")
+    for name, value, target in rows:
+        print(f"{name:<24} {value:>8.3f}  {target}")
+    print(f"({r['clips']} held-out clips of {r['seconds']:.2f} s, steps {steps}, guidance {guidance}, "
+          f"weights: {r['weights']})")
+    if args.json:
+        print(json.dumps(r))
+    return 0
+
+
 def cmd_eval_codec(args) -> int:
     import json
     from pathlib import Path
@@ -394,6 +430,20 @@ def build_parser() -> argparse.ArgumentParser:
     ec.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
     ec.add_argument("--plot", default=None, metavar="PNG", help="also save spectrograms (original, codec, Opus)")
     ec.set_defaults(func=cmd_eval_codec)
+    em = eval_sub.add_parser("model", help="how well the model obeys prompts, sketches and controls",
+                             description="Generate from held-out conditions (unseen prompt phrasings, held-out "
+                                         "sketch curves, arrangement controls) and measure prompt_acc, control_acc, "
+                                         "loud_corr, bright_corr, pitch_acc, fad (with fad_floor) and rtf.")
+    em.add_argument("--model", default=None, help="LMDM checkpoint (default: the shipped one)")
+    em.add_argument("--codec", default=None, help="codec checkpoint (default: the shipped one)")
+    em.add_argument("--corpus", default="data/corpus", help="corpus folder (default data/corpus)")
+    em.add_argument("--classifier", default="runs/classifier_export", help="attribute classifier checkpoint")
+    em.add_argument("--encoder", default="runs/audio_prompt_export", help="audio-prompt encoder checkpoint")
+    em.add_argument("--quick", action="store_true", help="8 clips and 4 per control instead of 32 and 8")
+    em.add_argument("--steps", type=_steps, default=None)
+    em.add_argument("--guidance", type=_guidance, default=None)
+    em.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
+    em.set_defaults(func=cmd_eval_model)
     return parser
 
 

@@ -6,8 +6,9 @@
   and blend by weights. It is also the embedding `fad` is measured in.
 - The attribute classifier names a window's style family, tempo bucket and lead
   instrument family (the GM family of the clip's first-listed instrument; "drums" for
-  drum-only clips). `prompt_acc` is its accuracy on generated audio; `prompt_acc_real`,
-  on real held-out audio.
+  drum-only clips), and whether drums, bass, harmony and a lead part are present.
+  `prompt_acc` is its accuracy on generated audio; `prompt_acc_real`, on real held-out
+  audio; `control_acc` asks its presence heads whether generated audio obeyed.
 
 Both read the latent store (`latents.py`); both are minutes of CPU.
 """
@@ -29,6 +30,7 @@ from .state import append_log, load_state, save_state
 
 WINDOW = 125                 # 5 s of latent frames
 TEMPO_BUCKETS = (90.0, 120.0, 150.0)           # < 90, 90-120, 120-150, >= 150 BPM
+GROUPS = ("drums", "bass", "harmony", "lead_part")      # presence, known exactly from the MIDI
 GM_FAMILIES = ("piano", "chromatic percussion", "organ", "guitar", "bass", "strings", "ensemble", "brass", "reed",
                "pipe", "synth lead", "synth pad", "synth effects", "ethnic", "percussive", "sound effects", "drums")
 
@@ -51,7 +53,8 @@ class AttributeClassifier(nn.Module):
         self.trunk = LatentTrunk(latent_dim, width, layers)
         self.heads = nn.ModuleDict({"family": nn.Linear(width, len(families)),
                                     "tempo": nn.Linear(width, len(TEMPO_BUCKETS) + 1),
-                                    "lead": nn.Linear(width, len(GM_FAMILIES))})
+                                    "lead": nn.Linear(width, len(GM_FAMILIES)),
+                                    **{g: nn.Linear(width, 2) for g in GROUPS}})
 
     def forward(self, z):
         h = self.trunk(z)
@@ -68,10 +71,13 @@ class Windows:
         w = np.array([split.frames(i) for i in self.ok], dtype=np.float64)
         self.p = w / w.sum()
 
-    def labels(self, i: int) -> tuple[int, int, int]:
+    def labels(self, i: int) -> tuple[int, ...]:
         c = self.split.clips[i]
         fam = self.families.index(c["family"]) if c["family"] in self.families else -100
-        return fam, tempo_bucket(c.get("tempo")), lead_family(c)
+        groups = c.get("groups") or {}
+        present = [int(bool(groups[g.replace("_part", "")])) if g.replace("_part", "") in groups else -100
+                   for g in GROUPS]
+        return (fam, tempo_bucket(c.get("tempo")), lead_family(c), *present)
 
     def batch(self, size: int, fixed: bool = False):
         idx = self.ok[:size] if fixed else [self.ok[j] for j in self.rng.choice(len(self.ok), size, p=self.p)]
@@ -83,7 +89,8 @@ class Windows:
             text.append(self.split.captions[rows[0 if fixed else int(self.rng.integers(0, len(rows)))]])
             labels.append(self.labels(i))
         lab = torch.tensor(labels)
-        return torch.stack(z), torch.stack(text), {"family": lab[:, 0], "tempo": lab[:, 1], "lead": lab[:, 2]}
+        names = ("family", "tempo", "lead", *GROUPS)
+        return torch.stack(z), torch.stack(text), {k: lab[:, j] for j, k in enumerate(names)}
 
 
 def _stats(module, split: LatentSplit) -> None:
@@ -138,19 +145,25 @@ def train_audio_models(what: str, corpus: Path, codec: Path, run: Path, *, steps
     save_state(run, model, opt, step, {"what": what, "families": families})
     result = {"step": step, **evaluate(model, what, held_batch, families)}
     if export is not None:
-        cfg = _Config(latent_dim=dim, families=families, kind=what)
+        cfg = SmallModelConfig(latent_dim=dim, families=families, kind=what)
         save_checkpoint(model, cfg, export, what, extra={"steps": step, "heldout": result, "corpus": str(corpus)})
     return result
 
 
-class _Config:
-    """A checkpoint config for the two small models (plain fields, as checkpoints want)."""
+class SmallModelConfig:
+    """The checkpoint config of the two small models (plain fields, as checkpoints want)."""
 
     def __init__(self, **fields):
         self.fields = fields
 
     def to_dict(self) -> dict:
         return dict(self.fields)
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "") -> "SmallModelConfig":
+        if not isinstance(data, dict) or "latent_dim" not in data:
+            raise TypeError(f"{where}: expected fields latent_dim, families, kind")
+        return cls(**data)
 
 
 def _loss(model, what, z, text, labels):
@@ -164,7 +177,8 @@ def _loss(model, what, z, text, labels):
         clip = 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
         return clip + (1 - (a * text).sum(-1)).mean()
     out = model(z)
-    return sum(F.cross_entropy(out[k], labels[k], ignore_index=-100) for k in out)
+    known = [k for k in out if (labels[k] >= 0).any()]      # a head whose labels are all unknown here waits
+    return sum(F.cross_entropy(out[k], labels[k], ignore_index=-100) for k in known)
 
 
 @torch.no_grad()
@@ -180,6 +194,6 @@ def evaluate(model, what: str, batch, families: list[str]) -> dict:
         return {"heldout_retrieval": round(retrieval, 4), "heldout_cosine": round(cosine, 4)}
     out = model(z)
     acc = {f"heldout_acc_{k}": round(float((out[k].argmax(1) == labels[k]).float()[labels[k] >= 0].mean()), 4)
-           for k in out}
+           for k in out if (labels[k] >= 0).any()}
     model.train()
     return acc

@@ -14,13 +14,13 @@ SR = 24000
 TINY_CODEC = CodecConfig(channels=32, encoder_layers=1, decoder_layers=2, latent_dim=8)
 
 
-def two_family_corpus(root):
+def two_family_corpus(root, seconds=3.0):
     """Low sustained tones ("drone") and high percussive clicks ("clicks"), with their captions."""
     rng = np.random.default_rng(0)
     for split, n in (("train", 12), ("heldout", 4)):
         w = ShardWriter(root, split, SR)
         for i in range(n):
-            t = np.arange(SR * 3) / SR
+            t = np.arange(int(SR * seconds)) / SR
             if i % 2 == 0:
                 audio = 0.3 * np.sin(2 * np.pi * rng.uniform(80, 160) * t)
                 family, caps = "drone", ["a low drone", "deep sustained drone tone"]
@@ -30,7 +30,7 @@ def two_family_corpus(root):
                     audio[k:k + 200] = rng.standard_normal(min(200, len(t) - k)) * 0.5
                 family, caps = "clicks", ["bright clicks", "sharp high clicking percussion"]
             audio = audio.astype(np.float32)
-            w.add({"id": f"{split}{i}", "piece": f"{split}{i}", "seconds": 3.0, "sample_rate": SR, "family": family,
+            w.add({"id": f"{split}{i}", "piece": f"{split}{i}", "seconds": seconds, "sample_rate": SR, "family": family,
                    "captions": caps, "tempo": 80 + 20 * i, "programs": [] if family == "clicks" else [89]},
                   audio, sketch_features(audio, SR, 960))
     return root
