@@ -6,14 +6,14 @@
 
 A prompt becomes one style vector: the weighted sum of its parts' embeddings,
 scaled back to unit length (the length the model was trained on). Text goes
-through the MiniLM encoder shipped with the package. A clip would go through the
-audio-prompt encoder, which the default model does not ship yet: asking for one
-says so instead of guessing.
+through the MiniLM encoder shipped with the package; a clip (`Prompt(audio="loop.wav")`)
+through the codec and the audio-prompt encoder, trained into the same space.
 """
 from __future__ import annotations
 
 import math
 from fractions import Fraction
+from pathlib import Path
 
 import torch
 
@@ -25,11 +25,16 @@ class PromptError(ValueError):
 class Prompt:
     def __init__(self, text: str | None = None, *, audio=None, weight: float = 1.0):
         if audio is not None:
-            raise PromptError("audio prompts need the audio-prompt encoder, which the shipped default model does "
-                              "not include yet; use a text prompt")
+            if text is not None:
+                raise PromptError("a Prompt is text or audio; blend the two with +")
+            path = Path(audio)
+            if not path.is_file():
+                raise PromptError(f"audio prompt {audio!r}: no such file")
+            self.parts = [(AudioClip(path), _weight(weight))]
+            return
         if not isinstance(text, str) or not text.strip():
-            raise PromptError(f"a prompt is non-empty text, got {text!r}")
-        self.parts: list[tuple[str, float]] = [(text, _weight(weight))]
+            raise PromptError(f"a prompt is non-empty text (or audio=PATH), got {text!r}")
+        self.parts = [(text, _weight(weight))]
 
     @classmethod
     def _of(cls, parts):
@@ -56,24 +61,50 @@ class Prompt:
 
     __rmul__ = __mul__
 
-    def vector(self, embed) -> torch.Tensor:
-        """(1, dim) unit-length blend of the parts' embeddings; `embed(text)` gives (1, dim)."""
+    def vector(self, embed, embed_audio=None) -> torch.Tensor:
+        """(1, dim) unit-length blend of the parts' embeddings; `embed(text)` and
+        `embed_audio(path)` each give (1, dim) in the same space."""
         total = sum(w for _, w in self.parts)
         if total <= 0:
             raise PromptError("a blend whose weights are all 0 says nothing; give one part a weight above 0")
-        v = sum(w * embed(t) for t, w in self.parts)
+        v = 0
+        for part, w in self.parts:
+            if isinstance(part, AudioClip):
+                if embed_audio is None:
+                    raise PromptError("this session cannot hear audio prompts (no audio-prompt encoder)")
+                v = v + w * embed_audio(part.path)
+            else:
+                v = v + w * embed(part)
         return v / v.norm().clamp_min(1e-8)
 
     def __repr__(self) -> str:
+        def one(part):
+            return f"Prompt({part})" if isinstance(part, AudioClip) else f"Prompt({part!r})"
         if len(self.parts) == 1 and self.parts[0][1] == 1.0:
-            return f"Prompt({self.parts[0][0]!r})"
-        return " + ".join(f"{w:g} * Prompt({t!r})" for t, w in self.parts)
+            return one(self.parts[0][0])
+        return " + ".join(f"{w:g} * {one(t)}" for t, w in self.parts)
 
     def __eq__(self, other) -> bool:
         return isinstance(other, Prompt) and self.parts == other.parts
 
     def __hash__(self):
         return hash(tuple(self.parts))
+
+
+class AudioClip:
+    """An audio prompt's part: the file, embedded when the prompt is used."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __repr__(self) -> str:
+        return f"audio={str(self.path)!r}"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, AudioClip) and other.path == self.path
+
+    def __hash__(self):
+        return hash(self.path)
 
 
 class Morph:

@@ -29,6 +29,7 @@ class Session:
         self._touched: set = set()
         self._midi: list = []
         self._input = None
+        self._audio_encoder = None
         self._counter = _SampleCounter(int(self.server.getBufferSize()))
         CallbackHub.of(_c_server()).add(self._counter)
 
@@ -58,6 +59,31 @@ class Session:
     def at(self, sample: int, action) -> None:
         """Run `action` (a small function) in the audio thread at the buffer holding `sample`."""
         self._counter.schedule(sample, action)
+
+    def embed_audio(self, path) -> torch.Tensor:
+        """(1, 384) style vector of an audio file: up to its first 30 s, through the codec and
+        the audio-prompt encoder, averaged over 5 s windows."""
+        import numpy as np
+        import soundfile as sf
+        import soxr
+
+        from ..model.default import load_audio_prompt_encoder
+        if self._audio_encoder is None:
+            self._audio_encoder = load_audio_prompt_encoder()
+        try:
+            audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        except Exception as e:
+            raise ValueError(f"audio prompt {str(path)!r}: cannot read it ({e})") from None
+        codec = self.bundle.codec
+        audio = soxr.resample(audio.mean(axis=1), rate, codec.cfg.sample_rate)[: 30 * codec.cfg.sample_rate]
+        audio = np.ascontiguousarray(audio[: len(audio) // codec.cfg.hop * codec.cfg.hop], dtype=np.float32)
+        if len(audio) < codec.cfg.sample_rate:
+            raise ValueError(f"audio prompt {str(path)!r}: shorter than one second")
+        with torch.no_grad():
+            z = codec.encode(torch.from_numpy(audio)[None])
+            windows = [z[:, i:i + 125] for i in range(0, max(1, z.shape[1] - 124), 125)]
+            v = torch.stack([self._audio_encoder(w)[0] for w in windows]).mean(0, keepdim=True)
+        return v / v.norm().clamp_min(1e-8)
 
     def embed(self, text: str) -> torch.Tensor:
         if self._text is None:

@@ -99,7 +99,7 @@ class Stream(pyo.PyoObject):
         if isinstance(value, str):
             return self._session.embed(value) if value.strip() else None
         if isinstance(value, Prompt):
-            return value.vector(self._session.embed)
+            return value.vector(self._session.embed, self._session.embed_audio)
         if value is None:
             return None
         raise TypeError(f"a prompt is text, a Prompt or a style vector, got {type(value).__name__}")

@@ -21,6 +21,7 @@ from .lmdm import LMDM
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 DEFAULT_LMDM = ASSETS / "lmdm"
 DEFAULT_CODEC = ASSETS / "codec"
+DEFAULT_AUDIO_PROMPT = ASSETS / "audio_prompt"
 UNTRAINED_SEED = 20261124
 UNTRAINED_NOTE = ("no trained default model is shipped yet: running on untrained, seeded weights "
                   "(the output is structured noise, not music)")
@@ -70,3 +71,24 @@ def load_default(lmdm_path=None, codec_path=None, warn: bool = True) -> ModelBun
     if warn:
         warnings.warn(UNTRAINED_NOTE, stacklevel=2)
     return ModelBundle(untrained_lmdm(), untrained_codec(), False, "untrained (seeded)")
+
+
+def load_audio_prompt_encoder(path=None):
+    """The shipped audio-prompt encoder (clips -> the text-prompt space), or a clear error."""
+    from .audio_prompt import AudioPromptEncoder
+    from .checkpoint import CheckpointError
+
+    path = Path(path) if path else DEFAULT_AUDIO_PROMPT
+    if not all(p.exists() for p in checkpoint_paths(path)):
+        raise CheckpointError(f"{path}: no audio-prompt encoder here; train one with "
+                              "`lmdmlive train audio-prompt --export NAME`")
+
+    class _Fields:
+        @classmethod
+        def from_dict(cls, data, where=""):
+            obj = cls()
+            obj.fields = data
+            return obj
+
+    return load_checkpoint(path, "audio-prompt", _Fields,
+                           lambda cfg: AudioPromptEncoder(cfg.fields["latent_dim"]))[0].eval()
