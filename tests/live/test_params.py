@@ -136,3 +136,14 @@ def test_arrangement_controls_are_set_patterned_and_dropped(session):
     a.arrangement["drums"].ramp(0, bars=4)
     play(session, 0.5)
     assert session.engine.errors == 0
+
+
+def test_the_session_records_its_streams_through_an_effect(session, tmp_path):
+    import soundfile as sf
+    a = session.stream(torch.ones(384) * 0.1, seed=3)
+    verb = pyo.Freeverb(a, size=0.6, bal=0.4)
+    rec = session.record(tmp_path / "set.wav", verb)
+    play(session, 1.0)
+    rec.stop()
+    audio, rate = sf.read(tmp_path / "set.wav")
+    assert rate == 48000 and len(audio) >= 0.9 * 48000 and np.sqrt(np.mean(audio ** 2)) > 1e-5
