@@ -19,9 +19,13 @@ MAX_SECONDS = 6 * 3600
 
 
 def render_offline(bundle: ModelBundle, style: torch.Tensor | None, seconds: float, *, seed: int = 0,
-                   steps: int = 4, guidance: float = 2.0, progress: Callable[[int, int], None] | None = None
-                   ) -> np.ndarray:
-    """Mono float32 audio at the codec's sample rate, `seconds` long."""
+                   steps: int = 4, guidance: float = 2.0, progress: Callable[[int, int], None] | None = None,
+                   conditions: Callable[[int], Conditions] | None = None) -> np.ndarray:
+    """Mono float32 audio at the codec's sample rate, `seconds` long.
+
+    `conditions(block)` gives each block's conditions (sketch lanes, arrangement) when
+    they change over time; otherwise every block has the prompt alone.
+    """
     if not isinstance(seconds, (int, float)) or not math.isfinite(seconds) or not 0 < seconds <= MAX_SECONDS:
         raise ValueError(f"seconds must be a number above 0 and at most {MAX_SECONDS}, got {seconds!r}")
     model, codec = bundle.lmdm, bundle.codec
@@ -33,7 +37,8 @@ def render_offline(bundle: ModelBundle, style: torch.Tensor | None, seconds: flo
     pieces = []
     with torch.no_grad():
         for i in range(n_blocks):
-            z = generate_block(model, [cache], cond, [seed], steps=steps, guidance=guidance)
+            block_cond = conditions(i) if conditions is not None else cond
+            z = generate_block(model, [cache], block_cond, [seed], steps=steps, guidance=guidance)
             pieces.append(decoder(model.to_codec(z))[0].numpy())
             if progress is not None:
                 progress(i + 1, n_blocks)

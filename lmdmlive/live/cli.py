@@ -47,14 +47,42 @@ def cmd_render(args) -> int:
     if not bundle.trained:
         print(f"note: {UNTRAINED_NOTE}", file=sys.stderr)
     style = shared_text_encoder().embed([args.prompt]) if args.prompt.strip() else None
+    provider = _sketch_provider(args.sketch, args.bpm, bundle, style) if args.sketch else None
     audio = render_offline(bundle, style, args.seconds, seed=args.seed, steps=args.steps, guidance=args.guidance,
-                           progress=ProgressBar("rendering", 1))
+                           progress=ProgressBar("rendering", 1), conditions=provider)
     if not bundle.trained:
         audio = normalize_peak(audio, -6.0)
     sf.write(args.out, audio, bundle.sample_rate)
     print(f"wrote {args.out}: {len(audio) / bundle.sample_rate:.2f} s at {bundle.sample_rate} Hz "
           f"(model: {bundle.source}, seed {args.seed}, {args.steps} steps, guidance {args.guidance})")
     return 0
+
+
+def _sketch_provider(items: list[str], bpm: float, bundle, style):
+    """Per-block conditions from `--sketch LANE=PATTERN` options, on a clock at `bpm`."""
+    from fractions import Fraction
+
+    from ..engine.clock import Clock
+    from ..model import Conditions
+    from .lanes import lane_pattern, sketch_for_frames
+
+    lanes = {}
+    for item in items:
+        lane, sep, text = item.partition("=")
+        if not sep:
+            raise CommandError(f"--sketch {item!r}: write LANE=PATTERN, e.g. --sketch 'pitch=c4 [e4 g4]'")
+        lanes[lane.strip()] = lane_pattern(lane.strip(), text.strip())
+    cfg, rate = bundle.lmdm.cfg, bundle.codec.cfg.sample_rate
+    clock = Clock(bpm, 4, rate)
+    hop = bundle.codec.cfg.hop
+    width = Fraction(hop) * clock.cycle_at(1)
+
+    def provider(block: int):
+        first = block * cfg.block_frames
+        cycles = [clock.cycle_at((first + k) * hop) for k in range(cfg.block_frames)]
+        sketch, mask = sketch_for_frames(lanes, cycles, width)
+        return Conditions(style=style, sketch=sketch, sketch_mask=mask)
+    return provider
 
 
 def cmd_bench(args) -> int:
@@ -305,6 +333,10 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--guidance", type=_guidance, default=2.0, help="classifier-free guidance (default 2)")
     render.add_argument("--model", default=None, help="LMDM checkpoint (NAME, NAME.json or NAME.safetensors)")
     render.add_argument("--codec", default=None, help="codec checkpoint")
+    render.add_argument("--sketch", action="append", default=[], metavar="LANE=PATTERN",
+                        help="a sketch lane in mini-notation, e.g. --sketch 'pitch=c4 [e4 g4]' --sketch 'loud=-12 -20' "
+                             "(lanes: loud, bright, pitch, rhythm; repeat for several)")
+    render.add_argument("--bpm", type=float, default=120.0, help="tempo the sketch lanes run at (default 120)")
     render.set_defaults(func=cmd_render)
 
     bench = sub.add_parser("bench", help="measure speed and memory (ratios from one run)",

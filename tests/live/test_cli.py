@@ -102,3 +102,16 @@ def test_the_repl_without_an_audio_server_says_what_to_start(monkeypatch):
                          timeout=120, env=env, stdin=subprocess.DEVNULL)
     assert out.returncode == 2
     assert "no JACK server answers" in out.stderr and "lmdmlive doctor" in out.stderr
+
+
+def test_render_takes_sketch_lanes_and_names_a_bad_one(tmp_path):
+    import soundfile as sf
+    out = run("render", "", "--seconds", "1.5", "--steps", "1", "--sketch", "pitch=c4 [e4 g4]", "--sketch",
+              "loud=-12 -20", "--out", str(tmp_path / "s.wav"))
+    assert out.returncode == 0, out.stderr
+    audio, rate = sf.read(tmp_path / "s.wav")
+    assert len(audio) == int(1.5 * rate) and abs(audio).max() > 0
+    out = run("render", "", "--seconds", "1", "--sketch", "pitch=c4 [e4", "--out", str(tmp_path / "t.wav"))
+    assert out.returncode == 2 and "column" in out.stderr and "never closed" in out.stderr
+    out = run("render", "", "--seconds", "1", "--sketch", "pitch", "--out", str(tmp_path / "t.wav"))
+    assert out.returncode == 2 and "LANE=PATTERN" in out.stderr
