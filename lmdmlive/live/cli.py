@@ -258,6 +258,46 @@ def cmd_eval_model(args) -> int:
     return 0
 
 
+def cmd_eval_drift(args) -> int:
+    import json
+    from pathlib import Path
+
+    from ..model.default import DEFAULT_CODEC, DEFAULT_GUIDANCE, DEFAULT_STEPS, load_default
+    from ..model.text_encoder import shared_text_encoder
+    from ..progress import ProgressBar
+    from ..train.eval_drift import evaluate_drift, plot_drift
+    from ..train.eval_model import load_judges
+
+    judges = load_judges(Path(args.classifier), Path(args.encoder))
+    steps = args.steps or DEFAULT_STEPS
+    guidance = DEFAULT_GUIDANCE if args.guidance is None else args.guidance
+    embed = shared_text_encoder().embed
+    results = {}
+    for name, path in (("before", args.model), ("after", args.after)):
+        if name == "after" and path is None:
+            continue
+        bundle = load_default(path, args.codec)
+        results[name] = evaluate_drift(bundle.lmdm, bundle.codec, Path(args.corpus), Path(args.codec or DEFAULT_CODEC),
+                                       judges, lambda t: embed([t]), minutes=args.minutes, prompts=args.prompts,
+                                       steps=steps, guidance=guidance,
+                                       progress=ProgressBar(f"rollout ({name})", 1, min_interval=2.0))
+        results[name]["weights"] = bundle.source
+    for name, r in results.items():
+        print(f"{name} ({r['weights']}): drift {r['drift']:.3f}, loudness change {r['loud_change_db']:+.2f} dB")
+        print(f"  {'minute':>6} {'loud dB':>8} {'spread':>7} {'centroid':>9} {'onsets/s':>8} {'agree':>6} {'FD':>9}")
+        for row in r["minutes"]:
+            print(f"  {row['minute']:>6} {row['loud_mean_db']:>8.2f} {row['loud_spread_db']:>7.2f} "
+                  f"{row['centroid_hz']:>9.1f} {row['onset_rate']:>8.2f} {row['prompt_agreement']:>6.2f} {row['fd']:>9.3f}")
+    if args.plot:
+        plot_drift(results, args.plot)
+        print(f"wrote {args.plot}", file=sys.stderr)
+    if args.json:
+        out = {"drift_before": results["before"]["drift"],
+               "drift_after": results["after"]["drift"] if "after" in results else None, "runs": results}
+        print(json.dumps(out))
+    return 0
+
+
 def cmd_eval_codec(args) -> int:
     import json
     from pathlib import Path
@@ -476,6 +516,23 @@ def build_parser() -> argparse.ArgumentParser:
     em.add_argument("--guidance", type=_guidance, default=None)
     em.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
     em.set_defaults(func=cmd_eval_model)
+    ed = eval_sub.add_parser("drift", help="minute-by-minute drift of long rollouts, before and after ARC-Forcing",
+                             description="Roll out M minutes from fixed held-out prompts and seeds and report, per "
+                                         "minute, loudness mean and spread, centroid, onset rate, prompt agreement "
+                                         "and the Fréchet distance to real audio; drift = last / first minute.")
+    ed.add_argument("--minutes", type=_bounded(float, 0, 600, "minutes above 0", low_open=True), default=10.0)
+    ed.add_argument("--model", default=None, help="the model before ARC-Forcing (default: the shipped one)")
+    ed.add_argument("--after", default=None, help="the model after ARC-Forcing, measured on the same prompts and seeds")
+    ed.add_argument("--codec", default=None, help="codec checkpoint (default: the shipped one)")
+    ed.add_argument("--corpus", default="data/corpus")
+    ed.add_argument("--classifier", default="runs/classifier_export")
+    ed.add_argument("--encoder", default="lmdmlive/assets/audio_prompt")
+    ed.add_argument("--prompts", type=_bounded(int, 1, 64, "a number of prompts"), default=4)
+    ed.add_argument("--steps", type=_steps, default=None)
+    ed.add_argument("--guidance", type=_guidance, default=None)
+    ed.add_argument("--plot", default=None, metavar="PNG", help="also plot the minutes (e.g. docs/drift.png)")
+    ed.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
+    ed.set_defaults(func=cmd_eval_drift)
     return parser
 
 

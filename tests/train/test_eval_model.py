@@ -37,3 +37,23 @@ def test_an_untrained_model_is_told_apart_from_real_audio(tmp_path):
         assert 0.0 <= r[key] <= 1.0, key
     assert -1.0 <= r["loud_corr"] <= 1.0 and -1.0 <= r["bright_corr"] <= 1.0
     assert r["fad"] > 3 * r["fad_floor"], r          # noise from random weights is far from real drones and clicks
+
+
+def test_drift_is_measured_minute_by_minute(tmp_path):
+    from lmdmlive.train.eval_drift import evaluate_drift, plot_drift
+    torch.manual_seed(0)
+    save_checkpoint(Codec(TINY_CODEC), TINY_CODEC, tmp_path / "codec", "codec")
+    corpus = two_family_corpus(tmp_path / "corpus", seconds=8.0)
+    for what in ("classifier", "audio-prompt"):
+        train_audio_models(what, corpus, tmp_path / "codec", tmp_path / what, steps=30, batch=8, lr=3e-3,
+                           window=50, export=tmp_path / f"{what}_export", log=lambda m: None)
+    judges = load_judges(tmp_path / "classifier_export", tmp_path / "audio-prompt_export")
+    lmdm = LMDM(LMDMConfig(d_model=64, n_layers=2, n_heads=2, latent_dim=8, block_frames=4, context_blocks=3)).eval()
+    embed = shared_text_encoder().embed
+    r = evaluate_drift(lmdm, load_codec(tmp_path / "codec"), corpus, tmp_path / "codec", judges, lambda t: embed([t]),
+                       minutes=2.0, prompts=2, steps=1, guidance=1.0)
+    assert [row["minute"] for row in r["minutes"]] == [1, 2]
+    assert all(np.isfinite(row["fd"]) and row["fd"] >= 0 for row in r["minutes"])
+    assert r["drift"] == pytest.approx(r["minutes"][-1]["fd"] / r["minutes"][0]["fd"])
+    plot_drift({"before": r}, str(tmp_path / "drift.png"))
+    assert (tmp_path / "drift.png").stat().st_size > 1000
