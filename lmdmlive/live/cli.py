@@ -46,6 +46,9 @@ def cmd_render(args) -> int:
         bundle = load_default(args.model, args.codec, warn=False)
     if not bundle.trained:
         print(f"note: {UNTRAINED_NOTE}", file=sys.stderr)
+    if args.adapter:
+        from ..model.adapters import apply
+        apply(bundle.lmdm, args.adapter)
     style = shared_text_encoder().embed([args.prompt]) if args.prompt.strip() else None
     provider = _sketch_provider(args.sketch, args.bpm, bundle, style) if args.sketch else None
     audio = render_offline(bundle, style, args.seconds, seed=args.seed, steps=args.steps, guidance=args.guidance,
@@ -298,6 +301,27 @@ def cmd_eval_drift(args) -> int:
     return 0
 
 
+def cmd_finetune(args) -> int:
+    from pathlib import Path
+
+    from ..model.default import DEFAULT_CODEC, load_default
+    from ..progress import ProgressBar
+    from ..train.finetune import finetune
+
+    if not Path(args.folder).is_dir():
+        raise CommandError(f"{args.folder}: not a folder")
+    bundle = load_default(args.model, args.codec)
+    result = finetune(Path(args.folder), args.output, bundle.lmdm, Path(args.codec or DEFAULT_CODEC),
+                      minutes=args.minutes, rank=args.rank, out_dir=Path(args.dir) if args.dir else None,
+                      base_source=bundle.source, progress=ProgressBar("fine-tuning (seconds)", 1, min_interval=2.0),
+                      log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    for path, why in result["failed"]:
+        print(f"  skipped {path}: {why}")
+    print(f"adapter {args.output}: {result['steps']} steps, loss {result['loss_first']:.3f} -> "
+          f"{result['loss_last']:.3f}, {result['params'] / 1e6:.2f}M parameters, {result['path']}")
+    return 0
+
+
 def cmd_eval_codec(args) -> int:
     import json
     from pathlib import Path
@@ -377,6 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a sketch lane in mini-notation, e.g. --sketch 'pitch=c4 [e4 g4]' --sketch 'loud=-12 -20' "
                              "(lanes: loud, bright, pitch, rhythm; repeat for several)")
     render.add_argument("--bpm", type=float, default=120.0, help="tempo the sketch lanes run at (default 120)")
+    render.add_argument("--adapter", default=None, metavar="NAME", help="a fine-tuned adapter (lmdmlive finetune)")
     render.set_defaults(func=cmd_render)
 
     bench = sub.add_parser("bench", help="measure speed and memory (ratios from one run)",
@@ -491,6 +516,21 @@ def build_parser() -> argparse.ArgumentParser:
         ta.add_argument("--export", default=None, help="also write the model as a checkpoint (NAME)")
         ta.add_argument("--threads", type=_bounded(int, 1, 256, "a thread count"), default=None)
         ta.set_defaults(func=cmd_train_audio_model, what=what)
+
+    ft = sub.add_parser("finetune", help="low-rank adapters on a folder of your own audio",
+                        description="Fine-tune the default model on FOLDER (any audio soundfile reads; captions from "
+                                    "folder and file names or sidecar .txt files) with low-rank adapters, for a "
+                                    "fixed time; the adapter loads by name: render --adapter NAME, "
+                                    "session.adapter('NAME').")
+    ft.add_argument("folder", help="folder of audio files")
+    ft.add_argument("-o", "--output", required=True, metavar="NAME", help="adapter name")
+    ft.add_argument("--minutes", type=_bounded(float, 0, 600, "minutes above 0", low_open=True), default=8.0,
+                    help="training time (default 8)")
+    ft.add_argument("--rank", type=_bounded(int, 1, 256, "a rank"), default=8)
+    ft.add_argument("--model", default=None, help="base LMDM checkpoint (default: the shipped one)")
+    ft.add_argument("--codec", default=None, help="codec checkpoint (default: the shipped one)")
+    ft.add_argument("--dir", default=None, help="adapters folder (default ~/.lmdmlive/adapters or $LMDMLIVE_ADAPTERS)")
+    ft.set_defaults(func=cmd_finetune)
 
     evaluate = sub.add_parser("eval", help="evaluation on held-out data")
     eval_sub = evaluate.add_subparsers(dest="eval_command", metavar="WHAT", required=True)

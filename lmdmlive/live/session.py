@@ -31,6 +31,7 @@ class Session:
         self._input = None
         self._audio_encoder = None
         self._recorders: list = []
+        self._adapter = None
         self._counter = _SampleCounter(int(self.server.getBufferSize()))
         CallbackHub.of(_c_server()).add(self._counter)
 
@@ -140,6 +141,17 @@ class Session:
             import pyo
             self._input = pyo.Input(chnl=0)
         return self._input
+
+    def adapter(self, name: str | None):
+        """Play through a fine-tuned adapter (by name), or back to the plain model with None.
+        Takes effect at the next block of every stream."""
+        from ..model import adapters
+        if self._adapter is not None:
+            adapters.apply(self.bundle.lmdm, self._adapter, sign=-1.0)
+            self._adapter = None
+        if name is not None:
+            adapters.apply(self.bundle.lmdm, name)
+            self._adapter = name
 
     def record(self, path, source=None):
         """Record `source` (by default every stream, mixed) to a WAV file as it plays; the file
