@@ -36,7 +36,7 @@ def finetune(folder: Path, name: str, lmdm: LMDM, codec_path: Path, *, minutes: 
     added = add_folder(folder, work, log=log)
     if added["added"] == 0:
         raise ValueError(f"{folder}: no readable audio to fine-tune on ({added['files']} files looked at)")
-    store = build_store(work, codec_path, splits=("user",), log=log)
+    build_store(work, codec_path, splits=("user",), log=log)
     split = LatentSplit(store_dir(work, codec_path), "user")
     cfg = lmdm.cfg
     longest = max(split.frames(i) for i in range(len(split)))
