@@ -206,6 +206,25 @@ def cmd_train_lmdm(args) -> int:
     return 0
 
 
+def cmd_train_arc(args) -> int:
+    from pathlib import Path
+
+    from ..model.default import DEFAULT_CODEC
+    from ..progress import ProgressBar
+    from ..train.arc import train_arc
+
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
+    r = train_arc(Path(args.corpus), Path(args.codec or DEFAULT_CODEC), Path(args.init), Path(args.run),
+                  steps=args.steps, minutes=args.minutes, batch=args.batch, rollout_blocks=args.rollout,
+                  export=Path(args.export) if args.export else None,
+                  progress=ProgressBar("arc steps", args.steps, min_interval=2.0),
+                  log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    print(f"arc at step {r['step']}; state in {args.run}" + (f", exported to {args.export}" if args.export else ""))
+    return 0
+
+
 def cmd_train_audio_model(args) -> int:
     from pathlib import Path
 
@@ -499,6 +518,23 @@ def build_parser() -> argparse.ArgumentParser:
         tl.add_argument("--threads", type=_bounded(int, 1, 256, "a thread count"), default=None,
                         help="CPU threads for torch (default: all cores)")
         tl.set_defaults(func=cmd_train_lmdm, stage=stage)
+
+    ar = train_sub.add_parser("arc", help="ARC-Forcing: adversarial post-training on the model's own rollouts",
+                              description="Roll the model out over several blocks on its own output and train it "
+                                          "with a relativistic adversarial loss against real continuations plus a "
+                                          "contrastive prompt loss in the discriminator; resumes from RUN.")
+    ar.add_argument("--init", required=True, help="the LMDM checkpoint to post-train")
+    ar.add_argument("--corpus", default="data/corpus")
+    ar.add_argument("--codec", default=None, help="codec checkpoint (default: the shipped one)")
+    ar.add_argument("--run", "--run-dir", dest="run", default="runs/arc")
+    ar.add_argument("--steps", type=_bounded(int, 1, 10**7, "a number of steps"), default=2000)
+    ar.add_argument("--minutes", type=_bounded(float, 0, 10**5, "minutes above 0", low_open=True), default=None)
+    ar.add_argument("--batch", type=_bounded(int, 2, 1024, "a batch size"), default=4)
+    ar.add_argument("--rollout", type=_bounded(int, 1, 64, "a number of blocks"), default=4,
+                    help="blocks rolled out per step (default 4)")
+    ar.add_argument("--export", default=None, help="also write the EMA generator as a checkpoint (NAME)")
+    ar.add_argument("--threads", type=_bounded(int, 1, 256, "a thread count"), default=None)
+    ar.set_defaults(func=cmd_train_arc)
 
     for what, desc in (("audio-prompt", "the audio-prompt encoder: clips into the MiniLM text space (contrastive)"),
                        ("classifier", "the attribute classifier (style family, tempo bucket, lead instrument "
