@@ -48,7 +48,7 @@ def test_drift_is_measured_minute_by_minute(tmp_path):
         train_audio_models(what, corpus, tmp_path / "codec", tmp_path / what, steps=30, batch=8, lr=3e-3,
                            window=50, export=tmp_path / f"{what}_export", log=lambda m: None)
     judges = load_judges(tmp_path / "classifier_export", tmp_path / "audio-prompt_export")
-    lmdm = LMDM(LMDMConfig(d_model=64, n_layers=2, n_heads=2, latent_dim=8, block_frames=4, context_blocks=3)).eval()
+    lmdm = LMDM(LMDMConfig(d_model=64, n_layers=2, n_heads=2, latent_dim=8, block_frames=12, context_blocks=2)).eval()
     embed = shared_text_encoder().embed
     r = evaluate_drift(lmdm, load_codec(tmp_path / "codec"), corpus, tmp_path / "codec", judges, lambda t: embed([t]),
                        minutes=2.0, prompts=2, steps=1, guidance=1.0)
