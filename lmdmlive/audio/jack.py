@@ -7,6 +7,7 @@ Each server gets its own name, so it never disturbs a performer's JACK.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import subprocess
@@ -17,12 +18,15 @@ class JackError(RuntimeError):
     pass
 
 
+_COUNTER = itertools.count()
+
+
 @contextlib.contextmanager
 def dummy_jack(name: str | None = None, rate: int = 48000, period: int = 256):
     """Start `jackd -d dummy`; yields the environment a client needs to reach it."""
     if shutil.which("jackd") is None:
         raise JackError("jackd is not installed (Debian package jackd2)")
-    name = name or f"lmdmlive-{os.getpid()}"
+    name = name or f"lmdmlive-{os.getpid()}-{next(_COUNTER)}"   # never a name a server just used
     env = dict(os.environ, JACK_DEFAULT_SERVER=name, JACK_NO_AUDIO_RESERVATION="1")
     proc = subprocess.Popen(["jackd", "-n", name, "-d", "dummy", "-r", str(rate), "-p", str(period)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

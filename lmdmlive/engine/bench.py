@@ -180,10 +180,10 @@ def realtime(opts: dict, timeout: float) -> dict:
 
     from ..audio.jack import dummy_jack
     with dummy_jack() as env:
-        out = subprocess.run([sys.executable, "-m", "lmdmlive.engine.realtime_run", json.dumps(opts)], env=env,
-                             capture_output=True, text=True, timeout=timeout)
+        out = subprocess.run([sys.executable, "-X", "faulthandler", "-m", "lmdmlive.engine.realtime_run",
+                              json.dumps(opts)], env=env, capture_output=True, text=True, timeout=timeout)
     if out.returncode != 0:
-        raise RuntimeError(f"real-time run failed: {out.stderr.strip()[-800:]}")
+        raise RuntimeError(f"real-time run failed (exit code {out.returncode}): {out.stderr.strip()[-1500:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -202,24 +202,44 @@ def smallest_realtime_block(model: LMDM, codec: Codec, steps: int, guidance: flo
 
 def run_realtime_figures(model: LMDM, codec: Codec, steps: int, guidance: float, quick: bool, model_path=None,
                          codec_path=None, progress=print) -> dict:
+    """Latency at the default and the smallest real-time block, and the soak; a run that fails is
+    reported (`realtime_errors`) and the others still are measured."""
     threads = torch.get_num_threads()
     base = {"threads": threads, "model": model_path, "codec": codec_path, "steps": steps, "guidance": guidance}
     span = 20.0 if quick else 60.0
-    progress(f"control-to-sound latency at the default block size ({span:.0f} s in real time on JACK) ...")
-    r = realtime(dict(base, seconds=span, streams=1, changes=True), timeout=span + 120)
-    out = {"latency_p95_ms": r["latency_p95_ms"], "latency_p50_ms": r["latency_p50_ms"],
-           "latency_changes": r["changes"], "latency_underruns": r["underruns"]}
-    progress("finding the smallest block with a real-time factor >= 1.5 ...")
-    frames, rtf_low = smallest_realtime_block(model, codec, steps, guidance)
-    progress(f"latency at {frames}-frame blocks ({span:.0f} s in real time) ...")
-    r = realtime(dict(base, seconds=span, streams=1, changes=True, block_frames=frames), timeout=span + 120)
-    out.update(latency_p95_ms_low=r["latency_p95_ms"], block_seconds_low=frames / model.cfg.frame_rate,
-               rtf_low=rtf_low, latency_low_underruns=r["underruns"])
-    soak = 60.0 if quick else 600.0
-    progress(f"soak: two streams and a generative delay for {soak / 60:.0f} min in real time on JACK ...")
-    r = realtime(dict(base, seconds=soak, streams=2, delay=True), timeout=soak + 180)
-    out.update(soak_underruns=r["underruns"], soak_rss_growth=r["rss_growth"], soak_seconds=soak,
-               soak_errors=r["errors"], soak_blocks=r["blocks"])
+    out: dict = {"realtime_errors": []}
+
+    def attempt(what, fn):
+        try:
+            fn()
+        except Exception as e:          # one failed run must not lose the others' figures
+            out["realtime_errors"].append(f"{what}: {e}")
+            progress(f"  {what} failed: {str(e)[-400:]}")
+
+    def latency_default():
+        progress(f"control-to-sound latency at the default block size ({span:.0f} s in real time on JACK) ...")
+        r = realtime(dict(base, seconds=span, streams=1, changes=True), timeout=span + 120)
+        out.update(latency_p95_ms=r["latency_p95_ms"], latency_p50_ms=r["latency_p50_ms"],
+                   latency_changes=r["changes"], latency_underruns=r["underruns"])
+
+    def latency_low():
+        progress("finding the smallest block with a real-time factor >= 1.5 ...")
+        frames, rtf_low = smallest_realtime_block(model, codec, steps, guidance)
+        progress(f"latency at {frames}-frame blocks ({span:.0f} s in real time) ...")
+        r = realtime(dict(base, seconds=span, streams=1, changes=True, block_frames=frames), timeout=span + 120)
+        out.update(latency_p95_ms_low=r["latency_p95_ms"], block_seconds_low=frames / model.cfg.frame_rate,
+                   rtf_low=rtf_low, latency_low_underruns=r["underruns"])
+
+    def soak_run():
+        soak = 60.0 if quick else 600.0
+        progress(f"soak: two streams and a generative delay for {soak / 60:.0f} min in real time on JACK ...")
+        r = realtime(dict(base, seconds=soak, streams=2, delay=True), timeout=soak + 180)
+        out.update(soak_underruns=r["underruns"], soak_rss_growth=r["rss_growth"], soak_seconds=soak,
+                   soak_errors=r["errors"], soak_blocks=r["blocks"], soak_block_ms_max=r["block_ms_max"])
+
+    attempt("latency", latency_default)
+    attempt("latency at small blocks", latency_low)
+    attempt("soak", soak_run)
     return out
 
 

@@ -8,6 +8,7 @@ reads rings, so a late block costs an underrun (a fade, counted), never a stall.
 """
 from __future__ import annotations
 
+import os
 import statistics
 from collections import deque
 import sys
@@ -113,8 +114,14 @@ class Engine:
         for s in self.streams:
             if s.delay is not None:
                 s.delay.pump()
-        return [s for s in self.streams if s.active and s.player.ring.lookahead() < target
-                and s.player.ring.space() > block and (s.delay is None or s.delay.ready(s.blocks))]
+        ready = [s for s in self.streams if s.active and s.player.ring.space() > block
+                 and (s.delay is None or s.delay.ready(s.blocks))]
+        if not any(s.player.ring.lookahead() < target for s in ready):
+            return []
+        # Streams that would be due within the next block ride along: one model call for all,
+        # instead of rounds back to back that each eat into the others' lookahead.
+        soon = target + int(self.bundle.lmdm.cfg.block_seconds * self.server_rate)
+        return [s for s in ready if s.player.ring.lookahead() < soon]
 
     def lookahead_target(self) -> float:
         """Seconds of audio to keep queued before generating the next block.
@@ -129,9 +136,11 @@ class Engine:
         recent = list(self.compute_seconds)[-32:]
         if len(recent) < 4:
             return ADAPTIVE_START
-        worst = sorted(recent)[max(0, int(0.9 * len(recent)) - 1)]
+        # The worst recent round, not a percentile: rounds that generate several streams
+        # at once are the slow ones, and each of them must still finish in time.
+        worst = max(recent)
         buffers = 2 * self.streams[0].player.buffer_size / self.server_rate if self.streams else 0.01
-        return min(ADAPTIVE_MAX, max(ADAPTIVE_MIN, 1.3 * worst + buffers + 0.01))
+        return min(ADAPTIVE_MAX, max(ADAPTIVE_MIN, 1.25 * worst + buffers + 0.01))
 
     def step(self) -> bool:
         """Generate one block for every stream that needs one; False when none did."""
@@ -236,7 +245,7 @@ class Engine:
     def start(self) -> None:
         if self._thread is not None:
             return
-        sys.setswitchinterval(0.001)      # the audio thread needs the GIL back within a buffer
+        sys.setswitchinterval(float(os.environ.get("LMDMLIVE_SWITCH", "0.001")))  # the audio thread needs the GIL back within a buffer
         self._running = True
         self._thread = threading.Thread(target=self._loop, name="lmdmlive-engine", daemon=True)
         self._thread.start()
