@@ -8,7 +8,6 @@ reads rings, so a late block costs an underrun (a fade, counted), never a stall.
 """
 from __future__ import annotations
 
-import os
 import statistics
 from collections import deque
 import sys
@@ -245,7 +244,7 @@ class Engine:
     def start(self) -> None:
         if self._thread is not None:
             return
-        sys.setswitchinterval(float(os.environ.get("LMDMLIVE_SWITCH", "0.001")))  # the audio thread needs the GIL back within a buffer
+        sys.setswitchinterval(0.001)      # the audio thread needs the GIL back within a buffer
         self._running = True
         self._thread = threading.Thread(target=self._loop, name="lmdmlive-engine", daemon=True)
         self._thread.start()
