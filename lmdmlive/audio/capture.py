@@ -30,7 +30,11 @@ class Capture:
         self.size = int(ring_seconds * self.sample_rate)
         self._table = pyo.DataTable(size=self.size)
         self._fill = pyo.TableFill(self.source, self._table)
-        _KEEP_ALIVE.append((self._fill, self._table, self.source))
+        # One view of the table's memory for the capture's whole life, instead of a new
+        # buffer object from pyo at every read (from the engine thread, while the audio
+        # thread writes). The table is never freed (below), so the view never outlives it.
+        self._view = np.asarray(self._table.getBuffer())
+        _KEEP_ALIVE.append((self._fill, self._table, self.source, self._view))
         self._pos = self._fill.getCurrentPos()
         self._lock = threading.Lock()
         self.samples = 0
@@ -42,12 +46,11 @@ class Capture:
             if self.closed:
                 return np.zeros(0, dtype=np.float32)
             pos = self._fill.getCurrentPos()
-            view = np.asarray(self._table.getBuffer())
+            view = self._view
             if pos >= self._pos:
                 chunk = view[self._pos:pos].copy()
             else:
                 chunk = np.concatenate([view[self._pos:], view[:pos]])
-            del view                      # never keep a view of a pyo table's memory around
             self._pos = pos
             self.samples += len(chunk)
             return chunk.astype(np.float32, copy=False)

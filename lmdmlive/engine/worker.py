@@ -27,6 +27,7 @@ from .delay import ROUTES, DelayInput
 
 
 ADAPTIVE_START, ADAPTIVE_MIN, ADAPTIVE_MAX = 0.4, 0.05, 1.0
+PUMP_SECONDS = 0.02          # how often delay inputs are collected
 
 
 @dataclass
@@ -63,6 +64,7 @@ class Engine:
         self.steps, self.guidance = steps, guidance
         self.lookahead_seconds = lookahead_seconds
         self.crossfade_blocks = crossfade_blocks
+        self._pumped = 0.0
         self.streams: list[EngineStream] = []
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -110,9 +112,13 @@ class Engine:
     def due(self) -> list[EngineStream]:
         target = int(self.lookahead_target() * self.server_rate)
         block = int(self.bundle.lmdm.cfg.block_seconds * self.server_rate) + 2048
-        for s in self.streams:
-            if s.delay is not None:
-                s.delay.pump()
+        now = time.perf_counter()
+        waiting = any(s.delay is not None and not s.delay.ready(s.blocks) for s in self.streams)
+        if waiting or now - self._pumped >= PUMP_SECONDS:    # otherwise input is collected every 20 ms
+            self._pumped = now
+            for s in self.streams:
+                if s.delay is not None:
+                    s.delay.pump()
         ready = [s for s in self.streams if s.active and s.player.ring.space() > block
                  and (s.delay is None or s.delay.ready(s.blocks))]
         if not any(s.player.ring.lookahead() < target for s in ready):
