@@ -207,6 +207,7 @@ def train_lmdm(stage: str, corpus: Path, codec: Path, run: Path, *, steps: int, 
     held = WindowSampler(held_split, mean, std, config.block_frames, 12345).batch(min(batch, 16), blocks)
     long_blocks = config.context_blocks + 1
     long_batch = max(1, batch * blocks // long_blocks)
+    long_fits = _fits(train_split, long_blocks * config.block_frames)
     gen = torch.Generator().manual_seed(seed * 31 + rank + step)
     deadline = time.monotonic() + minutes * 60 if minutes else None
     t0 = time.monotonic()
@@ -216,7 +217,7 @@ def train_lmdm(stage: str, corpus: Path, codec: Path, run: Path, *, steps: int, 
     while step < steps and (deadline is None or time.monotonic() < deadline):
         for group in opt.param_groups:
             group["lr"] = _lr(step, steps, lr)
-        long = stage == "lmdm" and sampler.rng.random() < LONG_SHARE and _fits(train_split, long_blocks * config.block_frames)
+        long = stage == "lmdm" and long_fits and sampler.rng.random() < LONG_SHARE
         x0, cond = sampler.batch(long_batch if long else batch, long_blocks if long else blocks)
         if device.type != "cpu":
             x0, cond = x0.to(device), _cond_to(cond, device)
