@@ -1,0 +1,146 @@
+"""The `eval` commands: codec against Opus, how well the model obeys, and drift over long rollouts."""
+from __future__ import annotations
+
+import sys
+
+from .cli_args import _bounded, _guidance, _steps
+
+
+def cmd_eval_model(args) -> int:
+    import json
+    from pathlib import Path
+
+    from ..engine.bench import measure_rtf
+    from ..model.default import DEFAULT_CODEC, DEFAULT_GUIDANCE, DEFAULT_STEPS, load_default
+    from ..model.text_encoder import shared_text_encoder
+    from ..progress import ProgressBar
+    from ..train.eval_model import evaluate_model, load_judges
+
+    bundle = load_default(args.model, args.codec)
+    judges = load_judges(Path(args.classifier), Path(args.encoder))
+    steps = args.steps or DEFAULT_STEPS
+    guidance = DEFAULT_GUIDANCE if args.guidance is None else args.guidance
+    embed = shared_text_encoder().embed
+    r = evaluate_model(bundle.lmdm, bundle.codec, Path(args.corpus), Path(args.codec or DEFAULT_CODEC), judges,
+                       lambda text: embed([text]), clips=8 if args.quick else 32,
+                       control_clips=4 if args.quick else 8, steps=steps, guidance=guidance,
+                       progress=ProgressBar("eval generations", 1, min_interval=2.0))
+    r["rtf"] = measure_rtf(bundle.lmdm, bundle.codec, steps, guidance, 6 if args.quick else 24)
+    r["weights"] = bundle.source
+    rows = [("prompt_acc", r["prompt_acc"], f">= 0.8 x {r['prompt_acc_real']:.3f} (prompt_acc_real)"),
+            ("loud_corr", r["loud_corr"], ">= 0.9"), ("bright_corr", r["bright_corr"], ""),
+            ("pitch_acc", r["pitch_acc"], ">= 0.7"),
+            ("fad", r["fad"], f"<= 3 x {r['fad_floor']:.3f} (fad_floor)"), ("rtf", r["rtf"], ">= 4")]
+    rows += [(f"control_acc {k}", v, ">= 0.9") for k, v in r["control_acc"].items()]
+    print(f"{'metric':<24} {'value':>8}  target")
+    for name, value, target in rows:
+        print(f"{name:<24} {value:>8.3f}  {target}")
+    print(f"({r['clips']} held-out clips of {r['seconds']:.2f} s, steps {steps}, guidance {guidance}, "
+          f"weights: {r['weights']})")
+    if args.json:
+        print(json.dumps(r))
+    return 0
+
+
+def cmd_eval_drift(args) -> int:
+    import json
+    from pathlib import Path
+
+    from ..model.default import DEFAULT_CODEC, DEFAULT_GUIDANCE, DEFAULT_STEPS, load_default
+    from ..model.text_encoder import shared_text_encoder
+    from ..progress import ProgressBar
+    from ..train.eval_drift import evaluate_drift, plot_drift
+    from ..train.eval_model import load_judges
+
+    judges = load_judges(Path(args.classifier), Path(args.encoder))
+    steps = args.steps or DEFAULT_STEPS
+    guidance = DEFAULT_GUIDANCE if args.guidance is None else args.guidance
+    embed = shared_text_encoder().embed
+    results = {}
+    for name, path in (("before", args.model), ("after", args.after)):
+        if name == "after" and path is None:
+            continue
+        bundle = load_default(path, args.codec)
+        results[name] = evaluate_drift(bundle.lmdm, bundle.codec, Path(args.corpus), Path(args.codec or DEFAULT_CODEC),
+                                       judges, lambda t: embed([t]), minutes=args.minutes, prompts=args.prompts,
+                                       steps=steps, guidance=guidance,
+                                       progress=ProgressBar(f"rollout ({name})", 1, min_interval=2.0))
+        results[name]["weights"] = bundle.source
+    for name, r in results.items():
+        print(f"{name} ({r['weights']}): drift {r['drift']:.3f}, loudness change {r['loud_change_db']:+.2f} dB")
+        print(f"  {'minute':>6} {'loud dB':>8} {'spread':>7} {'centroid':>9} {'onsets/s':>8} {'agree':>6} {'FD':>9}")
+        for row in r["minutes"]:
+            print(f"  {row['minute']:>6} {row['loud_mean_db']:>8.2f} {row['loud_spread_db']:>7.2f} "
+                  f"{row['centroid_hz']:>9.1f} {row['onset_rate']:>8.2f} {row['prompt_agreement']:>6.2f} {row['fd']:>9.3f}")
+    if args.plot:
+        plot_drift(results, args.plot)
+        print(f"wrote {args.plot}", file=sys.stderr)
+    if args.json:
+        out = {"drift_before": results["before"]["drift"],
+               "drift_after": results["after"]["drift"] if "after" in results else None, "runs": results}
+        print(json.dumps(out))
+    return 0
+
+
+def cmd_eval_codec(args) -> int:
+    import json
+    from pathlib import Path
+
+    from ..model import load_codec
+    from ..model.default import DEFAULT_CODEC
+    from ..train.codec_eval import evaluate_codec
+
+    codec = load_codec(args.codec or DEFAULT_CODEC)
+    result = evaluate_codec(codec, Path(args.corpus), clips=args.clips, seconds=args.seconds, plot=args.plot)
+    print(f"{'metric':<16} {'codec':>10} {'opus 24k':>10}")
+    for key in ("mel_l1", "stft_distance", "si_sdr"):
+        print(f"{key:<16} {result[key]:>10.4f} {result[key + '_opus24']:>10.4f}")
+    print(f"{'decode_rtf':<16} {result['decode_rtf']:>10.1f}")
+    print(f"({result['clips']} held-out clips of {result['seconds_per_clip']} s)")
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+def add_eval_commands(sub) -> None:
+    evaluate = sub.add_parser("eval", help="evaluation on held-out data")
+    eval_sub = evaluate.add_subparsers(dest="eval_command", metavar="WHAT", required=True)
+    ec = eval_sub.add_parser("codec", help="the codec against Opus 24 kbit/s on held-out clips")
+    ec.add_argument("--codec", default=None, help="codec checkpoint (default: the shipped one)")
+    ec.add_argument("--corpus", default="data/corpus", help="corpus folder (default data/corpus)")
+    ec.add_argument("--clips", type=_bounded(int, 1, 10000, "a number of clips"), default=24)
+    ec.add_argument("--seconds", type=_bounded(float, 1, 600, "seconds from 1 to 600"), default=8.0)
+    ec.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
+    ec.add_argument("--plot", default=None, metavar="PNG", help="also save spectrograms (original, codec, Opus)")
+    ec.set_defaults(func=cmd_eval_codec)
+    em = eval_sub.add_parser("model", help="how well the model obeys prompts, sketches and controls",
+                             description="Generate from held-out conditions (unseen prompt phrasings, held-out "
+                                         "sketch curves, arrangement controls) and measure prompt_acc, control_acc, "
+                                         "loud_corr, bright_corr, pitch_acc, fad (with fad_floor) and rtf.")
+    em.add_argument("--model", default=None, help="LMDM checkpoint (default: the shipped one)")
+    em.add_argument("--codec", default=None, help="codec checkpoint (default: the shipped one)")
+    em.add_argument("--corpus", default="data/corpus", help="corpus folder (default data/corpus)")
+    em.add_argument("--classifier", default="runs/classifier_export", help="attribute classifier checkpoint")
+    em.add_argument("--encoder", default="runs/audio_prompt_export", help="audio-prompt encoder checkpoint")
+    em.add_argument("--quick", action="store_true", help="8 clips and 4 per control instead of 32 and 8")
+    em.add_argument("--steps", type=_steps, default=None)
+    em.add_argument("--guidance", type=_guidance, default=None)
+    em.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
+    em.set_defaults(func=cmd_eval_model)
+    ed = eval_sub.add_parser("drift", help="minute-by-minute drift of long rollouts, before and after ARC-Forcing",
+                             description="Roll out M minutes from fixed held-out prompts and seeds and report, per "
+                                         "minute, loudness mean and spread, centroid, onset rate, prompt agreement "
+                                         "and the Fréchet distance to real audio; drift = last / first minute.")
+    ed.add_argument("--minutes", type=_bounded(float, 0, 600, "minutes above 0", low_open=True), default=10.0)
+    ed.add_argument("--model", default=None, help="the model before ARC-Forcing (default: the shipped one)")
+    ed.add_argument("--after", default=None, help="the model after ARC-Forcing, measured on the same prompts and seeds")
+    ed.add_argument("--codec", default=None, help="codec checkpoint (default: the shipped one)")
+    ed.add_argument("--corpus", default="data/corpus")
+    ed.add_argument("--classifier", default="runs/classifier_export")
+    ed.add_argument("--encoder", default="lmdmlive/assets/audio_prompt")
+    ed.add_argument("--prompts", type=_bounded(int, 1, 64, "a number of prompts"), default=4)
+    ed.add_argument("--steps", type=_steps, default=None)
+    ed.add_argument("--guidance", type=_guidance, default=None)
+    ed.add_argument("--plot", default=None, metavar="PNG", help="also plot the minutes (e.g. docs/drift.png)")
+    ed.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
+    ed.set_defaults(func=cmd_eval_drift)
