@@ -26,11 +26,6 @@ DEFAULTS = {"seconds": 20.0, "streams": 1, "delay": False, "changes": False, "bl
             "threads": 1, "model": None, "codec": None, "steps": None, "guidance": None, "seed": 0}
 
 
-def _rss() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
 def with_block(model, frames: int, window_seconds: float = 10.0):
     """The same weights generating blocks of another size (the weights do not depend on it)."""
     from ..model import LMDM
@@ -46,6 +41,7 @@ def run(opts: dict) -> dict:
     from ..audio.server import boot_server
     from ..model import Conditions
     from ..model.default import DEFAULT_GUIDANCE, DEFAULT_STEPS, load_default
+    from .bench import _rss_bytes
     from .worker import Engine
 
     o = dict(DEFAULTS, **opts)
@@ -86,9 +82,9 @@ def run(opts: dict) -> dict:
             streams[0].set_conditions(Conditions(style=style()))
             next_change = now + rng.uniform(0.4, 1.2)
         if "warm" not in rss and now - t0 >= min(10.0, 0.2 * seconds):
-            rss["warm"] = _rss()
+            rss["warm"] = _rss_bytes()
         time.sleep(0.01)
-    rss["end"] = _rss()
+    rss["end"] = _rss_bytes()
     engine.stop()
     m = engine.metrics()
     lat = [x for s in streams for x in s.latencies]

@@ -56,3 +56,19 @@ class AudioPromptEncoder(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """(B, T, latent_dim) codec latents -> (B, out_dim) unit vectors."""
         return F.normalize(self.out(self.trunk(z)), dim=-1)
+
+
+class SmallModelConfig:
+    """The checkpoint config of the two small models (plain fields, as checkpoints want)."""
+
+    def __init__(self, **fields):
+        self.fields = fields
+
+    def to_dict(self) -> dict:
+        return dict(self.fields)
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "") -> "SmallModelConfig":
+        if not isinstance(data, dict) or "latent_dim" not in data:
+            raise TypeError(f"{where}: expected fields latent_dim, families, kind")
+        return cls(**data)

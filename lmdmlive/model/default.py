@@ -75,20 +75,12 @@ def load_default(lmdm_path=None, codec_path=None, warn: bool = True) -> ModelBun
 
 def load_audio_prompt_encoder(path=None):
     """The shipped audio-prompt encoder (clips -> the text-prompt space), or a clear error."""
-    from .audio_prompt import AudioPromptEncoder
+    from .audio_prompt import AudioPromptEncoder, SmallModelConfig
     from .checkpoint import CheckpointError
 
     path = Path(path) if path else DEFAULT_AUDIO_PROMPT
     if not all(p.exists() for p in checkpoint_paths(path)):
         raise CheckpointError(f"{path}: no audio-prompt encoder here; train one with "
                               "`lmdmlive train audio-prompt --export NAME`")
-
-    class _Fields:
-        @classmethod
-        def from_dict(cls, data, where=""):
-            obj = cls()
-            obj.fields = data
-            return obj
-
-    return load_checkpoint(path, "audio-prompt", _Fields,
+    return load_checkpoint(path, "audio-prompt", SmallModelConfig,
                            lambda cfg: AudioPromptEncoder(cfg.fields["latent_dim"]))[0].eval()

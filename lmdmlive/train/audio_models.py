@@ -24,7 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..model import save_checkpoint
-from ..model.audio_prompt import AudioPromptEncoder, LatentTrunk
+from ..model.audio_prompt import AudioPromptEncoder, LatentTrunk, SmallModelConfig
 from .latents import LatentSplit, build_store, store_dir
 from .state import append_log, load_state, save_state
 
@@ -148,22 +148,6 @@ def train_audio_models(what: str, corpus: Path, codec: Path, run: Path, *, steps
         cfg = SmallModelConfig(latent_dim=dim, families=families, kind=what)
         save_checkpoint(model, cfg, export, what, extra={"steps": step, "heldout": result, "corpus": str(corpus)})
     return result
-
-
-class SmallModelConfig:
-    """The checkpoint config of the two small models (plain fields, as checkpoints want)."""
-
-    def __init__(self, **fields):
-        self.fields = fields
-
-    def to_dict(self) -> dict:
-        return dict(self.fields)
-
-    @classmethod
-    def from_dict(cls, data: dict, where: str = "") -> "SmallModelConfig":
-        if not isinstance(data, dict) or "latent_dim" not in data:
-            raise TypeError(f"{where}: expected fields latent_dim, families, kind")
-        return cls(**data)
 
 
 def _loss(model, what, z, text, labels):

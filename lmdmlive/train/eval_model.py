@@ -29,11 +29,11 @@ import numpy as np
 import torch
 
 from ..model import Conditions, generate_block, load_checkpoint
-from ..model.audio_prompt import AudioPromptEncoder
+from ..model.audio_prompt import AudioPromptEncoder, SmallModelConfig
 from ..model.conditioning import arrangement_units, sketch_from_features
 from ..model.config import ARRANGEMENT_CONTROLS, SKETCH_CURVES
 from ..model.features import sketch_features
-from .audio_models import GROUPS, WINDOW, AttributeClassifier, SmallModelConfig, Windows
+from .audio_models import GROUPS, WINDOW, AttributeClassifier, Windows
 from .latents import LatentSplit, build_store, store_dir
 
 I = {n: i for i, n in enumerate(SKETCH_CURVES)}

@@ -9,14 +9,7 @@ import torch
 from lmdmlive.live.param import Param, ParamError
 from lmdmlive.live.prompt import Prompt, PromptError
 
-BS = 256
-
-
-def play(session, seconds):
-    for _ in range(int(seconds * 48000 / BS)):
-        while session.engine.step():
-            pass
-        session.server.process()
+from .helpers import play
 
 
 def test_a_param_sets_ramps_patterns_and_refuses_bad_values():

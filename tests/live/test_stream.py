@@ -6,17 +6,9 @@ import torch
 
 from lmdmlive.model import SKETCH_CURVES, sketch_units
 
+from .helpers import play
+
 I = {n: i for i, n in enumerate(SKETCH_CURVES)}
-BS = 256
-
-
-
-
-def play(session, seconds):
-    for _ in range(int(seconds * 48000 / BS)):
-        while session.engine.step():
-            pass
-        session.server.process()
 
 
 def test_a_stream_plays_through_an_effect_and_follows_its_pitch_lane(session):

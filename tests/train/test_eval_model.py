@@ -19,18 +19,27 @@ def test_frechet_distance_is_zero_for_one_set_and_grows_with_a_shift():
     assert pearson(np.arange(10.0), 2 * np.arange(10.0) + 1) == pytest.approx(1.0)
 
 
-def test_an_untrained_model_is_told_apart_from_real_audio(tmp_path):
+@pytest.fixture(scope="module")
+def judged(tmp_path_factory):
+    """A two-family corpus of 8 s clips, a tiny codec, and judges trained on them."""
+    root = tmp_path_factory.mktemp("judged")
     torch.manual_seed(0)
-    save_checkpoint(Codec(TINY_CODEC), TINY_CODEC, tmp_path / "codec", "codec")
-    corpus = two_family_corpus(tmp_path / "corpus", seconds=8.0)
+    save_checkpoint(Codec(TINY_CODEC), TINY_CODEC, root / "codec", "codec")
+    corpus = two_family_corpus(root / "corpus", seconds=8.0)
     for what in ("classifier", "audio-prompt"):
-        train_audio_models(what, corpus, tmp_path / "codec", tmp_path / what, steps=80, batch=8, lr=3e-3,
-                           window=50, export=tmp_path / f"{what}_export", log=lambda m: None)
-    judges = load_judges(tmp_path / "classifier_export", tmp_path / "audio-prompt_export")
+        train_audio_models(what, corpus, root / "codec", root / what, steps=80, batch=8, lr=3e-3,
+                           window=50, export=root / f"{what}_export", log=lambda m: None)
+    return corpus, root / "codec", load_judges(root / "classifier_export", root / "audio-prompt_export")
+
+
+def embed_text(text):
+    return shared_text_encoder().embed([text])
+
+
+def test_an_untrained_model_is_told_apart_from_real_audio(judged):
+    corpus, codec_path, judges = judged
     lmdm = LMDM(LMDMConfig(d_model=64, n_layers=2, n_heads=2, latent_dim=8, block_frames=4, context_blocks=3)).eval()
-    codec = load_codec(tmp_path / "codec")
-    embed = shared_text_encoder().embed
-    r = evaluate_model(lmdm, codec, corpus, tmp_path / "codec", judges, lambda t: embed([t]), clips=4, seconds=6.4,
+    r = evaluate_model(lmdm, load_codec(codec_path), corpus, codec_path, judges, embed_text, clips=4, seconds=6.4,
                        steps=1, guidance=1.0, control_clips=1)
     assert set(r["control_acc"]) == {"drums", "bass", "harmony", "lead", "density", "brightness", "tempo"}
     for key in ("prompt_acc", "prompt_acc_real", "pitch_acc"):
@@ -39,18 +48,11 @@ def test_an_untrained_model_is_told_apart_from_real_audio(tmp_path):
     assert r["fad"] > 3 * r["fad_floor"], r          # noise from random weights is far from real drones and clicks
 
 
-def test_drift_is_measured_minute_by_minute(tmp_path):
+def test_drift_is_measured_minute_by_minute(judged, tmp_path):
     from lmdmlive.train.eval_drift import evaluate_drift, plot_drift
-    torch.manual_seed(0)
-    save_checkpoint(Codec(TINY_CODEC), TINY_CODEC, tmp_path / "codec", "codec")
-    corpus = two_family_corpus(tmp_path / "corpus", seconds=8.0)
-    for what in ("classifier", "audio-prompt"):
-        train_audio_models(what, corpus, tmp_path / "codec", tmp_path / what, steps=30, batch=8, lr=3e-3,
-                           window=50, export=tmp_path / f"{what}_export", log=lambda m: None)
-    judges = load_judges(tmp_path / "classifier_export", tmp_path / "audio-prompt_export")
+    corpus, codec_path, judges = judged
     lmdm = LMDM(LMDMConfig(d_model=64, n_layers=2, n_heads=2, latent_dim=8, block_frames=12, context_blocks=2)).eval()
-    embed = shared_text_encoder().embed
-    r = evaluate_drift(lmdm, load_codec(tmp_path / "codec"), corpus, tmp_path / "codec", judges, lambda t: embed([t]),
+    r = evaluate_drift(lmdm, load_codec(codec_path), corpus, codec_path, judges, embed_text,
                        minutes=2.0, prompts=2, steps=1, guidance=1.0)
     assert [row["minute"] for row in r["minutes"]] == [1, 2]
     assert all(np.isfinite(row["fd"]) and row["fd"] >= 0 for row in r["minutes"])
