@@ -38,6 +38,7 @@ def with_block(model, frames: int, window_seconds: float = 10.0):
 
 def run(opts: dict) -> dict:
     from ..audio.capture import Capture
+    from ..audio.melody import practice_melody
     from ..audio.server import boot_server
     from ..model import Conditions
     from ..model.default import DEFAULT_GUIDANCE, DEFAULT_STEPS, load_default
@@ -67,9 +68,7 @@ def run(opts: dict) -> dict:
         s.set_conditions(Conditions(style=style()))
         streams.append(s)
     if o["delay"]:
-        melody = pyo.SineLoop(freq=pyo.Choice([220, 262, 330, 392, 440], freq=3), feedback=0.05,
-                              mul=pyo.Sine(0.4).range(0.03, 0.3))
-        d = engine.add_delay(Capture(melody), delay_blocks=4, route="sketch", seed=99, style=style())
+        d = engine.add_delay(Capture(practice_melody()), delay_blocks=4, route="sketch", seed=99, style=style())
         streams.append(d)
     mix = pyo.Mix([s.player for s in streams], voices=1).out()
     engine.start()

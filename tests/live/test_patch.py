@@ -6,6 +6,7 @@ import pyo
 import pytest
 
 from lmdmlive.audio.jack import dummy_jack
+from lmdmlive.audio.melody import practice_melody
 from lmdmlive.live import prelude
 from lmdmlive.live.patch import PatchRunner
 
@@ -93,8 +94,7 @@ def test_each_shipped_patch_loads_and_renders_offline(session, path, monkeypatch
         monkeypatch.setenv("JACK_DEFAULT_SERVER", env["JACK_DEFAULT_SERVER"])
         runner = PatchRunner(full, session, namespace(session), write=messages.append)
         # No sound card here: a played melody stands in for the live input.
-        runner.namespace["live_input"] = pyo.SineLoop(freq=pyo.Choice([262, 330, 392], freq=4), feedback=0.05,
-                                                      mul=pyo.Sine(0.5).range(0.05, 0.3))
+        runner.namespace["live_input"] = practice_melody((262, 330, 392), rate=4, swell=0.5)
         assert runner.load(), messages
         streams = list(session.engine.streams)
         assert streams
