@@ -201,13 +201,15 @@ def smallest_realtime_block(model: LMDM, codec: Codec, steps: int, guidance: flo
 
 
 def run_realtime_figures(model: LMDM, codec: Codec, steps: int, guidance: float, quick: bool, model_path=None,
-                         codec_path=None, progress=print) -> dict:
+                         codec_path=None, progress=print, threads: int | None = None) -> dict:
     """Latency at the default and the smallest real-time block, and the soak; a run that fails is
-    reported (`realtime_errors`) and the others still are measured."""
-    threads = torch.get_num_threads()
+    reported (`realtime_errors`) and the others still are measured. `threads`: the engine's
+    torch threads (default: the engine's own choice, as a performance gets it)."""
+    from .worker import default_threads
+    threads = threads or default_threads()
     base = {"threads": threads, "model": model_path, "codec": codec_path, "steps": steps, "guidance": guidance}
     span = 20.0 if quick else 60.0
-    out: dict = {"realtime_errors": []}
+    out: dict = {"realtime_errors": [], "realtime_threads": threads}
 
     def attempt(what, fn):
         try:
@@ -244,7 +246,7 @@ def run_realtime_figures(model: LMDM, codec: Codec, steps: int, guidance: float,
 
 
 def run_bench(model: LMDM, codec: Codec, steps: int, guidance: float, quick: bool, progress=print,
-              realtime_runs: bool = True, model_path=None, codec_path=None) -> dict:
+              realtime_runs: bool = True, model_path=None, codec_path=None, realtime_threads: int | None = None) -> dict:
     torch.manual_seed(0)
     cfg = model.cfg
     n = 4 if quick else 12
@@ -285,7 +287,8 @@ def run_bench(model: LMDM, codec: Codec, steps: int, guidance: float, quick: boo
     results.update(measure_hour(model, codec, steps, guidance, seconds=hour))
     results["hour_seconds"] = hour
     if realtime_runs:
-        results.update(run_realtime_figures(model, codec, steps, guidance, quick, model_path, codec_path, progress))
+        results.update(run_realtime_figures(model, codec, steps, guidance, quick, model_path, codec_path, progress,
+                                            realtime_threads))
     return results
 
 
@@ -315,7 +318,8 @@ def format_table(results: dict) -> str:
     for key, meaning, fmt, budget in TABLE_ROWS:
         if key in results:
             lines.append(f"{key:<20} {fmt.format(results[key]):>10}  {budget:<8} {meaning}")
-    lines.append(f"(steps {results['steps']}, guidance {results['guidance']}, {results['threads']} threads, "
+    engine = f" ({results['realtime_threads']} in real time)" if "realtime_threads" in results else ""
+    lines.append(f"(steps {results['steps']}, guidance {results['guidance']}, {results['threads']} threads{engine}, "
                  f"block {results['block_seconds']:.2f} s, window {results['context_seconds']:.2f} s, "
                  f"LMDM {results['params_lmdm'] / 1e6:.1f}M + codec {results['params_codec'] / 1e6:.1f}M parameters)")
     return "\n".join(lines)

@@ -23,7 +23,7 @@ import pyo
 import torch
 
 DEFAULTS = {"seconds": 20.0, "streams": 1, "delay": False, "changes": False, "block_frames": None,
-            "threads": 1, "model": None, "codec": None, "steps": None, "guidance": None, "seed": 0}
+            "threads": None, "model": None, "codec": None, "steps": None, "guidance": None, "seed": 0}
 
 
 def with_block(model, frames: int, window_seconds: float = 10.0):
@@ -46,7 +46,6 @@ def run(opts: dict) -> dict:
     from .worker import Engine
 
     o = dict(DEFAULTS, **opts)
-    torch.set_num_threads(int(o["threads"]))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         bundle = load_default(o["model"], o["codec"], warn=False)
@@ -55,7 +54,8 @@ def run(opts: dict) -> dict:
     server = boot_server("jack", nchnls=1, sr=48000, buffersize=256, jack_name=f"lmdmlive-rt-{os.getpid()}")
     server.start()
     engine = Engine(bundle, 48000, steps=o["steps"] or DEFAULT_STEPS,
-                    guidance=DEFAULT_GUIDANCE if o["guidance"] is None else o["guidance"])
+                    guidance=DEFAULT_GUIDANCE if o["guidance"] is None else o["guidance"],
+                    threads=int(o["threads"]) if o["threads"] else None)
     g = torch.Generator().manual_seed(int(o["seed"]))
 
     def style():
@@ -93,7 +93,7 @@ def run(opts: dict) -> dict:
         "seconds": seconds, "streams": int(o["streams"]), "delay": bool(o["delay"]),
         "block_seconds": bundle.lmdm.cfg.block_seconds,
         "underruns": m["underruns"], "errors": m["errors"], "blocks": m["blocks"], "rtf": m["rtf"],
-        "block_ms_max": m["block_ms_max"], "lookahead_target_ms": m["lookahead_target_ms"],
+        "block_ms_p50": m["block_ms_p50"], "block_ms_max": m["block_ms_max"], "threads": engine.threads, "lookahead_target_ms": m["lookahead_target_ms"],
         "latency_p50_ms": 1000 * float(np.percentile(lat, 50)) if lat else None,
         "latency_p95_ms": 1000 * float(np.percentile(lat, 95)) if lat else None,
         "changes": len(lat), "rss_growth": rss["end"] / rss["warm"],

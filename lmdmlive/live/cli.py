@@ -88,7 +88,7 @@ def cmd_bench(args) -> int:
         realtime_runs = False
     results = run_bench(bundle.lmdm, bundle.codec, steps, guidance, args.quick,
                         progress=lambda msg: print(msg, file=sys.stderr, flush=True), realtime_runs=realtime_runs,
-                        model_path=args.model, codec_path=args.codec)
+                        model_path=args.model, codec_path=args.codec, realtime_threads=args.threads or None)
     results["weights"] = bundle.source
     if args.plot:
         from ..engine.bench import context_sweep
@@ -181,7 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--guidance", type=_guidance, default=None, help="guidance (default: the default model's)")
     bench.add_argument("--plot", default=None, metavar="PNG",
                        help="also time blocks against context length and save the chart (needs matplotlib)")
-    bench.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    bench.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice offline, one fewer than "
+                                                                 "the cores in real time, as the engine plays)")
     bench.add_argument("--model", default=None, help="LMDM checkpoint to time instead of the default")
     bench.add_argument("--codec", default=None, help="codec checkpoint to time instead of the default")
     bench.set_defaults(func=cmd_bench)

@@ -128,6 +128,25 @@ def cmd_train_audio_model(args) -> int:
     return 0
 
 
+def cmd_train_pack(args) -> int:
+    from pathlib import Path
+
+    from ..model import Codec, CodecConfig, LMDM, LMDMConfig, load_checkpoint, save_checkpoint
+    from ..model.checkpoint import checkpoint_paths, read_card
+
+    builders = {"lmdm": (LMDMConfig, LMDM), "codec": (CodecConfig, Codec)}
+    card = read_card(args.source)
+    if card["kind"] not in builders:
+        raise CommandError(f"{args.source}: a {card['kind']!r} checkpoint; pack takes {sorted(builders)}")
+    module, config, card = load_checkpoint(args.source, card["kind"], *builders[card["kind"]])
+    extra = dict(card.get("extra", {}), packed_from=Path(args.source).name, source_sha256=card["sha256"])
+    save_checkpoint(module, config, args.out, card["kind"], extra=extra, half=not args.float32)
+    weights = checkpoint_paths(args.out)[0]
+    print(f"{card['kind']} {args.source} -> {args.out} ({'float32' if args.float32 else 'float16'}, "
+          f"{weights.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
 def cmd_finetune(args) -> int:
     from pathlib import Path
 
@@ -223,6 +242,15 @@ def add_training_commands(sub) -> None:
         tl.add_argument("--threads", type=_bounded(int, 1, 256, "a thread count"), default=None,
                         help="CPU threads for torch (default: all cores)")
         tl.set_defaults(func=cmd_train_lmdm, stage=stage)
+
+    tp = train_sub.add_parser("pack", help="store a trained checkpoint compactly (float16) for shipping",
+                              description="Check SOURCE (an lmdm or codec checkpoint) and write it to OUT with float "
+                                          "parameters stored as float16: half the size, loaded back into float32. "
+                                          "How the shipped default in lmdmlive/assets/ is written.")
+    tp.add_argument("source", help="checkpoint to pack (NAME, as training's --export wrote it)")
+    tp.add_argument("--out", required=True, help="where to write it (NAME), e.g. lmdmlive/assets/lmdm")
+    tp.add_argument("--float32", action="store_true", help="keep float32 (a checked copy)")
+    tp.set_defaults(func=cmd_train_pack)
 
     ar = train_sub.add_parser("arc", help="ARC-Forcing: adversarial post-training on the model's own rollouts",
                               description="Roll the model out over several blocks on its own output and train it "

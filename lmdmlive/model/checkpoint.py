@@ -47,11 +47,20 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def save_checkpoint(module: torch.nn.Module, config, path: str | Path, kind: str, extra: dict | None = None) -> Path:
-    """Write NAME.safetensors and NAME.json; returns the card's path."""
+def save_checkpoint(module: torch.nn.Module, config, path: str | Path, kind: str, extra: dict | None = None,
+                    half: bool = False) -> Path:
+    """Write NAME.safetensors and NAME.json; returns the card's path.
+
+    With `half`, float parameters are stored as float16, which halves a shipped file:
+    loading copies them into the model's float32 parameters, so only storage changes.
+    Buffers (the latent statistics) stay float32: they scale every generated latent.
+    """
     weights, card = checkpoint_paths(path)
     weights.parent.mkdir(parents=True, exist_ok=True)
+    params = {name for name, _ in module.named_parameters()}
     state = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
+    if half:
+        state = {k: (v.half() if k in params and v.is_floating_point() else v) for k, v in state.items()}
     tmp = weights.with_name(weights.name + ".tmp")
     save_file(state, str(tmp), metadata={"format": FORMAT, "kind": kind})
     tmp.replace(weights)
@@ -63,6 +72,7 @@ def save_checkpoint(module: torch.nn.Module, config, path: str | Path, kind: str
         "weights": weights.name,
         "sha256": file_sha256(weights),
         "tensors": {k: list(v.shape) for k, v in state.items()},
+        "stored_as": "float16" if half else "float32",
         "extra": extra or {},
     }
     card.write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")

@@ -83,3 +83,32 @@ def test_a_two_second_stall_degrades_gracefully_and_recovers(manual_server):
     assert stream.player.underruns >= 1
     assert np.abs(out[-SR // 2:]).max() > 0, "sound is back after the stall"
     assert np.abs(np.diff(out)).max() < 0.5, "no click where the stream faded out and back"
+
+
+def test_the_engine_plays_on_its_own_thread_count_and_gives_the_process_its_count_back(manual_server):
+    import pytest
+    from lmdmlive.engine.worker import default_threads
+
+    assert default_threads() == max(1, __import__("os").cpu_count() - 1)
+    with pytest.raises(ValueError, match="threads must be a whole number of at least 1, got 0"):
+        Engine(small_bundle(), SR, threads=0)
+    before = torch.get_num_threads()
+    engine = Engine(small_bundle(), SR, steps=1, guidance=1.0, threads=before + 1)
+    engine.add_stream(seed=0)
+    seen = []
+    engine.stall_seconds = 0.0
+    original = engine.step
+
+    def step():
+        seen.append(torch.get_num_threads())
+        return original()
+    engine.step = step
+    engine.start()
+    try:
+        t0 = time.perf_counter()
+        while not seen and time.perf_counter() - t0 < 5:
+            time.sleep(0.01)
+    finally:
+        engine.stop()
+    assert seen and seen[0] == before + 1
+    assert torch.get_num_threads() == before

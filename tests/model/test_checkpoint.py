@@ -118,3 +118,29 @@ def test_non_finite_weights_are_refused(tmp_path):
     save_checkpoint(model, model.cfg, tmp_path / "nan", "lmdm")
     with pytest.raises(CheckpointError, match="out_proj.weight' holds NaN"):
         _load(tmp_path / "nan")
+
+
+def test_packing_halves_the_file_and_keeps_the_model_within_float16_rounding(saved, tmp_path):
+    from lmdmlive.live.cli import main
+    model, path = saved
+    assert main(["train", "pack", str(path), "--out", str(tmp_path / "packed")]) == 0
+    full, packed = path.with_suffix(".safetensors"), tmp_path / "packed.safetensors"
+    assert packed.stat().st_size < 0.6 * full.stat().st_size
+    card = json.loads((tmp_path / "packed.json").read_text())
+    assert card["stored_as"] == "float16" and card["extra"]["packed_from"] == "m" and card["extra"]["note"] == "test"
+    loaded = _load(tmp_path / "packed")
+    assert next(loaded.parameters()).dtype == torch.float32
+    for (k, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        if k in ("latent_mean", "latent_std"):
+            assert torch.equal(a, b), k          # buffers are kept exactly
+        else:
+            assert torch.allclose(a, b, rtol=1e-3, atol=1e-4), k
+    changed = sum(not torch.equal(a, b) for a, b in zip(model.parameters(), loaded.parameters()))
+    assert changed > 0                            # it really was stored at lower precision
+
+
+def test_packing_something_that_is_not_a_checkpoint_names_it(tmp_path, capsys):
+    from lmdmlive.live.cli import main
+    assert main(["train", "pack", str(tmp_path / "nothing"), "--out", str(tmp_path / "x")]) != 0
+    assert "nothing.json: checkpoint card not found" in capsys.readouterr().err
+    assert not (tmp_path / "x.safetensors").exists()
