@@ -39,7 +39,8 @@ class AudioRing:
     def space(self) -> int:
         return self.capacity - max(0, self.lookahead())
 
-    def write(self, samples: np.ndarray) -> None:
+    def write(self, samples: np.ndarray) -> int:
+        """Append after what was written; returns the absolute position of the first sample."""
         samples = np.asarray(samples, dtype=np.float32).reshape(-1)
         with self._lock:
             if self.written < self.read:          # late audio for a time already played: skip it
@@ -47,12 +48,43 @@ class AudioRing:
             n = len(samples)
             if n > self.space():
                 raise OverflowError(f"ring full: {n} samples do not fit in {self.space()} free")
-            start = self.written % self.capacity
-            first = min(n, self.capacity - start)
-            self.data[start:start + first] = samples[:first]
-            if first < n:
-                self.data[:n - first] = samples[first:]
+            at = self.written
+            self._put(at, samples)
             self.written += n                     # published last: the callback sees whole writes
+            return at
+
+    def splice(self, position: int, samples: np.ndarray, fade: int, guard: int) -> bool:
+        """Replace what is queued from absolute `position` on with `samples`, crossfading
+        over `fade` samples from the old audio into the new; the ring then ends where
+        `samples` end. Refused (False, nothing changed) unless `position` is at least
+        `guard` samples ahead of the play head and not past the queued audio: the
+        callback reads without a lock, so the region it may be reading is never touched.
+        """
+        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+        with self._lock:
+            if position < self.read + guard or position > self.written:
+                return False
+            end = position + len(samples)
+            if end - self.read > self.capacity:
+                return False
+            overlap = min(fade, self.written - position, len(samples))
+            if overlap > 0:
+                old = np.empty(overlap, dtype=np.float32)
+                self._copy(old, position, overlap)
+                ramp = np.linspace(0.0, 1.0, overlap + 2, dtype=np.float32)[1:-1]
+                samples = samples.copy()
+                samples[:overlap] = old * (1 - ramp) + samples[:overlap] * ramp
+            self._put(position, samples)
+            self.written = end
+            return True
+
+    def _put(self, position: int, samples: np.ndarray) -> None:
+        n = len(samples)
+        start = position % self.capacity
+        first = min(n, self.capacity - start)
+        self.data[start:start + first] = samples[:first]
+        if first < n:
+            self.data[:n - first] = samples[first:]
 
     # ---- audio-callback side --------------------------------------------------------------------
 

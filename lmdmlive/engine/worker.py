@@ -25,6 +25,8 @@ from ..model import Conditions, generate_block
 from ..model.conditioning import stack_conditions
 from ..model.default import DEFAULT_GUIDANCE, DEFAULT_STEPS, ModelBundle
 from .delay import ROUTES, DelayInput
+from .redo import GUARD_BUFFERS, MIN_GAIN_SECONDS, PRIMER_SECONDS, SPLICE_FADE_SECONDS, RewindPoint, primed_resample, \
+    same_conditions, splice_plan
 
 
 ADAPTIVE_START, ADAPTIVE_MIN, ADAPTIVE_MAX = 0.4, 0.05, 1.0
@@ -60,6 +62,11 @@ class EngineStream:
     steps: int | None = None               # None: the engine's
     guidance: float | None = None          # None: the engine's
     active: bool = True                    # a stopped stream is not generated (its ring is paused)
+    rewind: RewindPoint | None = None      # how to generate the last block again (engine/redo.py)
+    in_total: int = 0                      # codec-rate samples decoded so far
+    out_origin: int = 0                    # ideal output index of the current resampler's first sample
+    out_total: int = 0                     # samples the current resampler has given
+    primer: np.ndarray | None = None       # the last codec-rate audio, to prime a fresh resampler
 
     def set_conditions(self, cond: Conditions) -> None:
         """Takes effect at the next block boundary; the time is kept to measure control-to-sound latency."""
@@ -70,7 +77,7 @@ class EngineStream:
 class Engine:
     def __init__(self, bundle: ModelBundle, server_rate: int, *, steps: int = DEFAULT_STEPS,
                  guidance: float = DEFAULT_GUIDANCE, lookahead_seconds: float | None = None,
-                 crossfade_blocks: int = 1, threads: int | None = None):
+                 crossfade_blocks: int = 1, threads: int | None = None, redo: bool = True):
         self.bundle, self.server_rate = bundle, int(server_rate)
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise ValueError(f"threads must be a whole number of at least 1, got {threads!r}")
@@ -87,6 +94,8 @@ class Engine:
         self.audio_seconds = 0.0
         self.busy_seconds = 0.0
         self.errors = 0
+        self.redo = redo                    # generate the playing block again when its conditions change
+        self.redos = 0
         self.stall_seconds = 0.0            # injected by tests and the bench to rehearse lateness
 
     # ---- streams -------------------------------------------------------------------------------
@@ -101,7 +110,8 @@ class Engine:
         stream = EngineStream(player=player, seed=seed, cond=Conditions(style=style) if style is not None
                               else Conditions(), cache=model.new_cache(1), decoder=codec.stream_decoder(),
                               resampler=soxr.ResampleStream(codec.cfg.sample_rate, self.server_rate, 1,
-                                                            dtype="float32"))
+                                                            dtype="float32"),
+                              primer=np.zeros(int(PRIMER_SECONDS * codec.cfg.sample_rate), dtype=np.float32))
         with self._lock:
             self.streams.append(stream)
         return stream
@@ -162,52 +172,149 @@ class Engine:
         return min(ADAPTIVE_MAX, max(ADAPTIVE_MIN, 1.25 * worst + buffers + 0.01))
 
     def step(self) -> bool:
-        """Generate one block for every stream that needs one; False when none did."""
+        """Generate one block for every stream that needs one, else generate again the playing
+        block of streams whose conditions changed (see engine/redo.py); False when neither."""
         with self._lock:
             due = self.due()
-        if not due:
+            again = [] if due else self.redo_candidates()
+        if not due and not again:
             return False
         if self.stall_seconds:
             time.sleep(self.stall_seconds)
             self.stall_seconds = 0.0
-        model = self.bundle.lmdm
         t0 = time.perf_counter()
-        snapshot = [(s, self._conditions(s), s.changed_at) for s in due]
         with torch.no_grad():
-            # One model call for every stream generated from noise; streams that start from
-            # their delay input's latents are grouped by how much noise they start from.
-            # Streams with their own step count or guidance are grouped the same way.
-            groups: dict = {}
-            for i, (s, _, _) in enumerate(snapshot):
-                start = round(s.strength, 4) if s.delay is not None and s.route == "latent" and s.strength < 1 else None
-                steps = self.steps if s.steps is None else s.steps
-                guidance = self.guidance if s.guidance is None else s.guidance
-                groups.setdefault((start, steps, guidance), []).append(i)
-            z: dict[int, torch.Tensor] = {}
-            for (start, steps, guidance), members in groups.items():
-                streams = [snapshot[i][0] for i in members]
-                cond = stack_conditions([snapshot[i][1] for i in members], model.cfg, model.cfg.block_frames)
-                init = None if start is None else torch.cat([s.delay.for_output(s.blocks).latents for s in streams])
-                out = generate_block(model, [s.cache for s in streams], cond, [s.seed for s in streams],
-                                     steps=steps, guidance=guidance, init=init,
-                                     strength=1.0 if start is None else start)
-                for j, i in enumerate(members):
-                    z[i] = out[j:j + 1]
-            for i, (s, _, changed) in enumerate(snapshot):
-                audio = s.decoder(model.to_codec(z[i]))[0].numpy()
-                audio = s.resampler.resample_chunk(audio)
-                s.player.ring.write(np.nan_to_num(audio))
-                s.blocks += 1
-                if changed is not None and s.changed_at == changed:
-                    # First sample under the new conditions plays after what was already queued.
-                    queued = (s.player.ring.lookahead() - len(audio)) / self.server_rate
-                    s.latencies.append(time.perf_counter() - changed + max(0.0, queued))
-                    s.changed_at = None
+            if due:
+                self._next_blocks(due)
+            else:
+                self._redo_blocks(again)
         spent = time.perf_counter() - t0
         self.compute_seconds.append(spent)
-        self.audio_seconds += model.cfg.block_seconds * len(due)
+        if due:
+            self.audio_seconds += self.bundle.lmdm.cfg.block_seconds * len(due)
         self.busy_seconds += spent
         return True
+
+    def _generate(self, snapshot) -> dict[int, torch.Tensor]:
+        """Latents of the next block of each (stream, conditions, ...) in `snapshot`, by index.
+
+        One model call for every stream generated from noise; streams that start from
+        their delay input's latents are grouped by how much noise they start from.
+        Streams with their own step count or guidance are grouped the same way.
+        """
+        model = self.bundle.lmdm
+        groups: dict = {}
+        for i, (s, cond, *_) in enumerate(snapshot):
+            start = round(s.strength, 4) if s.delay is not None and s.route == "latent" and s.strength < 1 else None
+            steps = self.steps if s.steps is None else s.steps
+            guidance = self.guidance if s.guidance is None else s.guidance
+            groups.setdefault((start, steps, guidance), []).append(i)
+        z: dict[int, torch.Tensor] = {}
+        for (start, steps, guidance), members in groups.items():
+            streams = [snapshot[i][0] for i in members]
+            cond = stack_conditions([snapshot[i][1] for i in members], model.cfg, model.cfg.block_frames)
+            init = None if start is None else torch.cat([s.delay.for_output(s.blocks).latents for s in streams])
+            out = generate_block(model, [s.cache for s in streams], cond, [s.seed for s in streams],
+                                 steps=steps, guidance=guidance, init=init, strength=1.0 if start is None else start)
+            for j, i in enumerate(members):
+                z[i] = out[j:j + 1]
+        return z
+
+    def _next_blocks(self, due: list[EngineStream]) -> None:
+        model = self.bundle.lmdm
+        # the crossfade state is taken before _conditions moves it on: a redo starts from it
+        snapshot = [(s, self._conditions_keeping(s), s.changed_at) for s in due]
+        z = self._generate([(s, cond) for s, (cond, _), _ in snapshot])
+        for i, (s, (cond, faded_before), changed) in enumerate(snapshot):
+            state_before = s.decoder.state
+            audio = np.nan_to_num(s.decoder(model.to_codec(z[i]))[0].numpy())
+            out = s.resampler.resample_chunk(audio)
+            at = s.player.ring.write(out)
+            s.rewind = RewindPoint(block=s.blocks, cond=cond, ring_pos=at, ideal=s.out_origin + s.out_total,
+                                   in_total=s.in_total, decoder_state=state_before, primer=s.primer,
+                                   faded=faded_before)
+            s.in_total += len(audio)
+            s.out_total += len(out)
+            s.primer = np.concatenate([s.primer, audio])[-len(s.primer):]
+            s.blocks += 1
+            if changed is not None and s.changed_at == changed:
+                # First sample under the new conditions plays after what was already queued.
+                ring = s.player.ring
+                s.latencies.append(time.perf_counter() - changed + max(0, at - ring.read) / self.server_rate)
+                s.changed_at = None
+
+    def _conditions_keeping(self, s: EngineStream):
+        faded = dict(s.faded)
+        return self._conditions(s), faded
+
+    # ---- changes heard mid-block ---------------------------------------------------------------
+
+    def _guard(self) -> int:
+        bs = self.streams[0].player.buffer_size if self.streams else 256
+        return GUARD_BUFFERS * bs + int(0.005 * self.server_rate)
+
+    def redo_candidates(self) -> list[EngineStream]:
+        """Streams whose conditions changed while their last block plays, when generating that
+        block again lands the change sooner than the next block would, and every stream keeps
+        enough queued audio to ride out the extra round."""
+        if not self.redo or not self.streams:
+            return []
+        recent = list(self.compute_seconds)[-32:]
+        estimate = 1.5 * (statistics.median(recent) if recent else ADAPTIVE_START)
+        need = int((self.lookahead_target() + estimate) * self.server_rate)
+        gain = int((estimate + MIN_GAIN_SECONDS) * self.server_rate) + self._guard()
+        picked = []
+        for s in self.streams:
+            rp = s.rewind
+            if (s.changed_at is None or s.delay is not None or not s.active or rp is None
+                    or rp.block != s.blocks - 1 or s.cache.pending is None or rp.tried == s.changed_at):
+                continue
+            if s.player.ring.lookahead() >= max(need, gain):
+                picked.append(s)
+        others = [s for s in self.streams if s.active and s not in picked]
+        if picked and any(s.player.ring.lookahead() < need for s in others):
+            return []
+        return picked
+
+    def _redo_blocks(self, streams: list[EngineStream]) -> None:
+        model, rate = self.bundle.lmdm, self.bundle.codec.cfg.sample_rate
+        saved = {id(s): (s.cache.pending, s.decoder.state, s.faded, s.blocks) for s in streams}
+        snapshot = []
+        for s in streams:
+            s.rewind.tried = s.changed_at
+            s.cache.pending, s.blocks, s.faded = None, s.rewind.block, dict(s.rewind.faded)
+            cond = self._conditions(s)
+            if same_conditions(cond, s.rewind.cond):      # e.g. a change quantized to a later bar
+                self._restore(s, saved[id(s)])
+                continue
+            snapshot.append((s, cond, s.changed_at))
+        if not snapshot:
+            return
+        z = self._generate(snapshot)
+        for i, (s, cond, changed) in enumerate(snapshot):
+            rp, ring = s.rewind, s.player.ring
+            s.decoder.state = rp.decoder_state
+            audio = np.nan_to_num(s.decoder(model.to_codec(z[i]))[0].numpy())
+            resampler, out, origin = primed_resample(rp.primer, audio, rate, self.server_rate, rp.in_total)
+            plan = splice_plan(rp, origin, len(out), ring.read, self._guard())
+            fade = int(SPLICE_FADE_SECONDS * self.server_rate)
+            if plan is None or not ring.splice(plan[0], out[plan[1]:], fade, self._guard()):
+                self._restore(s, saved[id(s)])          # too late: the block plays as it was
+                continue
+            cut = plan[0]
+            s.resampler, s.out_origin, s.out_total = resampler, origin, len(out)
+            s.in_total = rp.in_total + len(audio)
+            s.primer = np.concatenate([rp.primer, audio])[-len(rp.primer):]
+            s.blocks = rp.block + 1
+            rp.cond = cond
+            self.redos += 1
+            if changed is not None and s.changed_at == changed:
+                s.latencies.append(time.perf_counter() - changed + max(0, cut - ring.read) / self.server_rate)
+                s.changed_at = None
+
+    @staticmethod
+    def _restore(s: EngineStream, saved) -> None:
+        s.cache.pending, s.decoder.state, s.faded, s.blocks = saved
 
     def _conditions(self, s: EngineStream) -> Conditions:
         """The stream's conditions for its next block: its own (a failing provider keeps the
@@ -302,4 +409,5 @@ class Engine:
             "underruns": sum(s.player.underruns for s in self.streams),
             "latency_ms_p95": 1000 * float(np.percentile(lat, 95)) if lat else float("nan"),
             "errors": self.errors,
+            "redos": self.redos,
         }

@@ -75,3 +75,25 @@ def test_late_audio_for_a_time_already_played_is_skipped_not_queued():
         ring.pull(out)                   # three buffers late
     ring.write(np.full(256, 2.0, dtype=np.float32))
     assert ring.written == ring.read + 256, "the late block is placed at the play head"
+
+
+def test_a_splice_crossfades_into_new_audio_ahead_of_the_play_head_and_nowhere_else():
+    ring = AudioRing(48000, fade=64)
+    out = np.zeros(256, dtype=np.float32)
+    assert ring.write(np.ones(4096, dtype=np.float32)) == 0
+    ring.pull(out)                                            # play head at 256
+    assert not ring.splice(256 + 100, np.full(1000, 3.0, np.float32), fade=200, guard=512), "too near the head"
+    assert not ring.splice(5000, np.full(1000, 3.0, np.float32), fade=200, guard=512), "past the queued audio"
+    assert ring.written == 4096
+    assert ring.splice(1024, np.full(4000, 3.0, np.float32), fade=200, guard=512)
+    assert ring.written == 1024 + 4000
+    played = []
+    while ring.lookahead() >= 256:
+        ring.pull(out)
+        played.append(out.copy())
+    played = np.concatenate(played)                           # from absolute 256 on
+    assert np.all(played[:1024 - 256] == 1.0), "what was before the splice point is untouched"
+    fade = played[1024 - 256:1024 - 256 + 200]
+    assert np.all(np.diff(fade) > 0) and 1.0 < fade[0] < 1.1 and 2.9 < fade[-1] < 3.0
+    assert np.all(played[1024 - 256 + 200:] == 3.0)
+    assert ring.underruns == 0
