@@ -17,6 +17,7 @@ import time
 import torch
 
 from ..model import Codec, Conditions, LMDM, generate_block
+from ..model.int8 import enable_int8, uses_int8
 from ..model.sampler import guided, sample_euler, timesteps
 
 
@@ -81,6 +82,8 @@ def with_window(model: LMDM, seconds: float) -> LMDM:
     blocks = max(1, round(seconds * cfg.frame_rate / cfg.block_frames))
     other = LMDM(dataclasses.replace(cfg, context_blocks=blocks)).eval()
     other.load_state_dict(model.state_dict())
+    if uses_int8(model):
+        enable_int8(other)
     return other
 
 
@@ -207,7 +210,8 @@ def run_realtime_figures(model: LMDM, codec: Codec, steps: int, guidance: float,
     torch threads (default: the engine's own choice, as a performance gets it)."""
     from .worker import default_threads
     threads = threads or default_threads()
-    base = {"threads": threads, "model": model_path, "codec": codec_path, "steps": steps, "guidance": guidance}
+    base = {"threads": threads, "model": model_path, "codec": codec_path, "steps": steps, "guidance": guidance,
+            "float32": not uses_int8(model)}
     span = 20.0 if quick else 60.0
     out: dict = {"realtime_errors": [], "realtime_threads": threads}
 
@@ -251,7 +255,7 @@ def run_bench(model: LMDM, codec: Codec, steps: int, guidance: float, quick: boo
     cfg = model.cfg
     n = 4 if quick else 12
     ctx10 = round(10 * cfg.frame_rate / cfg.block_frames) * cfg.block_frames
-    results: dict = {"steps": steps, "guidance": guidance, "threads": torch.get_num_threads(),
+    results: dict = {"steps": steps, "guidance": guidance, "threads": torch.get_num_threads(), "int8": uses_int8(model),
                      "params_lmdm": model.num_params(), "params_codec": codec.num_params(),
                      "block_seconds": cfg.block_seconds, "context_seconds": cfg.context_frames / cfg.frame_rate}
     progress("timing the cached path at 10 s of context ...")
@@ -319,7 +323,9 @@ def format_table(results: dict) -> str:
         if key in results:
             lines.append(f"{key:<20} {fmt.format(results[key]):>10}  {budget:<8} {meaning}")
     engine = f" ({results['realtime_threads']} in real time)" if "realtime_threads" in results else ""
-    lines.append(f"(steps {results['steps']}, guidance {results['guidance']}, {results['threads']} threads{engine}, "
+    weights = "int8" if results.get("int8") else "float32"
+    lines.append(f"(steps {results['steps']}, guidance {results['guidance']}, {weights} weights, "
+                 f"{results['threads']} threads{engine}, "
                  f"block {results['block_seconds']:.2f} s, window {results['context_seconds']:.2f} s, "
                  f"LMDM {results['params_lmdm'] / 1e6:.1f}M + codec {results['params_codec'] / 1e6:.1f}M parameters)")
     return "\n".join(lines)

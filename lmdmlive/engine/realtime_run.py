@@ -23,16 +23,20 @@ import pyo
 import torch
 
 DEFAULTS = {"seconds": 20.0, "streams": 1, "delay": False, "changes": False, "block_frames": None,
-            "threads": None, "model": None, "codec": None, "steps": None, "guidance": None, "seed": 0}
+            "threads": None, "model": None, "codec": None, "steps": None, "guidance": None, "seed": 0,
+            "float32": False}
 
 
 def with_block(model, frames: int, window_seconds: float = 10.0):
     """The same weights generating blocks of another size (the weights do not depend on it)."""
     from ..model import LMDM
+    from ..model.int8 import enable_int8, uses_int8
     cfg = model.cfg
     blocks = max(1, round(window_seconds * cfg.frame_rate / frames))
     other = LMDM(dataclasses.replace(cfg, block_frames=frames, context_blocks=blocks)).eval()
     other.load_state_dict(model.state_dict())
+    if uses_int8(model):
+        enable_int8(other)
     return other
 
 
@@ -48,7 +52,7 @@ def run(opts: dict) -> dict:
     o = dict(DEFAULTS, **opts)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        bundle = load_default(o["model"], o["codec"], warn=False)
+        bundle = load_default(o["model"], o["codec"], warn=False, int8=not o["float32"])
     if o["block_frames"]:
         bundle = dataclasses.replace(bundle, lmdm=with_block(bundle.lmdm, int(o["block_frames"])))
     server = boot_server("jack", nchnls=1, sr=48000, buffersize=256, jack_name=f"lmdmlive-rt-{os.getpid()}")
@@ -94,7 +98,7 @@ def run(opts: dict) -> dict:
         "block_seconds": bundle.lmdm.cfg.block_seconds,
         "underruns": m["underruns"], "errors": m["errors"], "blocks": m["blocks"], "rtf": m["rtf"],
         "block_ms_p50": m["block_ms_p50"], "block_ms_max": m["block_ms_max"], "threads": engine.threads,
-        "redos": m["redos"], "lookahead_target_ms": m["lookahead_target_ms"],
+        "redos": m["redos"], "int8": not o["float32"], "lookahead_target_ms": m["lookahead_target_ms"],
         "latency_p50_ms": 1000 * float(np.percentile(lat, 50)) if lat else None,
         "latency_p95_ms": 1000 * float(np.percentile(lat, 95)) if lat else None,
         "changes": len(lat), "rss_growth": rss["end"] / rss["warm"],

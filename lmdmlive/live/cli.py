@@ -6,7 +6,7 @@ import sys
 import warnings
 
 from .cli_args import EXIT_USAGE, CommandError, _bounded, _guidance, _seconds, _steps
-from .cli_eval import add_eval_commands
+from .cli_eval import FLOAT32_HELP, add_eval_commands
 from .cli_training import add_training_commands
 
 
@@ -22,7 +22,7 @@ def cmd_render(args) -> int:
         raise CommandError(f"--out {args.out!r}: the file name must end in .wav or .flac")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        bundle = load_default(args.model, args.codec, warn=False)
+        bundle = load_default(args.model, args.codec, warn=False, int8=not args.float32)
     if not bundle.trained:
         print(f"note: {UNTRAINED_NOTE}", file=sys.stderr)
     if args.adapter:
@@ -75,7 +75,7 @@ def cmd_bench(args) -> int:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        bundle = load_default(args.model, args.codec, warn=False)
+        bundle = load_default(args.model, args.codec, warn=False, int8=not args.float32)
     if args.threads:
         torch.set_num_threads(args.threads)
     steps = args.steps or DEFAULT_STEPS
@@ -165,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "(lanes: loud, bright, pitch, rhythm; repeat for several)")
     render.add_argument("--bpm", type=float, default=120.0, help="tempo the sketch lanes run at (default 120)")
     render.add_argument("--adapter", default=None, metavar="NAME", help="a fine-tuned adapter (lmdmlive finetune)")
+    render.add_argument("--float32", action="store_true", help=FLOAT32_HELP)
     render.set_defaults(func=cmd_render)
 
     bench = sub.add_parser("bench", help="measure speed and memory (ratios from one run)",
@@ -181,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--guidance", type=_guidance, default=None, help="guidance (default: the default model's)")
     bench.add_argument("--plot", default=None, metavar="PNG",
                        help="also time blocks against context length and save the chart (needs matplotlib)")
+    bench.add_argument("--float32", action="store_true", help=FLOAT32_HELP)
     bench.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice offline, one fewer than "
                                                                  "the cores in real time, as the engine plays)")
     bench.add_argument("--model", default=None, help="LMDM checkpoint to time instead of the default")

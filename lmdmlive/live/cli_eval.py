@@ -6,6 +6,9 @@ import sys
 from .cli_args import _bounded, _guidance, _steps
 
 
+FLOAT32_HELP = "generate with float32 weights throughout (default: int8 copies of the transformer's, as played)"
+
+
 def cmd_eval_model(args) -> int:
     import json
     from pathlib import Path
@@ -16,7 +19,7 @@ def cmd_eval_model(args) -> int:
     from ..progress import ProgressBar
     from ..train.eval_model import evaluate_model, load_judges
 
-    bundle = load_default(args.model, args.codec)
+    bundle = load_default(args.model, args.codec, int8=not args.float32)
     judges = load_judges(Path(args.classifier), Path(args.encoder))
     steps = args.steps or DEFAULT_STEPS
     guidance = DEFAULT_GUIDANCE if args.guidance is None else args.guidance
@@ -60,7 +63,7 @@ def cmd_eval_drift(args) -> int:
     for name, path in (("before", args.model), ("after", args.after)):
         if name == "after" and path is None:
             continue
-        bundle = load_default(path, args.codec)
+        bundle = load_default(path, args.codec, int8=not args.float32)
         results[name] = evaluate_drift(bundle.lmdm, bundle.codec, Path(args.corpus), Path(args.codec or DEFAULT_CODEC),
                                        judges, lambda t: embed([t]), minutes=args.minutes, prompts=args.prompts,
                                        steps=steps, guidance=guidance,
@@ -126,6 +129,7 @@ def add_eval_commands(sub) -> None:
     em.add_argument("--steps", type=_steps, default=None)
     em.add_argument("--guidance", type=_guidance, default=None)
     em.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
+    em.add_argument("--float32", action="store_true", help=FLOAT32_HELP)
     em.set_defaults(func=cmd_eval_model)
     ed = eval_sub.add_parser("drift", help="minute-by-minute drift of long rollouts, before and after ARC-Forcing",
                              description="Roll out M minutes from fixed held-out prompts and seeds and report, per "
@@ -143,4 +147,5 @@ def add_eval_commands(sub) -> None:
     ed.add_argument("--guidance", type=_guidance, default=None)
     ed.add_argument("--plot", default=None, metavar="PNG", help="also plot the minutes (e.g. docs/drift.png)")
     ed.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
+    ed.add_argument("--float32", action="store_true", help=FLOAT32_HELP)
     ed.set_defaults(func=cmd_eval_drift)
