@@ -30,13 +30,20 @@ def cmd_render(args) -> int:
         apply(bundle.lmdm, args.adapter)
     style = shared_text_encoder().embed([args.prompt]) if args.prompt.strip() else None
     provider = _sketch_provider(args.sketch, args.bpm, bundle, style) if args.sketch else None
+    import time
+    t0 = time.perf_counter()
     audio = render_offline(bundle, style, args.seconds, seed=args.seed, steps=args.steps, guidance=args.guidance,
                            progress=ProgressBar("rendering", 1), conditions=provider)
+    compute = time.perf_counter() - t0
     if not bundle.trained:
         audio = normalize_peak(audio, -6.0)
     sf.write(args.out, audio, bundle.sample_rate)
+    if args.plot:
+        from .render_plot import plot_render
+        plot_render(audio, bundle.sample_rate, args.plot, f"{args.prompt!r}, seed {args.seed} ({bundle.source})")
     print(f"wrote {args.out}: {len(audio) / bundle.sample_rate:.2f} s at {bundle.sample_rate} Hz "
-          f"(model: {bundle.source}, seed {args.seed}, {args.steps} steps, guidance {args.guidance})")
+          f"in {compute:.1f} s of compute (model: {bundle.source}, seed {args.seed}, {args.steps} steps, "
+          f"guidance {args.guidance})")
     return 0
 
 
@@ -166,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--bpm", type=float, default=120.0, help="tempo the sketch lanes run at (default 120)")
     render.add_argument("--adapter", default=None, metavar="NAME", help="a fine-tuned adapter (lmdmlive finetune)")
     render.add_argument("--float32", action="store_true", help=FLOAT32_HELP)
+    render.add_argument("--plot", default=None, metavar="PNG", help="also save a spectrogram of the result")
     render.set_defaults(func=cmd_render)
 
     bench = sub.add_parser("bench", help="measure speed and memory (ratios from one run)",

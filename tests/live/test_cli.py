@@ -32,8 +32,10 @@ def test_render_writes_audio_and_the_same_seed_gives_the_same_file(tmp_path):
 def test_render_says_plainly_whether_weights_are_trained(tmp_path):
     from lmdmlive.model.default import load_default
     trained = load_default(warn=False).trained
-    out = run("render", "", "--seconds", "0.5", "--out", str(tmp_path / "x.wav"))
+    out = run("render", "", "--seconds", "0.5", "--out", str(tmp_path / "x.wav"), "--plot", str(tmp_path / "x.png"))
     assert out.returncode == 0
+    assert (tmp_path / "x.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert " s of compute" in out.stdout
     assert ("untrained" in out.stderr) == (not trained)
     assert ("untrained" in out.stdout) == (not trained)
 
