@@ -290,7 +290,12 @@ class Engine:
             snapshot.append((s, cond, s.changed_at))
         if not snapshot:
             return
-        z = self._generate(snapshot)
+        try:
+            z = self._generate(snapshot)
+        except BaseException:
+            for s, _, _ in snapshot:                     # a failed redo leaves every stream as it was
+                self._restore(s, saved[id(s)])
+            raise
         for i, (s, cond, changed) in enumerate(snapshot):
             rp, ring = s.rewind, s.player.ring
             s.decoder.state = rp.decoder_state

@@ -67,3 +67,26 @@ def test_a_change_is_spliced_into_the_playing_block_and_the_rest_is_as_if_made_i
         "the old version played until the splice"
     assert np.abs(unchanged[splice_end:rp.ring_pos + block] - reference[splice_end:rp.ring_pos + block]).max() > 1e-3
     assert np.abs(np.diff(heard)).max() < 0.5, "no click at the splice"
+
+
+def test_a_redo_that_fails_leaves_the_stream_as_it_was(manual_server):
+    import pytest
+    engine = Engine(small_bundle(), SR, steps=1, guidance=1.0, lookahead_seconds=0.2)
+    stream = engine.add_stream(seed=2)
+    stream.provider = lambda block: Conditions(style=torch.ones(1, 384) * (0.3 if stream.changed_at is None else -0.3))
+    while stream.blocks < 2:
+        while engine.step():
+            pass
+        manual_server.process()
+    blocks, pending, state = stream.blocks, stream.cache.pending, stream.decoder.state
+    stream.changed_at = time.perf_counter()
+    engine.compute_seconds.extend([0.02] * 8)
+
+    def broken(snapshot):
+        raise RuntimeError("injected")
+    engine._generate = broken
+    assert engine.due() == [] and engine.redo_candidates() == [stream], "the step below is a redo"
+    with pytest.raises(RuntimeError, match="injected"):
+        engine.step()
+    assert stream.blocks == blocks and stream.cache.pending is pending and stream.decoder.state is state
+    engine.remove_stream(stream)
