@@ -20,6 +20,8 @@ ring position.
 """
 from __future__ import annotations
 
+import statistics
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +34,7 @@ PRIMER_SECONDS = 0.1        # codec audio fed to a fresh resampler before the bl
 SPLICE_FADE_SECONDS = 0.02  # crossfade from the old version of the block into the new one
 GUARD_BUFFERS = 2           # never touch the ring this close to the play head (the callback reads unlocked)
 MIN_GAIN_SECONDS = 0.05     # not worth a block of compute for less
+FALLBACK_ROUND_SECONDS = 0.4  # a round's compute before any is measured (the engine's starting lookahead)
 
 
 @dataclass
@@ -78,3 +81,80 @@ def splice_plan(rp: RewindPoint, origin: int, out_len: int, read: int, guard: in
     if j < 0 or j >= out_len:
         return None
     return cut, j
+
+
+class MidBlockChanges:
+    """The engine's part that generates a playing block again (mixed into `Engine`, whose
+    streams, rings, `_generate` and `_conditions` it uses)."""
+
+    def _guard(self) -> int:
+        bs = self.streams[0].player.buffer_size if self.streams else 256
+        return GUARD_BUFFERS * bs + int(0.005 * self.server_rate)
+
+    def redo_candidates(self) -> list:
+        """Streams whose conditions changed while their last block plays, when generating that
+        block again lands the change sooner than the next block would, and every stream keeps
+        enough queued audio to ride out the extra round."""
+        if not self.redo or not self.streams:
+            return []
+        recent = list(self.compute_seconds)[-32:]
+        estimate = 1.5 * (statistics.median(recent) if recent else FALLBACK_ROUND_SECONDS)
+        need = int((self.lookahead_target() + estimate) * self.server_rate)
+        gain = int((estimate + MIN_GAIN_SECONDS) * self.server_rate) + self._guard()
+        picked = []
+        for s in self.streams:
+            rp = s.rewind
+            if (s.changed_at is None or s.delay is not None or not s.active or rp is None
+                    or rp.block != s.blocks - 1 or s.cache.pending is None or rp.tried == s.changed_at):
+                continue
+            if s.player.ring.lookahead() >= max(need, gain):
+                picked.append(s)
+        others = [s for s in self.streams if s.active and s not in picked]
+        if picked and any(s.player.ring.lookahead() < need for s in others):
+            return []
+        return picked
+
+    def _redo_blocks(self, streams: list) -> None:
+        model, rate = self.bundle.lmdm, self.bundle.codec.cfg.sample_rate
+        saved = {id(s): (s.cache.pending, s.decoder.state, s.faded, s.blocks) for s in streams}
+        snapshot = []
+        for s in streams:
+            s.rewind.tried = s.changed_at
+            s.cache.pending, s.blocks, s.faded = None, s.rewind.block, dict(s.rewind.faded)
+            cond = self._conditions(s)
+            if same_conditions(cond, s.rewind.cond):      # e.g. a change quantized to a later bar
+                self._restore(s, saved[id(s)])
+                continue
+            snapshot.append((s, cond, s.changed_at))
+        if not snapshot:
+            return
+        try:
+            z = self._generate(snapshot)
+        except BaseException:
+            for s, _, _ in snapshot:                     # a failed redo leaves every stream as it was
+                self._restore(s, saved[id(s)])
+            raise
+        for i, (s, cond, changed) in enumerate(snapshot):
+            rp, ring = s.rewind, s.player.ring
+            s.decoder.state = rp.decoder_state
+            audio = np.nan_to_num(s.decoder(model.to_codec(z[i]))[0].numpy())
+            resampler, out, origin = primed_resample(rp.primer, audio, rate, self.server_rate, rp.in_total)
+            plan = splice_plan(rp, origin, len(out), ring.read, self._guard())
+            fade = int(SPLICE_FADE_SECONDS * self.server_rate)
+            if plan is None or not ring.splice(plan[0], out[plan[1]:], fade, self._guard()):
+                self._restore(s, saved[id(s)])          # too late: the block plays as it was
+                continue
+            cut = plan[0]
+            s.resampler, s.out_origin, s.out_total = resampler, origin, len(out)
+            s.in_total = rp.in_total + len(audio)
+            s.primer = np.concatenate([rp.primer, audio])[-len(rp.primer):]
+            s.blocks = rp.block + 1
+            rp.cond = cond
+            self.redos += 1
+            if changed is not None and s.changed_at == changed:
+                s.latencies.append(time.perf_counter() - changed + max(0, cut - ring.read) / self.server_rate)
+                s.changed_at = None
+
+    @staticmethod
+    def _restore(s, saved) -> None:
+        s.cache.pending, s.decoder.state, s.faded, s.blocks = saved

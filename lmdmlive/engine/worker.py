@@ -25,8 +25,7 @@ from ..model import Conditions, generate_block
 from ..model.conditioning import stack_conditions
 from ..model.default import DEFAULT_GUIDANCE, DEFAULT_STEPS, ModelBundle
 from .delay import ROUTES, DelayInput
-from .redo import GUARD_BUFFERS, MIN_GAIN_SECONDS, PRIMER_SECONDS, SPLICE_FADE_SECONDS, RewindPoint, primed_resample, \
-    same_conditions, splice_plan
+from .redo import PRIMER_SECONDS, MidBlockChanges, RewindPoint
 
 
 ADAPTIVE_START, ADAPTIVE_MIN, ADAPTIVE_MAX = 0.4, 0.05, 1.0
@@ -74,7 +73,7 @@ class EngineStream:
         self.changed_at = time.perf_counter()
 
 
-class Engine:
+class Engine(MidBlockChanges):
     def __init__(self, bundle: ModelBundle, server_rate: int, *, steps: int = DEFAULT_STEPS,
                  guidance: float = DEFAULT_GUIDANCE, lookahead_seconds: float | None = None,
                  crossfade_blocks: int = 1, threads: int | None = None, redo: bool = True):
@@ -246,80 +245,6 @@ class Engine:
     def _conditions_keeping(self, s: EngineStream):
         faded = dict(s.faded)
         return self._conditions(s), faded
-
-    # ---- changes heard mid-block ---------------------------------------------------------------
-
-    def _guard(self) -> int:
-        bs = self.streams[0].player.buffer_size if self.streams else 256
-        return GUARD_BUFFERS * bs + int(0.005 * self.server_rate)
-
-    def redo_candidates(self) -> list[EngineStream]:
-        """Streams whose conditions changed while their last block plays, when generating that
-        block again lands the change sooner than the next block would, and every stream keeps
-        enough queued audio to ride out the extra round."""
-        if not self.redo or not self.streams:
-            return []
-        recent = list(self.compute_seconds)[-32:]
-        estimate = 1.5 * (statistics.median(recent) if recent else ADAPTIVE_START)
-        need = int((self.lookahead_target() + estimate) * self.server_rate)
-        gain = int((estimate + MIN_GAIN_SECONDS) * self.server_rate) + self._guard()
-        picked = []
-        for s in self.streams:
-            rp = s.rewind
-            if (s.changed_at is None or s.delay is not None or not s.active or rp is None
-                    or rp.block != s.blocks - 1 or s.cache.pending is None or rp.tried == s.changed_at):
-                continue
-            if s.player.ring.lookahead() >= max(need, gain):
-                picked.append(s)
-        others = [s for s in self.streams if s.active and s not in picked]
-        if picked and any(s.player.ring.lookahead() < need for s in others):
-            return []
-        return picked
-
-    def _redo_blocks(self, streams: list[EngineStream]) -> None:
-        model, rate = self.bundle.lmdm, self.bundle.codec.cfg.sample_rate
-        saved = {id(s): (s.cache.pending, s.decoder.state, s.faded, s.blocks) for s in streams}
-        snapshot = []
-        for s in streams:
-            s.rewind.tried = s.changed_at
-            s.cache.pending, s.blocks, s.faded = None, s.rewind.block, dict(s.rewind.faded)
-            cond = self._conditions(s)
-            if same_conditions(cond, s.rewind.cond):      # e.g. a change quantized to a later bar
-                self._restore(s, saved[id(s)])
-                continue
-            snapshot.append((s, cond, s.changed_at))
-        if not snapshot:
-            return
-        try:
-            z = self._generate(snapshot)
-        except BaseException:
-            for s, _, _ in snapshot:                     # a failed redo leaves every stream as it was
-                self._restore(s, saved[id(s)])
-            raise
-        for i, (s, cond, changed) in enumerate(snapshot):
-            rp, ring = s.rewind, s.player.ring
-            s.decoder.state = rp.decoder_state
-            audio = np.nan_to_num(s.decoder(model.to_codec(z[i]))[0].numpy())
-            resampler, out, origin = primed_resample(rp.primer, audio, rate, self.server_rate, rp.in_total)
-            plan = splice_plan(rp, origin, len(out), ring.read, self._guard())
-            fade = int(SPLICE_FADE_SECONDS * self.server_rate)
-            if plan is None or not ring.splice(plan[0], out[plan[1]:], fade, self._guard()):
-                self._restore(s, saved[id(s)])          # too late: the block plays as it was
-                continue
-            cut = plan[0]
-            s.resampler, s.out_origin, s.out_total = resampler, origin, len(out)
-            s.in_total = rp.in_total + len(audio)
-            s.primer = np.concatenate([rp.primer, audio])[-len(rp.primer):]
-            s.blocks = rp.block + 1
-            rp.cond = cond
-            self.redos += 1
-            if changed is not None and s.changed_at == changed:
-                s.latencies.append(time.perf_counter() - changed + max(0, cut - ring.read) / self.server_rate)
-                s.changed_at = None
-
-    @staticmethod
-    def _restore(s: EngineStream, saved) -> None:
-        s.cache.pending, s.decoder.state, s.faded, s.blocks = saved
 
     def _conditions(self, s: EngineStream) -> Conditions:
         """The stream's conditions for its next block: its own (a failing provider keeps the

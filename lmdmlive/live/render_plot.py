@@ -13,17 +13,12 @@ def plot_render(audio: np.ndarray, sample_rate: int, path: str, title: str) -> N
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..train.spectral import log_mel
+    from ..train.spectral import draw_mel, log_mel
 
     mel = log_mel(torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None], sample_rate)[0].numpy()
     fig, ax = plt.subplots(figsize=(8, 2.6), dpi=110)
     hi = float(mel.max())
-    ax.imshow(mel, origin="lower", aspect="auto", vmin=hi - 10, vmax=hi, cmap="magma",
-              extent=(0, len(audio) / sample_rate, 0, mel.shape[0]))
-    ax.set_title(title, fontsize=8)
-    ax.set_xlabel("s", fontsize=7)
-    ax.set_ylabel("mel bin", fontsize=7)
-    ax.tick_params(labelsize=6)
+    draw_mel(ax, mel, len(audio) / sample_rate, title, hi - 10, hi)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .spectral import log_mel
+from .spectral import draw_mel, log_mel
 
 
 def plot_spectrograms(rows: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], sample_rate: int, path: str) -> None:
@@ -18,13 +18,8 @@ def plot_spectrograms(rows: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]
         mels = [log_mel(torch.from_numpy(s)[None], sample_rate)[0].numpy() for s in signals]
         lo, hi = min(m.min() for m in mels), max(m.max() for m in mels)
         for c, (title, m) in enumerate(zip(("original", "lmdmlive codec", "Opus 24 kbit/s"), mels)):
-            ax = axes[r][c]
-            ax.imshow(m, origin="lower", aspect="auto", vmin=max(lo, hi - 10), vmax=hi, cmap="magma",
-                      extent=(0, len(signals[0]) / sample_rate, 0, m.shape[0]))
-            ax.set_title(f"{title}" + (f" — {label}" if c == 0 else ""), fontsize=8)
-            ax.set_xlabel("s", fontsize=7)
-            ax.set_ylabel("mel bin", fontsize=7)
-            ax.tick_params(labelsize=6)
+            draw_mel(axes[r][c], m, len(signals[0]) / sample_rate, f"{title}" + (f" — {label}" if c == 0 else ""),
+                     max(lo, hi - 10), hi)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -64,3 +64,13 @@ def si_sdr(reference: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:
     target = scale * reference
     noise = estimate - target
     return 10 * torch.log10((target ** 2).sum(-1).clamp_min(1e-10) / (noise ** 2).sum(-1).clamp_min(1e-10))
+
+
+def draw_mel(ax, mel, seconds: float, title: str, vmin: float, vmax: float) -> None:
+    """One log-mel spectrogram on a matplotlib axis, the way every plot of this project shows them."""
+    ax.imshow(mel, origin="lower", aspect="auto", vmin=vmin, vmax=vmax, cmap="magma",
+              extent=(0, seconds, 0, mel.shape[0]))
+    ax.set_title(title, fontsize=8)
+    ax.set_xlabel("s", fontsize=7)
+    ax.set_ylabel("mel bin", fontsize=7)
+    ax.tick_params(labelsize=6)
