@@ -89,6 +89,7 @@ class LMDMConfig:
     sketch_curves: tuple = field(default=SKETCH_CURVES)
     arrangement: tuple = field(default=ARRANGEMENT_CONTROLS)
     rope_base: float = 10000.0
+    pitch_features: int = 8       # sin/cos pairs encoding the sketch's pitch (0: pitch only as a number)
 
     @property
     def context_frames(self) -> int:
@@ -110,6 +111,8 @@ class LMDMConfig:
         for name in ("latent_dim", "frame_rate", "n_layers", "block_frames", "context_blocks", "style_dim"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{where}: {name} must be at least 1, got {getattr(self, name)}")
+        if self.pitch_features < 0:
+            raise ConfigError(f"{where}: pitch_features must be 0 or more, got {self.pitch_features}")
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -119,4 +122,8 @@ class LMDMConfig:
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "LMDM config") -> "LMDMConfig":
-        return _from_dict(cls, data, where)
+        return _from_dict(cls, {**LMDM_FIELDS_ADDED, **data}, where)
+
+
+LMDM_FIELDS_ADDED = {"pitch_features": 0}
+"""Fields added after checkpoints were written, with the value that describes those older checkpoints."""

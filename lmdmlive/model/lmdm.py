@@ -94,6 +94,24 @@ class Block(nn.Module):
         return x, k, v
 
 
+GROWN_INPUTS = ("pitch_proj.",)
+"""Parameters of inputs added after the first checkpoints; they start at zero when an older state grows."""
+
+
+def pitch_fourier(pitch: torch.Tensor, pairs: int) -> torch.Tensor:
+    """(..., ) pitch in model units (octaves from middle C) -> (..., 2 * pairs) sines and cosines.
+
+    A single number is a poor way to ask for a note: telling E from F through one linear
+    input needs a resolution the network learns slowly. Periods of an octave and its
+    harmonics (down to two semitones) give pitch class directly; periods of two and four
+    octaves give register.
+    """
+    harmonics = [2.0 ** -j for j in (2, 1)] + list(range(1, pairs - 1))
+    freqs = torch.tensor(harmonics[:pairs], dtype=pitch.dtype, device=pitch.device)
+    angle = 2 * math.pi * pitch[..., None] * freqs
+    return torch.cat([torch.sin(angle), torch.cos(angle)], dim=-1)
+
+
 class LMDM(nn.Module):
     def __init__(self, cfg: LMDMConfig):
         super().__init__()
@@ -106,15 +124,20 @@ class LMDM(nn.Module):
         self.t_embed = TimestepEmbedding(d)
         self.style_proj = nn.Linear(cfg.style_dim + 1, d)
         self.arrangement_proj = nn.Linear(2 * n_arr, d)
+        self.pitch_index = cfg.sketch_curves.index("pitch") if "pitch" in cfg.sketch_curves else None
+        self.pitch_proj = None
+        if cfg.pitch_features and self.pitch_index is not None:
+            self.pitch_proj = nn.Linear(2 * cfg.pitch_features, d)
         self.context_cond = nn.Parameter(torch.zeros(d))
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.ada = nn.Linear(d, 6 * d)   # adaLN-Zero: every block starts as the identity
         self.final_norm = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
         self.final_ada = nn.Linear(d, 2 * d)
         self.out_proj = nn.Linear(d, cfg.latent_dim)
-        for m in (self.ada, self.sketch_proj, self.audio_proj, self.final_ada, self.out_proj):
-            nn.init.zeros_(m.weight)
-            nn.init.zeros_(m.bias)
+        for m in (self.ada, self.sketch_proj, self.audio_proj, self.final_ada, self.out_proj, self.pitch_proj):
+            if m is not None:
+                nn.init.zeros_(m.weight)
+                nn.init.zeros_(m.bias)
         self.rotary = Rotary(cfg.head_dim, cfg.rope_base)
         # The model works on latents standardised per channel over the training corpus;
         # these travel with the weights, so any caller converts with to_codec/from_codec.
@@ -144,6 +167,9 @@ class LMDM(nn.Module):
         h = (self.in_proj(x_t)
              + self.sketch_proj(torch.cat([c.sketch * sk_mask, sk_mask], dim=-1))
              + self.audio_proj(torch.cat([c.audio * audio_mask, audio_mask], dim=-1)))
+        if self.pitch_proj is not None:
+            p = self.pitch_index
+            h = h + self.pitch_proj(pitch_fourier(c.sketch[..., p], self.cfg.pitch_features) * sk_mask[..., p, None])
         t = torch.as_tensor(t, dtype=x_t.dtype)
         if t.dim() == 0:
             t = t.expand(B)
@@ -155,6 +181,21 @@ class LMDM(nn.Module):
                  + self.arrangement_proj(torch.cat([c.arrangement * arr_mask, arr_mask], dim=-1)))
         g = self.t_embed(t.reshape(-1)).view(B, K, -1) + fixed[:, None, :]
         return h, F.silu(g)
+
+    def load_grown(self, state: dict) -> list[str]:
+        """Load a state written before zero-initialised inputs were added; returns the inputs left at zero.
+
+        Inputs added later (the pitch encoding) start at zero, so the grown model computes
+        exactly what the older one did until training teaches it to use them.
+        """
+        fresh = self.state_dict()
+        grown = sorted(k for k in fresh if k not in state)
+        if any(not k.startswith(GROWN_INPUTS) for k in grown) or set(state) - set(fresh):
+            raise ValueError(f"states differ beyond the inputs added later ({', '.join(GROWN_INPUTS)}): "
+                             f"missing {[k for k in grown if not k.startswith(GROWN_INPUTS)][:5]}, "
+                             f"unexpected {sorted(set(state) - set(fresh))[:5]}")
+        self.load_state_dict({**{k: torch.zeros_like(fresh[k]) for k in grown}, **state})
+        return grown
 
     def _context_tokens(self, latents):
         """Clean context carries no noise level and no condition: its modulation is a learned constant."""

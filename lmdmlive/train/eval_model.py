@@ -22,7 +22,7 @@ models trained on real corpus audio:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -130,7 +130,7 @@ def evaluate_model(lmdm, codec, corpus: Path, codec_path: Path, judges: Judges, 
             progress(done, total)
 
     prompt_hits, real_hits, gen_emb = [], [], []
-    loud_c, bright_c, pitch_ok, pitch_n = [], [], 0, 0
+    model_follow, codec_follow = _Following(), _Following()
     hop, rate = codec.cfg.hop, codec.cfg.sample_rate
     for n, i in enumerate(chosen):
         clip = held.clips[i]
@@ -159,16 +159,11 @@ def evaluate_model(lmdm, codec, corpus: Path, codec_path: Path, judges: Judges, 
         mask = mask * keep
         audio = generate(lmdm, codec, _block_conditions(cfg, blocks, style, sketch, mask), seed=1000 + n,
                          steps=steps, guidance=guidance)
-        got = sketch_features(audio, rate, hop)
-        m = min(len(got["loud"]), frames)
-        loud_c.append(pearson(got["loud"][:m], curves[:m, I["loud"]].numpy()))
-        bright_c.append(pearson(np.log(np.maximum(got["bright"][:m], 20)),
-                                np.log(np.maximum(curves[:m, I["bright"]].numpy(), 20))))
-        voiced = curves[:m, I["voiced"]].numpy() > 0.5
-        gen_pitch = got["pitch"][:m]
-        ok = voiced & (got["voiced"][:m] > 0.5) & (np.abs(gen_pitch - curves[:m, I["pitch"]].numpy()) <= 0.5)
-        pitch_ok += int(ok.sum())
-        pitch_n += int(voiced.sum())
+        _follow(sketch_features(audio, rate, hop), curves, frames, model_follow)
+        # the same clip through the codec alone: how much any model on this codec can follow
+        with torch.no_grad():
+            real_audio = codec.decode(held.clip(i, 0, frames)[0][None])[0].numpy()
+        _follow(sketch_features(real_audio, rate, hop), curves, frames, codec_follow)
         tick()
 
     control = _controls(lmdm, codec, judges, held, chosen[:control_clips], embed, blocks, steps, guidance, tick)
@@ -178,11 +173,34 @@ def evaluate_model(lmdm, codec, corpus: Path, codec_path: Path, judges: Judges, 
     n = min(len(gen), half)
     return {
         "prompt_acc": float(np.mean(prompt_hits)), "prompt_acc_real": float(np.mean(real_hits)),
-        "control_acc": control, "loud_corr": float(np.mean(loud_c)), "bright_corr": float(np.mean(bright_c)),
-        "pitch_acc": pitch_ok / pitch_n if pitch_n else float("nan"),
+        "control_acc": control, **model_follow.result(""), **codec_follow.result("_codec"),
         "fad": frechet(gen[:n], real_emb[:half]), "fad_floor": frechet(real_emb[half:half + n], real_emb[:half]),
         "clips": len(chosen), "seconds": blocks * cfg.block_seconds, "steps": steps, "guidance": guidance,
     }
+
+
+@dataclass
+class _Following:
+    """How closely audio's curves follow the requested ones, accumulated over clips."""
+    loud: list = field(default_factory=list)
+    bright: list = field(default_factory=list)
+    pitch_ok: int = 0
+    pitch_n: int = 0
+
+    def result(self, suffix: str) -> dict:
+        return {f"loud_corr{suffix}": float(np.mean(self.loud)), f"bright_corr{suffix}": float(np.mean(self.bright)),
+                f"pitch_acc{suffix}": self.pitch_ok / self.pitch_n if self.pitch_n else float("nan")}
+
+
+def _follow(got: dict, curves: torch.Tensor, frames: int, into: _Following) -> None:
+    m = min(len(got["loud"]), frames)
+    want = curves[:m].numpy()
+    into.loud.append(pearson(got["loud"][:m], want[:, I["loud"]]))
+    into.bright.append(pearson(np.log(np.maximum(got["bright"][:m], 20)), np.log(np.maximum(want[:, I["bright"]], 20))))
+    voiced = want[:, I["voiced"]] > 0.5
+    ok = voiced & (got["voiced"][:m] > 0.5) & (np.abs(got["pitch"][:m] - want[:, I["pitch"]]) <= 0.5)
+    into.pitch_ok += int(ok.sum())
+    into.pitch_n += int(voiced.sum())
 
 
 @torch.no_grad()

@@ -263,20 +263,25 @@ def _cond_to(cond, device):
 
 
 def _init_from(pair: Pair, init: Path, config: LMDMConfig, log) -> None:
-    """Start from a checkpoint (NAME) or another run's folder (its current weights)."""
+    """Start from a checkpoint (NAME) or another run's folder (its current weights).
+
+    The source may predate inputs this config adds (`LMDM.load_grown`): those start at zero.
+    """
     init = Path(init)
     if init.is_dir():
-        other = Pair(LMDM(config))
-        opt = torch.optim.AdamW(other.model.parameters())
-        if load_state(init, other, opt) is None:
+        meta = json.loads((init / "last.json").read_text()) if (init / "last.json").exists() else None
+        if meta is None:
             raise FileNotFoundError(f"{init}: no training state to start from")
+        other = Pair(LMDM(LMDMConfig.from_dict(meta["config"], where=f"{init / 'last.json'}: config")))
+        load_state(init, other, torch.optim.AdamW(other.model.parameters()))
         state = other.ema.state_dict()
     else:
         from ..model.checkpoint import load_checkpoint
         state = load_checkpoint(init, "lmdm", LMDMConfig, LMDM)[0].state_dict()
-    pair.model.load_state_dict(state)
-    pair.ema.load_state_dict(state)
-    log(f"starting from {init}")
+    grown = pair.model.load_grown(state)
+    pair.ema.load_grown(state)
+    log(f"starting from {init}" + (f"; new inputs start at zero: {sorted({k.rsplit('.', 1)[0] for k in grown})}"
+                                   if grown else ""))
 
 
 def _check_replicas(pair: Pair, run: Path, rank: int, world: int) -> bool:

@@ -36,15 +36,35 @@ def embed_text(text):
     return shared_text_encoder().embed([text])
 
 
+def test_following_is_full_for_audio_that_made_the_curves_and_nil_a_semitone_off():
+    from lmdmlive.model.config import SKETCH_CURVES
+    from lmdmlive.model.features import sketch_features
+    from lmdmlive.train.eval_model import _Following, _follow
+    rate, hop = 24000, 960
+    t = np.arange(rate * 4) / rate
+    f0 = 220.0 * 2 ** (np.floor(t) / 12)                       # a semitone higher each second
+    audio = (np.sin(2 * np.pi * np.cumsum(f0) / rate) * np.linspace(0.05, 0.5, len(t))).astype(np.float32)
+    got = sketch_features(audio, rate, hop)
+    curves = torch.from_numpy(np.stack([got[c] for c in SKETCH_CURVES], axis=1))
+    same, off = _Following(), _Following()
+    _follow(got, curves, len(curves), same)
+    shifted = curves.clone()
+    shifted[:, SKETCH_CURVES.index("pitch")] += 1.0
+    _follow(got, shifted, len(curves), off)
+    assert same.result("")["loud_corr"] == pytest.approx(1.0) and same.result("")["pitch_acc"] == 1.0
+    assert off.result("_x")["pitch_acc_x"] == 0.0
+
+
 def test_an_untrained_model_is_told_apart_from_real_audio(judged):
     corpus, codec_path, judges = judged
     lmdm = LMDM(LMDMConfig(d_model=64, n_layers=2, n_heads=2, latent_dim=8, block_frames=4, context_blocks=3)).eval()
     r = evaluate_model(lmdm, load_codec(codec_path), corpus, codec_path, judges, embed_text, clips=4, seconds=6.4,
                        steps=1, guidance=1.0, control_clips=1)
     assert set(r["control_acc"]) == {"drums", "bass", "harmony", "lead", "density", "brightness", "tempo"}
-    for key in ("prompt_acc", "prompt_acc_real", "pitch_acc"):
+    for key in ("prompt_acc", "prompt_acc_real", "pitch_acc", "pitch_acc_codec"):
         assert 0.0 <= r[key] <= 1.0, key
-    assert -1.0 <= r["loud_corr"] <= 1.0 and -1.0 <= r["bright_corr"] <= 1.0
+    for key in ("loud_corr", "bright_corr", "loud_corr_codec", "bright_corr_codec"):
+        assert -1.0 <= r[key] <= 1.0, key
     assert r["fad"] > 3 * r["fad_floor"], r          # noise from random weights is far from real drones and clicks
 
 
