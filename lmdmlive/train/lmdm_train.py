@@ -122,6 +122,23 @@ def weights_digest(model: nn.Module) -> str:
     return h.hexdigest()
 
 
+GROWN_LR_SCALE = 5.0
+"""Learning-rate factor for inputs grown onto a trained model (`LMDM.load_grown`).
+
+They start at zero inside a network that already works, and the diffusion loss gives
+them a faint, noisy gradient; at the common rate a new pitch encoding had moved
+a sixth of what Adam allows in its first 200 steps.
+"""
+
+
+def _optimizer(model: nn.Module, lr: float, grown: list[str]) -> torch.optim.Optimizer:
+    named = dict(model.named_parameters())
+    groups = [{"params": [p for n, p in named.items() if n not in grown], "lr_scale": 1.0}]
+    if grown:
+        groups.append({"params": [named[n] for n in grown], "lr_scale": GROWN_LR_SCALE})
+    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.99), weight_decay=0.01)
+
+
 def _lr(step: int, steps: int, lr: float, warmup: int = 300) -> float:
     warm = min(1.0, (step + 1) / warmup)
     return lr * warm * (0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / max(1, steps)))) + 0.1)
@@ -184,13 +201,17 @@ def train_lmdm(stage: str, corpus: Path, codec: Path, run: Path, *, steps: int, 
     mean, std = train_split.stats()
 
     pair = Pair(LMDM(config))
-    opt = torch.optim.AdamW(pair.model.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.01)
+    saved = json.loads((run / "last.json").read_text()) if (run / "last.json").exists() else None
+    grown = []
+    if saved is None and init is not None:
+        grown = _init_from(pair, init, config, log)
+    elif saved is not None:
+        grown = saved.get("grown", [])
+    opt = _optimizer(pair.model, lr, grown)
     meta = load_state(run, pair, opt)
     step = meta["step"] if meta else 0
     if meta:
         log(f"resuming {run} at step {step}")
-    elif init is not None:
-        _init_from(pair, init, config, log)
     for m in (pair.model, pair.ema):
         m.latent_mean.copy_(mean)
         m.latent_std.copy_(std)
@@ -212,11 +233,11 @@ def train_lmdm(stage: str, corpus: Path, codec: Path, run: Path, *, steps: int, 
     deadline = time.monotonic() + minutes * 60 if minutes else None
     t0 = time.monotonic()
     extra = {"stage": stage, "config": config.to_dict(), "seed": seed, "codec": read_card(codec)["sha256"],
-             "init": str(init) if init else None, "world": world}
+             "init": str(init) if init else None, "world": world, "grown": grown}
     pair.model.train()
     while step < steps and (deadline is None or time.monotonic() < deadline):
         for group in opt.param_groups:
-            group["lr"] = _lr(step, steps, lr)
+            group["lr"] = _lr(step, steps, lr) * group["lr_scale"]
         long = stage == "lmdm" and long_fits and sampler.rng.random() < LONG_SHARE
         x0, cond = sampler.batch(long_batch if long else batch, long_blocks if long else blocks)
         if device.type != "cpu":
@@ -262,10 +283,11 @@ def _cond_to(cond, device):
     return Conditions(**{k: (v.to(device) if v is not None else None) for k, v in vars(cond).items()})
 
 
-def _init_from(pair: Pair, init: Path, config: LMDMConfig, log) -> None:
+def _init_from(pair: Pair, init: Path, config: LMDMConfig, log) -> list[str]:
     """Start from a checkpoint (NAME) or another run's folder (its current weights).
 
-    The source may predate inputs this config adds (`LMDM.load_grown`): those start at zero.
+    The source may predate inputs this config adds (`LMDM.load_grown`): those start at
+    zero, and their parameter names are returned.
     """
     init = Path(init)
     if init.is_dir():
@@ -282,6 +304,7 @@ def _init_from(pair: Pair, init: Path, config: LMDMConfig, log) -> None:
     pair.ema.load_grown(state)
     log(f"starting from {init}" + (f"; new inputs start at zero: {sorted({k.rsplit('.', 1)[0] for k in grown})}"
                                    if grown else ""))
+    return grown
 
 
 def _check_replicas(pair: Pair, run: Path, rank: int, world: int) -> bool:

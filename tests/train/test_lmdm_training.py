@@ -101,6 +101,27 @@ def test_base_converts_into_lmdm_from_its_weights(setup, tmp_path):
     assert any("starting from" in m for m in messages)
 
 
+def test_a_run_from_before_the_pitch_encoding_grows_into_it_and_keeps_its_faster_rate(setup, tmp_path):
+    from dataclasses import replace
+    from lmdmlive.train.lmdm_train import GROWN_LR_SCALE
+    corpus, codec_path, _ = setup
+    kwargs = dict(batch=8, blocks=4, lr=3e-3, save_every=25, log=lambda m: None)
+    old = replace(LMDMConfig(**TINY), pitch_features=0)
+    train_lmdm("lmdm", corpus, codec_path, tmp_path / "old", steps=25, config=old, **kwargs)
+    messages = []
+    new_run = tmp_path / "new"
+    train_lmdm("lmdm", corpus, codec_path, new_run, steps=25, init=tmp_path / "old", config=LMDMConfig(**TINY),
+               **dict(kwargs, log=messages.append))
+    assert any("pitch_proj" in m for m in messages), messages
+    saved = json.loads((new_run / "last.json").read_text())
+    assert saved["grown"] == ["pitch_proj.bias", "pitch_proj.weight"]
+    assert saved["lr"][1] == pytest.approx(GROWN_LR_SCALE * saved["lr"][0])
+    train_lmdm("lmdm", corpus, codec_path, new_run, steps=50, init=tmp_path / "old", config=LMDMConfig(**TINY),
+               **kwargs)                                              # resumes: the grown group stays
+    saved = json.loads((new_run / "last.json").read_text())
+    assert saved["step"] == 50 and saved["lr"][1] == pytest.approx(GROWN_LR_SCALE * saved["lr"][0])
+
+
 def test_torchrun_two_gloo_processes_keep_identical_replicas(setup, tmp_path):
     corpus, codec_path, _ = setup
     run = tmp_path / "ddp"
