@@ -88,12 +88,20 @@ def with_window(model: LMDM, seconds: float) -> LMDM:
 
 
 @torch.no_grad()
-def measure_rtf(model: LMDM, codec: Codec, steps: int, guidance: float, blocks: int) -> float:
-    """Seconds of audio per second of compute: generation plus streaming decode, window full."""
+def measure_rtf(model: LMDM, codec: Codec, steps: int, guidance: float, blocks: int,
+                with_controls: bool = False) -> float:
+    """Seconds of audio per second of compute: generation plus streaming decode, window full.
+
+    `with_controls`: a stream that sets an arrangement control, whose guidance takes a
+    third branch (`guided_with_controls`).
+    """
     cfg = model.cfg
     cache = _filled_cache(model, cfg.context_frames)
     decoder = codec.stream_decoder()
     cond = _prompt(model)
+    if with_controls:
+        n = len(cfg.arrangement)
+        cond = Conditions(style=cond.style, arrangement=torch.zeros(1, n), arrangement_mask=torch.ones(1, n))
     spent = 0.0
     for i in range(blocks + 1):
         t0 = time.perf_counter()
@@ -299,6 +307,7 @@ def run_bench(model: LMDM, codec: Codec, steps: int, guidance: float, quick: boo
 
     progress("measuring the real-time factor (generation + decoding) ...")
     results["rtf"] = measure_rtf(model, codec, steps, guidance, 2 * n)
+    results["rtf_controls"] = measure_rtf(model, codec, steps, guidance, 2 * n, with_controls=True)
     progress("appending 1000 blocks to one cache ...")
     results.update(measure_cache_growth(model))
     progress("measuring this machine's large-matmul FLOP rate ...")
@@ -322,6 +331,7 @@ TABLE_ROWS = [
     ("flat_ratio", "cached time per block, 60 s / 5 s of context behind", "{:.2f}", "<= 1.3"),
     ("window_ratio", "same weights, 60 s window / 5 s window (stress)", "{:.2f}", ""),
     ("rtf", "audio seconds per compute second (gen + decode)", "{:.2f}", ">= 4"),
+    ("rtf_controls", "the same with arrangement controls set", "{:.2f}", ""),
     ("cache_growth", "cache memory after 1000 / 100 blocks", "{:.3f}", "<= 1.02"),
     ("rss_growth", "process memory after 1000 / 100 blocks", "{:.3f}", ""),
     ("matmul_fraction", "cached FLOP rate / large-matmul FLOP rate", "{:.3f}", ""),

@@ -27,3 +27,4 @@ def _bounded(cast, low: float, high: float, what: str, low_open: bool = False):
 _seconds = _bounded(float, 0.0, 6 * 3600, "a number above 0 (seconds, at most 6 hours)", low_open=True)
 _steps = _bounded(int, 1, 8, "a whole number of steps from 1 to 8")
 _guidance = _bounded(float, 0.0, 20.0, "a guidance scale from 0 to 20")
+_control_guidance = _bounded(float, 0.0, 40.0, "a guidance scale from 0 to 40")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from .cli_args import _bounded, _guidance, _steps
+from .cli_args import _bounded, _control_guidance, _guidance, _steps
 
 
 FLOAT32_HELP = "generate with float32 weights throughout (default: int8 copies of the transformer's, as played)"
@@ -17,15 +17,17 @@ def cmd_eval_model(args) -> int:
     from ..model.default import DEFAULT_CODEC, DEFAULT_GUIDANCE, DEFAULT_STEPS, load_default
     from ..model.text_encoder import shared_text_encoder
     from ..progress import ProgressBar
+    from ..model.generate import CONTROL_GUIDANCE
     from ..train.eval_model import evaluate_model, load_judges
 
     bundle = load_default(args.model, args.codec, int8=not args.float32)
     judges = load_judges(Path(args.classifier), Path(args.encoder))
     steps = args.steps or DEFAULT_STEPS
     guidance = DEFAULT_GUIDANCE if args.guidance is None else args.guidance
+    control_guidance = CONTROL_GUIDANCE if args.control_guidance is None else args.control_guidance
     embed = shared_text_encoder().embed
     r = evaluate_model(bundle.lmdm, bundle.codec, Path(args.corpus), Path(args.codec or DEFAULT_CODEC), judges,
-                       lambda text: embed([text]), clips=8 if args.quick else 32,
+                       lambda text: embed([text]), clips=8 if args.quick else 32, control_guidance=control_guidance,
                        control_clips=4 if args.quick else 8, steps=steps, guidance=guidance,
                        progress=ProgressBar("eval generations", 1, min_interval=2.0))
     r["rtf"] = measure_rtf(bundle.lmdm, bundle.codec, steps, guidance, 6 if args.quick else 24)
@@ -40,6 +42,7 @@ def cmd_eval_model(args) -> int:
     for name, value, target in rows:
         print(f"{name:<24} {value:>8.3f}  {target}")
     print(f"({r['clips']} held-out clips of {r['seconds']:.2f} s, steps {steps}, guidance {guidance}, "
+          f"control guidance {control_guidance}, "
           f"weights: {r['weights']})")
     if args.json:
         print(json.dumps(r))
@@ -129,6 +132,8 @@ def add_eval_commands(sub) -> None:
     em.add_argument("--quick", action="store_true", help="8 clips and 4 per control instead of 32 and 8")
     em.add_argument("--steps", type=_steps, default=None)
     em.add_argument("--guidance", type=_guidance, default=None)
+    em.add_argument("--control-guidance", type=_control_guidance, default=None,
+                    help="the arrangement controls' own guidance scale (default 12; equal to --guidance: plain guidance)")
     em.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
     em.add_argument("--float32", action="store_true", help=FLOAT32_HELP)
     em.set_defaults(func=cmd_eval_model)

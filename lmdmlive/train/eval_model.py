@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from ..model import Conditions, generate_block, load_checkpoint
+from ..model.generate import CONTROL_GUIDANCE
 from ..model.audio_prompt import AudioPromptEncoder, SmallModelConfig
 from ..model.conditioning import arrangement_units, sketch_from_features
 from ..model.config import ARRANGEMENT_CONTROLS, SKETCH_CURVES
@@ -59,12 +60,14 @@ def load_judges(classifier_path: Path, encoder_path: Path) -> Judges:
 
 
 @torch.no_grad()
-def generate(lmdm, codec, conds: list[Conditions], seed: int, steps: int, guidance: float) -> np.ndarray:
+def generate(lmdm, codec, conds: list[Conditions], seed: int, steps: int, guidance: float,
+             control_guidance: float | None = CONTROL_GUIDANCE) -> np.ndarray:
     """Audio (codec rate) of one stream generated under one Conditions per block."""
     cache, decoder = lmdm.new_cache(1), codec.stream_decoder()
     out = []
     for cond in conds:
-        z = generate_block(lmdm, [cache], cond, [seed], steps=steps, guidance=guidance)
+        z = generate_block(lmdm, [cache], cond, [seed], steps=steps, guidance=guidance,
+                           control_guidance=control_guidance)
         out.append(decoder(lmdm.to_codec(z))[0].numpy())
     return np.concatenate(out)
 
@@ -107,7 +110,8 @@ def _judge(judges: Judges, codec, audio: np.ndarray):
 
 
 def evaluate_model(lmdm, codec, corpus: Path, codec_path: Path, judges: Judges, embed, *, clips: int = 32,
-                   seconds: float = 10.0, steps: int = 4, guidance: float = 2.0, control_clips: int = 8,
+                   seconds: float = 10.0, steps: int = 4, guidance: float = 2.0,
+                   control_guidance: float | None = CONTROL_GUIDANCE, control_clips: int = 8,
                    progress=None) -> dict:
     cfg = lmdm.cfg
     folder = store_dir(corpus, codec_path)
@@ -166,7 +170,8 @@ def evaluate_model(lmdm, codec, corpus: Path, codec_path: Path, judges: Judges, 
         _follow(sketch_features(real_audio, rate, hop), curves, frames, codec_follow)
         tick()
 
-    control = _controls(lmdm, codec, judges, held, chosen[:control_clips], embed, blocks, steps, guidance, tick)
+    control = _controls(lmdm, codec, judges, held, chosen[:control_clips], embed, blocks, steps, guidance,
+                        control_guidance, tick)
     real_emb = _real_embeddings(judges, held, len(chosen) * 2)
     half = len(real_emb) // 2
     gen = np.stack(gen_emb)
@@ -176,6 +181,7 @@ def evaluate_model(lmdm, codec, corpus: Path, codec_path: Path, judges: Judges, 
         "control_acc": control, **model_follow.result(""), **codec_follow.result("_codec"),
         "fad": frechet(gen[:n], real_emb[:half]), "fad_floor": frechet(real_emb[half:half + n], real_emb[:half]),
         "clips": len(chosen), "seconds": blocks * cfg.block_seconds, "steps": steps, "guidance": guidance,
+        "control_guidance": control_guidance,
     }
 
 
@@ -215,7 +221,7 @@ def _real_embeddings(judges: Judges, held: LatentSplit, n: int) -> np.ndarray:
     return np.stack(out)
 
 
-def _controls(lmdm, codec, judges, held, chosen, embed, blocks, steps, guidance, tick) -> dict:
+def _controls(lmdm, codec, judges, held, chosen, embed, blocks, steps, guidance, control_guidance, tick) -> dict:
     cfg = lmdm.cfg
     settings = {"drums": (0.0, 1.0), "bass": (0.0, 1.0), "harmony": (0.0, 1.0), "lead": (0.0, 1.0),
                 "density": (2.0, 12.0), "brightness": (400.0, 3000.0), "tempo": (80.0, 160.0)}
@@ -234,7 +240,7 @@ def _controls(lmdm, codec, judges, held, chosen, embed, blocks, steps, guidance,
                 arr[0, k], mask[0, k] = arrangement_units(control, value), 1.0
                 audio = generate(lmdm, codec, _block_conditions(cfg, blocks, style, arrangement=arr,
                                                                  arrangement_mask=mask),
-                                 seed=2000 + n, steps=steps, guidance=guidance)
+                                 seed=2000 + n, steps=steps, guidance=guidance, control_guidance=control_guidance)
                 out, _ = _judge(judges, codec, audio)
                 if control in ("drums", "bass", "harmony", "lead"):
                     head = GROUPS[("drums", "bass", "harmony", "lead").index(control)]
