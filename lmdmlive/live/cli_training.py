@@ -102,6 +102,7 @@ def cmd_train_arc(args) -> int:
         torch.set_num_threads(args.threads)
     r = train_arc(Path(args.corpus), Path(args.codec or DEFAULT_CODEC), Path(args.init), Path(args.run),
                   steps=args.steps, minutes=args.minutes, batch=args.batch, rollout_blocks=args.rollout,
+                  lr_g=args.lr, lr_d=args.lr_disc,
                   export=Path(args.export) if args.export else None,
                   progress=ProgressBar("arc steps", args.steps, min_interval=2.0),
                   log=lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -265,6 +266,10 @@ def add_training_commands(sub) -> None:
     ar.add_argument("--batch", type=_bounded(int, 2, 1024, "a batch size"), default=4)
     ar.add_argument("--rollout", type=_bounded(int, 1, 64, "a number of blocks"), default=4,
                     help="blocks rolled out per step (default 4)")
+    ar.add_argument("--lr", type=_bounded(float, 0, 1, "a learning rate above 0", low_open=True), default=2e-6,
+                    help="the generator's learning rate (default 2e-6)")
+    ar.add_argument("--lr-disc", type=_bounded(float, 0, 1, "a learning rate above 0", low_open=True), default=2e-5,
+                    help="the discriminator's learning rate (default 2e-5)")
     ar.add_argument("--export", default=None, help="also write the EMA generator as a checkpoint (NAME)")
     ar.add_argument("--threads", type=_bounded(int, 1, 256, "a thread count"), default=None)
     ar.set_defaults(func=cmd_train_arc)
