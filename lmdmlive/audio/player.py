@@ -26,6 +26,12 @@ from .server import CallbackHub
 _KEEP_ALIVE: list = []
 
 
+def keep_alive(*objects) -> None:
+    """Never free these pyo objects: one that reads another must not outlive it, and the
+    cycle collector frees them in any order. For the few objects each stream owns."""
+    _KEEP_ALIVE.append(objects)
+
+
 class _Pull:
     """The per-buffer hook. It holds the table as well as the numpy view of its memory:
     the view alone does not keep pyo's table alive, and writing into a freed table

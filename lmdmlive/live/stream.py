@@ -19,6 +19,7 @@ from fractions import Fraction
 import pyo
 import torch
 
+from ..audio.player import keep_alive
 from ..model import Conditions
 from ..model.conditioning import arrangement_units
 from ..model.config import ARRANGEMENT_CONTROLS
@@ -53,6 +54,7 @@ class Stream(pyo.PyoObject):
         self._panner = pyo.Pan(self.player, outs=max(1, nchnls), pan=self._pan_value, mul=mul, add=add)
         self._base_objs = self._panner.getBaseObjects()
         self._keep = (self._gate, self._pan_value, self._panner)
+        keep_alive(*self._keep)     # the panner reads the gate and the pan: freed first, they crash it
         now = session.cycle_now
         engine = session.engine
         self.steps = Param("steps", engine.steps, 1, MAX_STEPS, integer=True, now=now)
