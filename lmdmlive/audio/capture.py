@@ -17,9 +17,7 @@ import threading
 import numpy as np
 import pyo
 
-# TableFill and its table, kept for the life of the process: freeing a table before
-# the object that writes into it crashes pyo (the same hazard as the players').
-_KEEP_ALIVE: list = []
+from .player import keep_alive
 
 
 class Capture:
@@ -34,7 +32,7 @@ class Capture:
         # buffer object from pyo at every read (from the engine thread, while the audio
         # thread writes). The table is never freed (below), so the view never outlives it.
         self._view = np.asarray(self._table.getBuffer())
-        _KEEP_ALIVE.append((self._fill, self._table, self.source, self._view))
+        keep_alive(self._fill, self._table, self.source, self._view)   # freeing the table first crashes pyo
         self._pos = self._fill.getCurrentPos()
         self._lock = threading.Lock()
         self.samples = 0

@@ -28,7 +28,7 @@ _KEEP_ALIVE: list = []
 
 def keep_alive(*objects) -> None:
     """Never free these pyo objects: one that reads another must not outlive it, and the
-    cycle collector frees them in any order. For the few objects each stream owns."""
+    cycle collector frees them in any order. For the few objects each stream or capture owns."""
     _KEEP_ALIVE.append(objects)
 
 
@@ -58,7 +58,7 @@ class StreamPlayer(pyo.PyoObject):
         self._table = pyo.DataTable(size=bs)
         self._reader = pyo.TableRead(self._table, freq=self._table.getRate(), loop=1, interp=1, mul=mul, add=add)
         self._reader.play()
-        _KEEP_ALIVE.append((self._reader, self._table))
+        keep_alive(self._reader, self._table)
         self._base_objs = self._reader.getBaseObjects()
         self._hub = CallbackHub.of(server)
         # Only the hook holds a numpy view of the table's memory, and it releases the view

@@ -53,8 +53,8 @@ class Stream(pyo.PyoObject):
         self._pan_value = pyo.SigTo(0.5, time=0.05)
         self._panner = pyo.Pan(self.player, outs=max(1, nchnls), pan=self._pan_value, mul=mul, add=add)
         self._base_objs = self._panner.getBaseObjects()
-        self._keep = (self._gate, self._pan_value, self._panner)
-        keep_alive(*self._keep)     # the panner reads the gate and the pan: freed first, they crash it
+        # the player reads the gate and the panner the pan: freed before them, they crash pyo
+        keep_alive(self._gate, self._pan_value, self._panner)
         now = session.cycle_now
         engine = session.engine
         self.steps = Param("steps", engine.steps, 1, MAX_STEPS, integer=True, now=now)

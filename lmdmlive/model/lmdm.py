@@ -190,10 +190,11 @@ class LMDM(nn.Module):
         """
         fresh = self.state_dict()
         grown = sorted(k for k in fresh if k not in state)
-        if any(not k.startswith(GROWN_INPUTS) for k in grown) or set(state) - set(fresh):
+        missing = [k for k in grown if not k.startswith(GROWN_INPUTS)]
+        unexpected = sorted(set(state) - set(fresh))
+        if missing or unexpected:
             raise ValueError(f"states differ beyond the inputs added later ({', '.join(GROWN_INPUTS)}): "
-                             f"missing {[k for k in grown if not k.startswith(GROWN_INPUTS)][:5]}, "
-                             f"unexpected {sorted(set(state) - set(fresh))[:5]}")
+                             f"missing {missing[:5]}, unexpected {unexpected[:5]}")
         self.load_state_dict({**{k: torch.zeros_like(fresh[k]) for k in grown}, **state})
         return grown
 

@@ -156,7 +156,7 @@ def evaluate_model(lmdm, codec, corpus: Path, codec_path: Path, judges: Judges, 
                 real_hits.append(int(real[k][0].argmax()) == want[j])
         tick()
         # prompt + sketch of the real clip
-        _, curves = held.clip(i, 0, frames)
+        z_clip, curves = held.clip(i, 0, frames)
         sketch, mask = sketch_from_features(curves[None])
         keep = torch.zeros(len(SKETCH_CURVES))
         keep[[I[c] for c in SKETCHED]] = 1.0
@@ -166,7 +166,7 @@ def evaluate_model(lmdm, codec, corpus: Path, codec_path: Path, judges: Judges, 
         _follow(sketch_features(audio, rate, hop), curves, frames, model_follow)
         # the same clip through the codec alone: how much any model on this codec can follow
         with torch.no_grad():
-            real_audio = codec.decode(held.clip(i, 0, frames)[0][None])[0].numpy()
+            real_audio = codec.decode(z_clip[None])[0].numpy()
         _follow(sketch_features(real_audio, rate, hop), curves, frames, codec_follow)
         tick()
 
