@@ -49,6 +49,52 @@ def cmd_eval_model(args) -> int:
     return 0
 
 
+def cmd_eval_style(args) -> int:
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from ..model.default import DEFAULT_CODEC, DEFAULT_GUIDANCE, DEFAULT_STEPS, load_default
+    from ..model.text_encoder import shared_text_encoder
+    from ..progress import ProgressBar
+    from ..train.eval_model import load_judges
+    from ..train.eval_style import evaluate_style
+    from .cli_args import CommandError
+
+    if not Path(args.folder).is_dir():
+        raise CommandError(f"{args.folder}: not a folder")
+    if args.adapter:
+        from ..model.adapters import find
+        find(args.adapter)                    # a wrong name fails here, before minutes of generation
+    bundle = load_default(args.model, args.codec, int8=False)
+    judges = load_judges(Path(args.classifier), Path(args.encoder))
+    steps = args.steps or DEFAULT_STEPS
+    guidance = DEFAULT_GUIDANCE if args.guidance is None else args.guidance
+    embed = shared_text_encoder().embed
+    with tempfile.TemporaryDirectory(prefix="lmdmlive-eval-style-") as work:
+        try:
+            r = evaluate_style(bundle.lmdm, bundle.codec, Path(args.folder), Path(work), judges,
+                               lambda text: embed([text]), Path(args.corpus), Path(args.codec or DEFAULT_CODEC),
+                               adapter=args.adapter, clips=args.clips, steps=steps, guidance=guidance,
+                               progress=ProgressBar("eval generations", 1, min_interval=2.0),
+                               log=lambda msg: print(msg, file=sys.stderr, flush=True))
+        except ValueError as e:
+            raise CommandError(str(e)) from None
+    columns = [c for c in ("default", "adapter") if c in r]
+    print(f"{'metric':<12}" + "".join(f"{c:>10}" for c in columns) + "  reference")
+    print(f"{'prompt_acc':<12}" + "".join(f"{r[c]['prompt_acc']:>10.3f}" for c in columns)
+          + f"  {r['prompt_acc_real']:.3f} (prompt_acc_real)")
+    print(f"{'fad':<12}" + "".join(f"{r[c]['fad']:>10.3f}" for c in columns) + f"  {r['fad_floor']:.3f} (fad_floor)")
+    for c in columns:
+        print(f"nearest centroids ({c}): {r[c]['nearest']}")
+    print(f"({r['clips']} prompts x {r['seeds']} seeds of {r['seconds']:.2f} s, {r['real_windows']} real windows, "
+          f"steps {steps}, guidance {guidance}, weights: {bundle.source}"
+          + (f", adapter {args.adapter}" if args.adapter else "") + ")")
+    if args.json:
+        print(json.dumps(r))
+    return 0
+
+
 def cmd_eval_drift(args) -> int:
     import json
     from pathlib import Path
@@ -137,6 +183,24 @@ def add_eval_commands(sub) -> None:
     em.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
     em.add_argument("--float32", action="store_true", help=FLOAT32_HELP)
     em.set_defaults(func=cmd_eval_model)
+    es = eval_sub.add_parser("style", help="the default model against a fine-tuned adapter on a style folder",
+                             description="Prompt with each caption of FOLDER (audio with NAME.txt captions, held "
+                                         "out of fine-tuning) and compare the default model with --adapter: "
+                                         "prompt_acc (nearest style centroid of real audio) and fad against the "
+                                         "folder's real audio, next to prompt_acc_real and fad_floor.")
+    es.add_argument("folder", help="folder of the style's audio with captions (e.g. from `corpus style`)")
+    es.add_argument("--adapter", default=None, metavar="NAME", help="a fine-tuned adapter (lmdmlive finetune)")
+    es.add_argument("--model", default=None, help="LMDM checkpoint (default: the shipped one)")
+    es.add_argument("--codec", default=None, help="codec checkpoint (default: the shipped one)")
+    es.add_argument("--corpus", default="data/corpus", help="corpus whose held-out audio gives the other centroids")
+    es.add_argument("--classifier", default="runs/classifier_export", help="attribute classifier checkpoint")
+    es.add_argument("--encoder", default="lmdmlive/assets/audio_prompt", help="audio-prompt encoder checkpoint")
+    es.add_argument("--clips", type=_bounded(int, 1, 256, "a number of prompts"), default=12,
+                    help="prompts taken from the folder (default 12), two seeds each")
+    es.add_argument("--steps", type=_steps, default=None)
+    es.add_argument("--guidance", type=_guidance, default=None)
+    es.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
+    es.set_defaults(func=cmd_eval_style)
     ed = eval_sub.add_parser("drift", help="minute-by-minute drift of long rollouts, before and after ARC-Forcing",
                              description="Roll out M minutes from fixed held-out prompts and seeds and report, per "
                                          "minute, loudness mean and spread, centroid, onset rate, prompt agreement "

@@ -23,6 +23,20 @@ def cmd_corpus_build(args) -> int:
     return 0
 
 
+def cmd_corpus_style(args) -> int:
+    from ..progress import ProgressBar
+    from ..train.corpus.style_folder import write_style_folder
+
+    try:
+        files = write_style_folder(args.style, args.out, args.minutes, first=args.first,
+                                   progress=ProgressBar(f"{args.style} (seconds of audio)", int(args.minutes * 60)),
+                                   log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    except ValueError as e:
+        raise CommandError(str(e)) from None
+    print(f"{len(files)} files with captions in {args.out}")
+    return 0
+
+
 def cmd_corpus_add(args) -> int:
     from ..progress import ProgressBar
     from ..train.corpus.add import add_folder
@@ -102,7 +116,8 @@ def cmd_train_arc(args) -> int:
         torch.set_num_threads(args.threads)
     r = train_arc(Path(args.corpus), Path(args.codec or DEFAULT_CODEC), Path(args.init), Path(args.run),
                   steps=args.steps, minutes=args.minutes, batch=args.batch, rollout_blocks=args.rollout,
-                  lr_g=args.lr, lr_d=args.lr_disc,
+                  lr_g=args.lr, lr_d=args.lr_disc, discriminator=args.disc, grad_blocks=args.grad_blocks,
+                  anchor=args.anchor, warmup_blocks=args.warmup,
                   export=Path(args.export) if args.export else None,
                   progress=ProgressBar("arc steps", args.steps, min_interval=2.0),
                   log=lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -190,6 +205,18 @@ def add_training_commands(sub) -> None:
     ca.add_argument("folder", help="folder of audio files (searched recursively)")
     ca.add_argument("--out", default="data/corpus", help="corpus folder (default data/corpus)")
     ca.set_defaults(func=cmd_corpus_add)
+    cs = corpus_sub.add_parser("style", help="render one groove style into a folder of WAVs with captions",
+                               description="Render grooves of STYLE (one the corpus holds, or one it never "
+                                           "renders: 'bossa nova') into OUT as WAV files with NAME.txt captions, "
+                                           "the way a performer brings audio to `finetune`. Grooves are numbered "
+                                           "from --first, so folders with disjoint ranges share none.")
+    cs.add_argument("style", help="groove style, e.g. 'bossa nova'")
+    cs.add_argument("--out", required=True, help="folder to write")
+    cs.add_argument("--minutes", type=_bounded(float, 0.0, 600.0, "minutes above 0", low_open=True), default=5.0,
+                    help="minutes of audio (default 5)")
+    cs.add_argument("--first", type=_bounded(int, 0, 10**6, "a groove number of 0 or more"), default=0,
+                    help="number of the first groove (default 0)")
+    cs.set_defaults(func=cmd_corpus_style)
 
     train = sub.add_parser("train", help="training stages (resumable)")
     train_sub = train.add_subparsers(dest="train_command", metavar="STAGE", required=True)
@@ -266,10 +293,20 @@ def add_training_commands(sub) -> None:
     ar.add_argument("--batch", type=_bounded(int, 2, 1024, "a batch size"), default=4)
     ar.add_argument("--rollout", type=_bounded(int, 1, 64, "a number of blocks"), default=4,
                     help="blocks rolled out per step (default 4)")
-    ar.add_argument("--lr", type=_bounded(float, 0, 1, "a learning rate above 0", low_open=True), default=2e-6,
-                    help="the generator's learning rate (default 2e-6)")
-    ar.add_argument("--lr-disc", type=_bounded(float, 0, 1, "a learning rate above 0", low_open=True), default=2e-5,
-                    help="the discriminator's learning rate (default 2e-5)")
+    ar.add_argument("--lr", type=_bounded(float, 0, 1, "a learning rate above 0", low_open=True), default=1e-5,
+                    help="the generator's learning rate (default 1e-5)")
+    ar.add_argument("--lr-disc", type=_bounded(float, 0, 1, "a learning rate above 0", low_open=True), default=1e-4,
+                    help="the discriminator's learning rate (default 1e-4)")
+    ar.add_argument("--disc", choices=("trunk", "latent"), default="trunk",
+                    help="discriminator: heads on the frozen model trunk (default) or a small latent network")
+    ar.add_argument("--grad-blocks", choices=("last", "all"), default="last",
+                    help="gradients through each block's own last step only (default) or through the "
+                         "context later blocks read too")
+    ar.add_argument("--anchor", type=_bounded(float, 0, 100, "a weight of 0 or more"), default=1.0,
+                    help="weight of the flow-matching loss on real windows beside the adversarial one (default 1)")
+    ar.add_argument("--warmup", type=_bounded(int, 0, 256, "a number of blocks"), default=16,
+                    help="at most this many blocks generated through the cache before the rolled-out ones "
+                         "(drawn per step; default 16)")
     ar.add_argument("--export", default=None, help="also write the EMA generator as a checkpoint (NAME)")
     ar.add_argument("--threads", type=_bounded(int, 1, 256, "a thread count"), default=None)
     ar.set_defaults(func=cmd_train_arc)

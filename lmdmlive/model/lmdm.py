@@ -254,6 +254,22 @@ class LMDM(nn.Module):
             h, _, _ = block(h, mod, rope)
         return self._output(h, g)
 
+    def window_hidden(self, x_t: torch.Tensor, t, cond: Conditions, layers: tuple[int, ...]) -> list[torch.Tensor]:
+        """Hidden states (B, T, d) of `forward_window`'s pass after each block in `layers`.
+
+        A trained denoiser already knows what its corpus sounds like under a prompt, so
+        its trunk is the features ARC-Forcing's discriminator reads (only heads learn).
+        """
+        h, g = self._target_tokens(x_t, t, cond)
+        mod = self.ada(g)
+        rope = self.rotary.range_tables(0, x_t.shape[1])
+        out = []
+        for layer, block in enumerate(self.blocks[:max(layers) + 1]):
+            h, _, _ = block(h, mod, rope)
+            if layer in layers:
+                out.append(h)
+        return out
+
     def paired_mask(self, frames: int) -> torch.Tensor:
         """(2T, 2T) bool over [clean | noisy] copies of the same frames; True = may attend.
 

@@ -3,23 +3,31 @@
 A long set drifts because at performance time the model continues its own output,
 while it was trained to continue real audio. Here it is trained on its own output:
 
-- Self-rollout: from a real context, the model generates K blocks one after another,
-  each from the blocks it generated before, with a step count drawn per block, the
-  way the engine runs it. Every step but the last of each block runs without
+- Self-rollout: from a real context, the model first generates a random number of
+  warm-up blocks through the KV cache, exactly as the engine does (guided, without
+  gradients), so that the context it then continues is partly or wholly its own. It
+  then generates K blocks one after another, each from the blocks before, with a step
+  count drawn per block. Every step but the last of each block runs without
   gradients; the last step (a full denoise, as the ping-pong sampler does) carries
-  them. The generated blocks become the next blocks' context detached, so memory
-  stays that of one block.
-- A discriminator (a small network over latent windows with a projection of the
-  prompt, or as measured, the model's own trunk) scores a window given its prompt.
-- Relativistic loss: the generator wants its rollout to score above the real
-  continuation of the same context under the same prompt (softplus(-(D_fake - D_real)));
-  the discriminator wants the opposite.
+  them. With `grad_blocks="last"` each generated block enters the next one's context
+  detached (memory of one block); with "all" the gradient also flows through the
+  context the later blocks read.
+- A discriminator scores a window given its prompt. "trunk" (the default, as measured:
+  the first run's small latent network stayed at chance for 883 steps) reads the
+  frozen trunk of the model being post-trained at a light noise level, with small
+  trainable heads; "latent" is a small conv network over the latents.
+- Relativistic loss: the generator wants its rollout to score above a real window of
+  the same clip under the same prompt (softplus(-(D_fake - D_real))); the
+  discriminator wants the opposite.
 - Contrastive loss (discriminator): real audio with its own prompt must score above
   the same audio with another item's prompt, so the discriminator -- and through it
   the generator -- keeps caring what the prompt said.
+- Anchor: the block-causal flow-matching loss of `train lmdm` on real windows, weighted
+  by `anchor`, so that the adversarial signal corrects the model rather than replacing
+  what it learned (the first run, without it, lost its prompt and 7.5 dB of loudness).
 
-The rollout uses `LMDM.forward_naive`, which computes exactly what the KV cache
-computes (tested), because gradients do not flow through the cache's in-place ring.
+The grad-carrying rollout uses `LMDM.forward_naive`, which computes exactly what the KV
+cache computes (tested), because gradients do not flow through the cache's in-place ring.
 """
 from __future__ import annotations
 
@@ -33,13 +41,18 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..model import LMDM, Conditions, save_checkpoint
+from ..model import LMDM, Conditions, generate_block, save_checkpoint
 from ..model.audio_prompt import _ConvLayer
 from ..model.sampler import timesteps
 from .latents import LatentSplit, store_dir
+from .lmdm_train import StageModule, stage_loss
 from .state import append_log, load_state, save_state
 
 STEP_CHOICES = (1, 2, 4)
+DISCRIMINATORS = ("trunk", "latent")
+GRAD_BLOCKS = ("last", "all")
+TRUNK_NOISE = (0.05, 0.5)
+"""Noise levels the trunk discriminator reads at: light enough to keep the detail it judges."""
 
 
 class LatentDiscriminator(nn.Module):
@@ -53,7 +66,8 @@ class LatentDiscriminator(nn.Module):
         self.head = nn.Linear(width, 1)
         self.style = nn.Linear(style_dim, width)
 
-    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, style: torch.Tensor, t: torch.Tensor | None = None,
+                noise: torch.Tensor | None = None) -> torch.Tensor:
         h = self.inp(x)
         for layer in self.layers:
             h = layer(h)
@@ -61,8 +75,74 @@ class LatentDiscriminator(nn.Module):
         return self.head(h).squeeze(-1) + (self.style(style) * h).sum(-1) / h.shape[-1] ** 0.5
 
 
-def rollout(model: LMDM, context: torch.Tensor, cond: Conditions, blocks: int, rng: random.Random) -> torch.Tensor:
-    """K blocks generated from `context`, each from the ones before; gradients through each block's last step."""
+class TrunkHead(nn.Module):
+    """Per-frame score of one trunk layer plus a projection of the prompt onto its pooled features."""
+
+    def __init__(self, d_model: int, style_dim: int, width: int = 128):
+        super().__init__()
+        self.norm = nn.LayerNorm(d_model, elementwise_affine=False)
+        self.feat = nn.Sequential(nn.Linear(d_model, width), nn.SiLU())
+        self.head = nn.Linear(width, 1)
+        self.style = nn.Linear(style_dim, width)
+
+    def forward(self, h: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        f = self.feat(self.norm(h))
+        pooled = f.mean(dim=1)
+        return self.head(f).mean(dim=(1, 2)) + (self.style(style) * pooled).sum(-1) / pooled.shape[-1] ** 0.5
+
+
+class TrunkDiscriminator(nn.Module):
+    """Heads on a frozen copy of the model's trunk, read at a light noise level.
+
+    Real and fake windows of one step are noised with the same levels and the same
+    noise (`t`, `noise`), so the only difference the heads can find is the audio.
+    """
+
+    def __init__(self, model: LMDM, layers: tuple[int, ...] | None = None):
+        super().__init__()
+        n = model.cfg.n_layers
+        self.layers = tuple(layers) if layers else tuple(sorted({n // 3, (2 * n) // 3, n - 1}))
+        self.trunk = [copy.deepcopy(model).requires_grad_(False).eval()]   # a list: not a submodule, not saved
+        self.heads = nn.ModuleList(TrunkHead(model.cfg.d_model, model.cfg.style_dim) for _ in self.layers)
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor, t: torch.Tensor | None = None,
+                noise: torch.Tensor | None = None) -> torch.Tensor:
+        if t is None:
+            t = torch.full((x.shape[0],), TRUNK_NOISE[0])
+        if noise is None:
+            noise = torch.randn_like(x)
+        x_t = (1 - t[:, None, None]) * x + t[:, None, None] * noise
+        hidden = self.trunk[0].window_hidden(x_t, t, Conditions(style=style), self.layers)
+        return sum(head(h, style) for head, h in zip(self.heads, hidden)) / len(self.heads)
+
+
+@torch.no_grad()
+def warm_history(model: LMDM, context: torch.Tensor, style: torch.Tensor, blocks: int, seed: int,
+                 steps: int = 4, guidance: float = 2.0) -> torch.Tensor:
+    """`context` followed by `blocks` blocks the model generated through its KV cache, as the engine runs it."""
+    if blocks == 0:
+        return context
+    B, bf = context.shape[0], model.cfg.block_frames
+    caches = [model.new_cache(1) for _ in range(B)]
+    for i in range(context.shape[1] // bf):
+        model.append(caches, context[:, i * bf:(i + 1) * bf])
+    cond = Conditions(style=style)
+    out = [context]
+    for _ in range(blocks):
+        out.append(generate_block(model, caches, cond, [seed + i for i in range(B)], steps=steps, guidance=guidance,
+                                  control_guidance=None))
+    return torch.cat(out, dim=1)
+
+
+def rollout(model: LMDM, context: torch.Tensor, cond: Conditions, blocks: int, rng: random.Random,
+            grad_blocks: str = "last") -> torch.Tensor:
+    """K blocks generated from `context`, each from the ones before; gradients through each block's last step.
+
+    grad_blocks: "last" feeds each block to the next one's context detached; "all" keeps
+    the graph, so a block's gradient also reaches the blocks it continued.
+    """
+    if grad_blocks not in GRAD_BLOCKS:
+        raise ValueError(f"grad_blocks must be one of {GRAD_BLOCKS}, got {grad_blocks!r}")
     cfg = model.cfg
     B, bf = context.shape[0], cfg.block_frames
     history = context
@@ -79,7 +159,7 @@ def rollout(model: LMDM, context: torch.Tensor, cond: Conditions, blocks: int, r
         t = ts[-2]
         x0 = x - t * model.forward_naive(ctx, x, t.expand(B), cond)             # the step with gradients
         out.append(x0)
-        history = torch.cat([history, x0.detach()], dim=1)
+        history = torch.cat([history, x0 if grad_blocks == "all" else x0.detach()], dim=1)
     return torch.cat(out, dim=1)
 
 
@@ -89,12 +169,17 @@ def relativistic(d_high: torch.Tensor, d_low: torch.Tensor) -> torch.Tensor:
 
 
 def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, minutes: float | None = None,
-              batch: int = 4, context_blocks: int = 4, rollout_blocks: int = 4, lr_g: float = 2e-6,
-              lr_d: float = 2e-5, contrastive: float = 1.0, seed: int = 0, export: Path | None = None,
+              batch: int = 4, context_blocks: int = 4, rollout_blocks: int = 4, warmup_blocks: int = 16,
+              lr_g: float = 1e-5, lr_d: float = 1e-4, contrastive: float = 1.0, anchor: float = 1.0,
+              discriminator: str = "trunk", grad_blocks: str = "last", seed: int = 0, export: Path | None = None,
               progress=None, log=print) -> dict:
     from ..model import LMDMConfig, load_checkpoint
     from .lmdm_data import WindowSampler
 
+    if discriminator not in DISCRIMINATORS:
+        raise ValueError(f"discriminator must be one of {DISCRIMINATORS}, got {discriminator!r}")
+    if grad_blocks not in GRAD_BLOCKS:
+        raise ValueError(f"grad_blocks must be one of {GRAD_BLOCKS}, got {grad_blocks!r}")
     torch.manual_seed(seed)
     rng = random.Random(seed)
     run = Path(run)
@@ -102,37 +187,55 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
     gen = load_checkpoint(init, "lmdm", LMDMConfig, LMDM)[0]
     cfg = gen.cfg
     split = LatentSplit(store_dir(corpus, codec), "train")
-    disc = LatentDiscriminator(cfg.latent_dim, cfg.style_dim)
+    disc = TrunkDiscriminator(gen) if discriminator == "trunk" else LatentDiscriminator(cfg.latent_dim, cfg.style_dim)
     ema = copy.deepcopy(gen).requires_grad_(False)
     g_opt = torch.optim.AdamW(gen.parameters(), lr=lr_g, betas=(0.0, 0.99), weight_decay=0.0)
-    d_opt = torch.optim.AdamW(disc.parameters(), lr=lr_d, betas=(0.0, 0.99), weight_decay=0.0)
+    d_opt = torch.optim.AdamW([p for p in disc.parameters() if p.requires_grad], lr=lr_d, betas=(0.0, 0.99),
+                              weight_decay=0.0)
     g_state = nn.ModuleDict({"model": gen, "ema": ema})
     meta = load_state(run / "generator", g_state, g_opt)
-    load_state(run / "discriminator", disc, d_opt)
+    load_state(run / f"discriminator-{discriminator}", disc, d_opt)
     step = meta["step"] if meta else 0
     if meta:
         log(f"resuming {run} at step {step}")
     sampler = WindowSampler(split, gen.latent_mean, gen.latent_std, cfg.block_frames, seed + step)
+    net = StageModule(gen)
+    noise_gen = torch.Generator().manual_seed(seed + step)
     total = context_blocks + rollout_blocks
+    bf = cfg.block_frames
+    max_warmup = max(0, min(warmup_blocks, cfg.context_blocks - context_blocks))
     deadline = time.monotonic() + minutes * 60 if minutes else None
     t0 = time.monotonic()
+    info = {"init": str(init), "discriminator": discriminator, "grad_blocks": grad_blocks, "anchor": anchor}
     while step < steps and (deadline is None or time.monotonic() < deadline):
         x0, cond = sampler.batch(batch, total, drop=False)
         style = cond.style
-        block_cond = Conditions(style=style)
-        bf = cfg.block_frames
         context, real = x0[:, :context_blocks * bf], x0[:, context_blocks * bf:]
+        warm = rng.randint(0, max_warmup)
+        gen.eval()
+        history = warm_history(gen, context, style, warm, seed=rng.randrange(2 ** 31))
         gen.train()
-        fake = rollout(gen, context, block_cond, rollout_blocks, rng)
+        fake = rollout(gen, history, Conditions(style=style), rollout_blocks, rng, grad_blocks)
+        # one noise level and one noise per item, shared by every window the discriminator reads this step
+        t = torch.empty(batch).uniform_(*TRUNK_NOISE, generator=noise_gen)
+        eps = torch.randn(real.shape, generator=noise_gen)
         # discriminator: relativistic on (real, fake) + contrastive on (own prompt, another's)
-        d_real, d_fake = disc(real, style), disc(fake.detach(), style)
+        d_real, d_fake = disc(real, style, t, eps), disc(fake.detach(), style, t, eps)
         shuffled = style.roll(1, dims=0)
-        d_loss = relativistic(d_real, d_fake) + contrastive * relativistic(d_real, disc(real, shuffled))
+        d_loss = relativistic(d_real, d_fake) + contrastive * relativistic(d_real, disc(real, shuffled, t, eps))
         d_opt.zero_grad(set_to_none=True)
         d_loss.backward()
         d_opt.step()
-        # generator: its rollout should beat the real continuation under the same prompt
-        g_loss = relativistic(disc(fake, style), disc(real, style).detach())
+        # generator: its rollout should beat the real window under the same prompt, anchored to the data
+        with torch.no_grad():
+            d_real_now = disc(real, style, t, eps)
+        g_adv = relativistic(disc(fake, style, t, eps), d_real_now)
+        g_loss = g_adv
+        fm = torch.zeros(())
+        if anchor > 0:
+            a0, a_cond = sampler.batch(batch, total)
+            fm = stage_loss(net, "lmdm", a0, a_cond, noise_gen, context_noise=0.05)
+            g_loss = g_adv + anchor * fm
         g_opt.zero_grad(set_to_none=True)
         g_loss.backward()
         torch.nn.utils.clip_grad_norm_(gen.parameters(), 1.0)
@@ -142,17 +245,18 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
                 e.lerp_(p, 1e-2)
         step += 1
         row = {"step": step, "seconds": round(time.monotonic() - t0, 1), "d_loss": round(float(d_loss.detach()), 4),
-               "g_loss": round(float(g_loss.detach()), 4), "d_real": round(float(d_real.detach().mean()), 4),
-               "d_fake": round(float(d_fake.detach().mean()), 4)}
+               "g_loss": round(float(g_adv.detach()), 4), "anchor": round(float(fm.detach()), 4),
+               "d_real": round(float(d_real.detach().mean()), 4), "d_fake": round(float(d_fake.detach().mean()), 4),
+               "d_acc": round(float((d_real > d_fake).float().mean()), 3), "warmup": warm}
         append_log(run, row)
         if step % 25 == 0 or step == steps:
-            save_state(run / "generator", g_state, g_opt, step, {"init": str(init)})
-            save_state(run / "discriminator", disc, d_opt, step, {})
+            save_state(run / "generator", g_state, g_opt, step, info)
+            save_state(run / f"discriminator-{discriminator}", disc, d_opt, step, {})
         if progress is not None:
             progress(step, steps)
-    save_state(run / "generator", g_state, g_opt, step, {"init": str(init)})
-    save_state(run / "discriminator", disc, d_opt, step, {})
+    save_state(run / "generator", g_state, g_opt, step, info)
+    save_state(run / f"discriminator-{discriminator}", disc, d_opt, step, {})
     if export is not None:
-        save_checkpoint(ema.eval(), cfg, export, "lmdm", extra={"stage": "arc", "steps": step, "init": str(init)})
-    (run / "summary.json").write_text(json.dumps({"step": step}))
+        save_checkpoint(ema.eval(), cfg, export, "lmdm", extra={"stage": "arc", "steps": step, **info})
+    (run / "summary.json").write_text(json.dumps({"step": step, **info}))
     return {"step": step}

@@ -1,10 +1,10 @@
-"""ARC-Forcing's parts: rollouts carry gradients only where they should; the discriminator learns; runs resume."""
+"""ARC-Forcing's parts: rollouts carry gradients only where they should; the discriminators learn; runs resume."""
 import random
 
 import torch
 
 from lmdmlive.model import Conditions, save_checkpoint
-from lmdmlive.train.arc import LatentDiscriminator, relativistic, rollout, train_arc
+from lmdmlive.train.arc import LatentDiscriminator, TrunkDiscriminator, relativistic, rollout, train_arc, warm_history
 from lmdmlive.train.state import read_log
 
 from .test_lmdm_training import TINY, setup  # noqa: F401  (the module fixture)
@@ -20,6 +20,53 @@ def test_a_rollout_is_what_generation_does_and_only_last_steps_carry_gradients()
     out.sum().backward()
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
+def test_gradients_reach_the_context_later_blocks_read_only_when_asked():
+    model = small_lmdm()
+    context = torch.randn(2, 8, 8)
+    cond = Conditions(style=torch.randn(2, 384))
+    grads = {}
+    for mode in ("last", "all"):
+        torch.manual_seed(1)
+        out = rollout(model, context, cond, blocks=3, rng=random.Random(0), grad_blocks=mode)
+        model.zero_grad()
+        out[:, -4:].pow(2).sum().backward()          # the last block only
+        grads[mode] = (out.detach(), torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+    assert torch.equal(grads["last"][0], grads["all"][0])                   # the same rollout either way
+    assert not torch.allclose(grads["last"][1], grads["all"][1])            # "all" adds the earlier blocks' paths
+
+
+def test_warm_up_keeps_the_context_and_adds_generated_blocks():
+    model = small_lmdm()
+    context = torch.randn(2, 8, 8)
+    style = torch.randn(2, 384)
+    a = warm_history(model, context, style, blocks=2, seed=5, steps=2)
+    b = warm_history(model, context, style, blocks=2, seed=5, steps=2)
+    assert a.shape == (2, 16, 8) and torch.equal(a[:, :8], context) and torch.equal(a, b)
+    assert torch.isfinite(a).all() and not torch.equal(a[:, 8:12], a[:, 12:16])
+
+
+def test_trunk_heads_learn_real_from_fake_while_the_trunk_stays_frozen():
+    torch.manual_seed(0)
+    model = small_lmdm()
+    d = TrunkDiscriminator(model)
+    before = {k: v.clone() for k, v in d.trunk[0].state_dict().items()}
+    assert not any(k.startswith("trunk") for k in d.state_dict())          # heads only are saved
+    opt = torch.optim.Adam([p for p in d.parameters() if p.requires_grad], lr=3e-3)
+    styles = torch.nn.functional.normalize(torch.randn(2, 384), dim=-1)
+    for _ in range(100):
+        real = torch.sin(torch.linspace(0, 6, 16))[None, :, None].expand(8, 16, 8) + 0.1 * torch.randn(8, 16, 8)
+        style = styles.repeat(4, 1)
+        fake = torch.randn(8, 16, 8)
+        t, eps = torch.full((8,), 0.1), torch.randn(8, 16, 8)
+        loss = relativistic(d(real, style, t, eps), d(fake, style, t, eps))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        assert (d(real, style, t, eps) > d(fake, style, t, eps)).float().mean() > 0.9
+    assert all(torch.equal(before[k], v) for k, v in d.trunk[0].state_dict().items())
 
 
 def test_the_discriminator_learns_real_from_fake_and_its_prompt_from_another():
@@ -47,10 +94,19 @@ def test_train_arc_runs_logs_and_resumes(setup, tmp_path):
     save_checkpoint(model, model.cfg, tmp_path / "init", "lmdm")
     run = tmp_path / "arc"
     train_arc(corpus, codec_path, tmp_path / "init", run, steps=3, batch=2, context_blocks=2, rollout_blocks=2,
-              log=lambda m: None)
+              warmup_blocks=2, log=lambda m: None)
     train_arc(corpus, codec_path, tmp_path / "init", run, steps=5, batch=2, context_blocks=2, rollout_blocks=2,
-              export=tmp_path / "after", log=lambda m: None)
+              warmup_blocks=2, export=tmp_path / "after", log=lambda m: None)
     rows = read_log(run)
     assert [r["step"] for r in rows] == [1, 2, 3, 4, 5]
-    assert all(set(r) >= {"d_loss", "g_loss", "d_real", "d_fake"} for r in rows)
+    assert all(set(r) >= {"d_loss", "g_loss", "d_real", "d_fake", "d_acc", "anchor", "warmup"} for r in rows)
+    assert all(r["anchor"] > 0 and 0 <= r["warmup"] <= 2 for r in rows)
+    assert (run / "discriminator-trunk" / "last.safetensors").exists()
     assert (tmp_path / "after.safetensors").exists()
+
+
+def test_train_arc_says_which_discriminator_it_does_not_know(setup, tmp_path):
+    import pytest
+    corpus, codec_path, _ = setup
+    with pytest.raises(ValueError, match="discriminator must be one of"):
+        train_arc(corpus, codec_path, tmp_path / "init", tmp_path / "arc", steps=1, discriminator="trunks")

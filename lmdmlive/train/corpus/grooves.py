@@ -64,6 +64,14 @@ STYLES: dict[str, Style] = {s.name: s for s in [
           presence={"drums": 0.9, "bass": 0.95, "harmony": 0.9, "lead": 0.6}, swing=0.3, mood=("smoky", "swinging", "late-night")),
 ]}
 
+HELD_OUT_STYLES: dict[str, Style] = {s.name: s for s in [
+    Style("bossa nova", (120, 142), ("major", "dorian"), ((1, 4, 0, 0), (0, 5, 1, 4), (0, 3, 1, 4)),
+          bass=(32, 33), harmony=(24, 25), lead=(73, 65, 71),
+          presence={"drums": 0.9, "bass": 0.95, "harmony": 1.0, "lead": 0.6}, mood=("breezy", "gentle", "sunlit")),
+]}
+"""Styles the corpus never renders (`plan` walks STYLES only): the default model has not heard
+them, so fine-tuning on one of them (`corpus style`, `finetune`, `eval style`) measures a gain."""
+
 MODES = {"major": MAJOR, "minor": MINOR, "dorian": DORIAN}
 
 
@@ -159,6 +167,13 @@ def _drums(style: str, rng: random.Random, bars: int, swing: float, vel: float) 
             t.note(b0 + 2, 0.25, RIM, 100 * vel)
             for e in range(8):
                 t.note(b0 + e / 2, 0.2, CLOSED_HAT, 65 * vel)
+        elif style == "bossa nova":           # surdo-like kick on 1 and 3, the clave on the rim, shaker eighths
+            for pos in (0, 1.5, 2, 3.5):
+                t.note(b0 + pos, 0.25, KICK, (100 if pos in (0, 2) else 75) * vel)
+            for pos in ((0, 1, 2.5) if bar % 2 == 0 else (1, 2.5, 3.5)):
+                t.note(b0 + pos, 0.2, RIM, 85 * vel)
+            for e in range(8):
+                t.note(b0 + e / 2, 0.2, SHAKER, (50 + 15 * (e % 2 == 0)) * vel)
         elif style == "jazz":
             for q in range(4):
                 t.note(b0 + q, 0.5, RIDE, 80 * vel)
@@ -180,9 +195,10 @@ def _chord(root_degree: int, scale: list[int], tonic: int, seventh: bool) -> lis
 
 def make_groove(style_name: str, seed: int, bars: int | None = None) -> Groove:
     """A groove of one style; the same (style, seed) always gives the same MIDI."""
-    if style_name not in STYLES:
-        raise KeyError(f"unknown groove style {style_name!r}; styles are {sorted(STYLES)}")
-    style = STYLES[style_name]
+    known = {**STYLES, **HELD_OUT_STYLES}
+    if style_name not in known:
+        raise KeyError(f"unknown groove style {style_name!r}; styles are {sorted(known)}")
+    style = known[style_name]
     rng = random.Random(f"{style_name}:{seed}")
     tempo = rng.randint(*style.tempo)
     mode = rng.choice(style.modes)
@@ -200,7 +216,8 @@ def make_groove(style_name: str, seed: int, bars: int | None = None) -> Groove:
     tracks: list[_Track] = []
     if groups["drums"]:
         tracks.append(_drums(style_name, rng, bars, style.swing, vel))
-    chords = [_chord(progression[b % len(progression)], scale, tonic, style_name in ("jazz", "hip hop", "funk"))
+    chords = [_chord(progression[b % len(progression)], scale, tonic,
+                     style_name in ("jazz", "hip hop", "funk", "bossa nova"))
               for b in range(bars)]
     if groups["bass"]:
         bass = _Track(1, programs["bass"])
@@ -220,6 +237,9 @@ def make_groove(style_name: str, seed: int, bars: int | None = None) -> Groove:
                         bass.note(b0 + s / 4, 0.2, root, 85 * vel)
             elif style_name in ("drum and bass", "ambient"):
                 bass.note(b0, 3.8, root, 90 * vel)
+            elif style_name == "bossa nova":    # root and fifth in the dotted bossa figure
+                for pos, p in ((0, root), (1.5, root + 7), (2, root), (3.5, root + 7)):
+                    bass.note(b0 + pos, 0.45 if pos % 1 else 1.4, p, 90 * vel)
             elif style_name == "reggae":
                 for pos, p in ((0, root), (1.5, root + 7), (2, root + scale[2]), (3, root + 5)):
                     bass.note(b0 + pos, 0.45, p, 95 * vel)
@@ -236,6 +256,10 @@ def make_groove(style_name: str, seed: int, bars: int | None = None) -> Groove:
             if style_name in ("ambient", "drum and bass"):
                 for p in voiced:
                     harm.note(b0, 4.0, p, 70 * vel)
+            elif style_name == "bossa nova":    # the guitar's syncopated comping, bass note apart
+                for pos in ((0, 1.5, 2.5, 3.5) if bar % 2 == 0 else (0.5, 1.5, 2.5)):
+                    for p in voiced[1:]:
+                        harm.note(b0 + pos, 0.4, p, 70 * vel)
             elif style_name == "reggae":
                 for q in range(4):
                     for p in voiced:
