@@ -2,9 +2,16 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from .cli_args import _bounded, _control_guidance, _guidance, _steps
 
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+JUDGE_CLASSIFIER = str(ASSETS / "classifier")
+"""The attribute classifier every eval reads by default: shipped, so that numbers from
+different sessions come from the same judge (`lmdmlive train classifier` rebuilds it)."""
+JUDGE_ENCODER = str(ASSETS / "audio_prompt")
 
 FLOAT32_HELP = "generate with float32 weights throughout (default: int8 copies of the transformer's, as played)"
 
@@ -173,8 +180,8 @@ def add_eval_commands(sub) -> None:
     em.add_argument("--model", default=None, help="LMDM checkpoint (default: the shipped one)")
     em.add_argument("--codec", default=None, help="codec checkpoint (default: the shipped one)")
     em.add_argument("--corpus", default="data/corpus", help="corpus folder (default data/corpus)")
-    em.add_argument("--classifier", default="runs/classifier_export", help="attribute classifier checkpoint")
-    em.add_argument("--encoder", default="runs/audio_prompt_export", help="audio-prompt encoder checkpoint")
+    em.add_argument("--classifier", default=JUDGE_CLASSIFIER, help="attribute classifier checkpoint (default: the shipped one)")
+    em.add_argument("--encoder", default=JUDGE_ENCODER, help="audio-prompt encoder checkpoint (default: the shipped one)")
     em.add_argument("--quick", action="store_true", help="8 clips and 4 per control instead of 32 and 8")
     em.add_argument("--steps", type=_steps, default=None)
     em.add_argument("--guidance", type=_guidance, default=None)
@@ -193,8 +200,8 @@ def add_eval_commands(sub) -> None:
     es.add_argument("--model", default=None, help="LMDM checkpoint (default: the shipped one)")
     es.add_argument("--codec", default=None, help="codec checkpoint (default: the shipped one)")
     es.add_argument("--corpus", default="data/corpus", help="corpus whose held-out audio gives the other centroids")
-    es.add_argument("--classifier", default="runs/classifier_export", help="attribute classifier checkpoint")
-    es.add_argument("--encoder", default="lmdmlive/assets/audio_prompt", help="audio-prompt encoder checkpoint")
+    es.add_argument("--classifier", default=JUDGE_CLASSIFIER, help="attribute classifier checkpoint (default: the shipped one)")
+    es.add_argument("--encoder", default=JUDGE_ENCODER, help="audio-prompt encoder checkpoint")
     es.add_argument("--clips", type=_bounded(int, 1, 256, "a number of prompts"), default=12,
                     help="prompts taken from the folder (default 12), two seeds each")
     es.add_argument("--steps", type=_steps, default=None)
@@ -210,8 +217,8 @@ def add_eval_commands(sub) -> None:
     ed.add_argument("--after", default=None, help="the model after ARC-Forcing, measured on the same prompts and seeds")
     ed.add_argument("--codec", default=None, help="codec checkpoint (default: the shipped one)")
     ed.add_argument("--corpus", default="data/corpus")
-    ed.add_argument("--classifier", default="runs/classifier_export")
-    ed.add_argument("--encoder", default="lmdmlive/assets/audio_prompt")
+    ed.add_argument("--classifier", default=JUDGE_CLASSIFIER, help="attribute classifier checkpoint")
+    ed.add_argument("--encoder", default=JUDGE_ENCODER, help="audio-prompt encoder checkpoint")
     ed.add_argument("--prompts", type=_bounded(int, 1, 64, "a number of prompts"), default=4)
     ed.add_argument("--steps", type=_steps, default=None)
     ed.add_argument("--guidance", type=_guidance, default=None)
