@@ -117,7 +117,7 @@ def cmd_train_arc(args) -> int:
     r = train_arc(Path(args.corpus), Path(args.codec or DEFAULT_CODEC), Path(args.init), Path(args.run),
                   steps=args.steps, minutes=args.minutes, batch=args.batch, rollout_blocks=args.rollout,
                   lr_g=args.lr, lr_d=args.lr_disc, discriminator=args.disc, grad_blocks=args.grad_blocks,
-                  anchor=args.anchor, warmup_blocks=args.warmup,
+                  anchor=args.anchor, warmup_blocks=args.warmup, disc_steps=args.disc_steps,
                   export=Path(args.export) if args.export else None,
                   progress=ProgressBar("arc steps", args.steps, min_interval=2.0),
                   log=lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -307,6 +307,8 @@ def add_training_commands(sub) -> None:
     ar.add_argument("--warmup", type=_bounded(int, 0, 256, "a number of blocks"), default=16,
                     help="at most this many blocks generated through the cache before the rolled-out ones "
                          "(drawn per step; default 16)")
+    ar.add_argument("--disc-steps", type=_bounded(int, 1, 16, "a number of updates from 1 to 16"), default=1,
+                    help="discriminator updates per generator update, each with fresh noise (default 1)")
     ar.add_argument("--export", default=None, help="also write the EMA generator as a checkpoint (NAME)")
     ar.add_argument("--threads", type=_bounded(int, 1, 256, "a thread count"), default=None)
     ar.set_defaults(func=cmd_train_arc)

@@ -46,7 +46,7 @@ from ..model.audio_prompt import _ConvLayer
 from ..model.sampler import timesteps
 from .latents import LatentSplit, store_dir
 from .lmdm_train import StageModule, stage_loss
-from .state import append_log, load_state, save_state
+from .state import append_log, load_state, read_log, save_state
 
 STEP_CHOICES = (1, 2, 4)
 DISCRIMINATORS = ("trunk", "latent")
@@ -168,10 +168,44 @@ def relativistic(d_high: torch.Tensor, d_low: torch.Tensor) -> torch.Tensor:
     return F.softplus(-(d_high - d_low)).mean()
 
 
+def plot_arc_curve(run: Path, path: Path, window: int = 25) -> None:
+    """Moving averages of the log: whether the discriminator tells rollouts from real audio, and the anchor."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    rows = read_log(run)
+    if len(rows) < 2:
+        return
+    steps = np.array([r["step"] for r in rows])
+    w = min(window, len(rows))
+
+    def smooth(key):
+        return np.convolve([r[key] for r in rows], np.ones(w) / w, mode="valid")
+
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), dpi=120)
+    axes[0].plot(steps[w - 1:], smooth("d_loss"), label="discriminator")
+    axes[0].plot(steps[w - 1:], smooth("g_loss"), label="generator (adversarial)")
+    axes[0].axhline(2 * np.log(2), color="grey", ls="--", lw=0.8, label="2 ln 2 (chance)")
+    axes[1].plot(steps[w - 1:], smooth("d_acc"))
+    axes[1].axhline(0.5, color="grey", ls="--", lw=0.8)
+    axes[2].plot(steps[w - 1:], smooth("anchor"))
+    for ax, title in zip(axes, ("losses", "share of real scored above rollout", "anchor (flow-matching loss)")):
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"train arc, moving average of {w} steps", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, minutes: float | None = None,
               batch: int = 4, context_blocks: int = 4, rollout_blocks: int = 4, warmup_blocks: int = 16,
               lr_g: float = 1e-5, lr_d: float = 1e-4, contrastive: float = 1.0, anchor: float = 1.0,
-              discriminator: str = "trunk", grad_blocks: str = "last", seed: int = 0, export: Path | None = None,
+              discriminator: str = "trunk", grad_blocks: str = "last", disc_steps: int = 1, seed: int = 0,
+              export: Path | None = None,
               progress=None, log=print) -> dict:
     from ..model import LMDMConfig, load_checkpoint
     from .lmdm_data import WindowSampler
@@ -180,6 +214,8 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
         raise ValueError(f"discriminator must be one of {DISCRIMINATORS}, got {discriminator!r}")
     if grad_blocks not in GRAD_BLOCKS:
         raise ValueError(f"grad_blocks must be one of {GRAD_BLOCKS}, got {grad_blocks!r}")
+    if disc_steps < 1:
+        raise ValueError(f"disc_steps must be 1 or more, got {disc_steps}")
     torch.manual_seed(seed)
     rng = random.Random(seed)
     run = Path(run)
@@ -206,7 +242,8 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
     max_warmup = max(0, min(warmup_blocks, cfg.context_blocks - context_blocks))
     deadline = time.monotonic() + minutes * 60 if minutes else None
     t0 = time.monotonic()
-    info = {"init": str(init), "discriminator": discriminator, "grad_blocks": grad_blocks, "anchor": anchor}
+    info = {"init": str(init), "discriminator": discriminator, "grad_blocks": grad_blocks, "anchor": anchor,
+            "disc_steps": disc_steps}
     while step < steps and (deadline is None or time.monotonic() < deadline):
         x0, cond = sampler.batch(batch, total, drop=False)
         style = cond.style
@@ -216,16 +253,17 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
         history = warm_history(gen, context, style, warm, seed=rng.randrange(2 ** 31))
         gen.train()
         fake = rollout(gen, history, Conditions(style=style), rollout_blocks, rng, grad_blocks)
-        # one noise level and one noise per item, shared by every window the discriminator reads this step
-        t = torch.empty(batch).uniform_(*TRUNK_NOISE, generator=noise_gen)
-        eps = torch.randn(real.shape, generator=noise_gen)
-        # discriminator: relativistic on (real, fake) + contrastive on (own prompt, another's)
-        d_real, d_fake = disc(real, style, t, eps), disc(fake.detach(), style, t, eps)
         shuffled = style.roll(1, dims=0)
-        d_loss = relativistic(d_real, d_fake) + contrastive * relativistic(d_real, disc(real, shuffled, t, eps))
-        d_opt.zero_grad(set_to_none=True)
-        d_loss.backward()
-        d_opt.step()
+        for _ in range(disc_steps):
+            # one noise level and one noise per item, shared by every window the discriminator reads in this update
+            t = torch.empty(batch).uniform_(*TRUNK_NOISE, generator=noise_gen)
+            eps = torch.randn(real.shape, generator=noise_gen)
+            # discriminator: relativistic on (real, fake) + contrastive on (own prompt, another's)
+            d_real, d_fake = disc(real, style, t, eps), disc(fake.detach(), style, t, eps)
+            d_loss = relativistic(d_real, d_fake) + contrastive * relativistic(d_real, disc(real, shuffled, t, eps))
+            d_opt.zero_grad(set_to_none=True)
+            d_loss.backward()
+            d_opt.step()
         # generator: its rollout should beat the real window under the same prompt, anchored to the data
         with torch.no_grad():
             d_real_now = disc(real, style, t, eps)
@@ -252,10 +290,12 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
         if step % 25 == 0 or step == steps:
             save_state(run / "generator", g_state, g_opt, step, info)
             save_state(run / f"discriminator-{discriminator}", disc, d_opt, step, {})
+            plot_arc_curve(run, run / "curve.png")
         if progress is not None:
             progress(step, steps)
     save_state(run / "generator", g_state, g_opt, step, info)
     save_state(run / f"discriminator-{discriminator}", disc, d_opt, step, {})
+    plot_arc_curve(run, run / "curve.png")
     if export is not None:
         save_checkpoint(ema.eval(), cfg, export, "lmdm", extra={"stage": "arc", "steps": step, **info})
     (run / "summary.json").write_text(json.dumps({"step": step, **info}))

@@ -103,6 +103,7 @@ def test_train_arc_runs_logs_and_resumes(setup, tmp_path):
     assert all(r["anchor"] > 0 and 0 <= r["warmup"] <= 2 for r in rows)
     assert (run / "discriminator-trunk" / "last.safetensors").exists()
     assert (tmp_path / "after.safetensors").exists()
+    assert (run / "curve.png").stat().st_size > 10_000          # the curves of the discriminator and the anchor
 
 
 def test_train_arc_says_which_discriminator_it_does_not_know(setup, tmp_path):
@@ -110,3 +111,24 @@ def test_train_arc_says_which_discriminator_it_does_not_know(setup, tmp_path):
     corpus, codec_path, _ = setup
     with pytest.raises(ValueError, match="discriminator must be one of"):
         train_arc(corpus, codec_path, tmp_path / "init", tmp_path / "arc", steps=1, discriminator="trunks")
+
+
+def test_the_discriminator_takes_as_many_updates_per_step_as_asked(setup, tmp_path):
+    import json
+
+    import pytest
+    corpus, codec_path, _ = setup
+    model = small_lmdm(**{k: v for k, v in TINY.items() if k not in ("d_model", "n_layers", "n_heads")})
+    save_checkpoint(model, model.cfg, tmp_path / "init", "lmdm")
+    run = tmp_path / "arc"
+    train_arc(corpus, codec_path, tmp_path / "init", run, steps=2, batch=2, context_blocks=2, rollout_blocks=2,
+              warmup_blocks=0, anchor=0.0, disc_steps=3, log=lambda m: None)
+
+    def adam_steps(folder):
+        scalars = json.loads((folder / "last.json").read_text())["optimizer_scalars"]
+        return {v for k, v in scalars.items() if k.endswith(".step")}
+
+    assert adam_steps(run / "discriminator-trunk") == {6.0}
+    assert adam_steps(run / "generator") == {2.0}
+    with pytest.raises(ValueError, match="disc_steps must be 1 or more"):
+        train_arc(corpus, codec_path, tmp_path / "init", tmp_path / "arc0", steps=1, disc_steps=0)
