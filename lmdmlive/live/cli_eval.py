@@ -2,17 +2,12 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from .cli_args import _bounded, _control_guidance, _guidance, _steps
 
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
-JUDGE_CLASSIFIER = str(ASSETS / "classifier")
-"""The attribute classifier every eval reads by default: shipped, so that numbers from
-different sessions come from the same judge (`lmdmlive train classifier` rebuilds it)."""
-JUDGE_ENCODER = str(ASSETS / "audio_prompt")
-
+CLASSIFIER_HELP = "attribute classifier checkpoint (default: the shipped one)"
+ENCODER_HELP = "audio-prompt encoder checkpoint (default: the shipped one)"
 FLOAT32_HELP = "generate with float32 weights throughout (default: int8 copies of the transformer's, as played)"
 
 
@@ -21,14 +16,15 @@ def cmd_eval_model(args) -> int:
     from pathlib import Path
 
     from ..engine.bench import measure_rtf
-    from ..model.default import DEFAULT_CODEC, DEFAULT_GUIDANCE, DEFAULT_STEPS, load_default
+    from ..model.default import (DEFAULT_AUDIO_PROMPT, DEFAULT_CLASSIFIER, DEFAULT_CODEC, DEFAULT_GUIDANCE,
+                                 DEFAULT_STEPS, load_default)
     from ..model.text_encoder import shared_text_encoder
     from ..progress import ProgressBar
     from ..model.generate import CONTROL_GUIDANCE
     from ..train.eval_model import evaluate_model, load_judges
 
     bundle = load_default(args.model, args.codec, int8=not args.float32)
-    judges = load_judges(Path(args.classifier), Path(args.encoder))
+    judges = load_judges(Path(args.classifier or DEFAULT_CLASSIFIER), Path(args.encoder or DEFAULT_AUDIO_PROMPT))
     steps = args.steps or DEFAULT_STEPS
     guidance = DEFAULT_GUIDANCE if args.guidance is None else args.guidance
     control_guidance = CONTROL_GUIDANCE if args.control_guidance is None else args.control_guidance
@@ -61,7 +57,8 @@ def cmd_eval_style(args) -> int:
     import tempfile
     from pathlib import Path
 
-    from ..model.default import DEFAULT_CODEC, DEFAULT_GUIDANCE, DEFAULT_STEPS, load_default
+    from ..model.default import (DEFAULT_AUDIO_PROMPT, DEFAULT_CLASSIFIER, DEFAULT_CODEC, DEFAULT_GUIDANCE,
+                                 DEFAULT_STEPS, load_default)
     from ..model.text_encoder import shared_text_encoder
     from ..progress import ProgressBar
     from ..train.eval_model import load_judges
@@ -74,7 +71,7 @@ def cmd_eval_style(args) -> int:
         from ..model.adapters import find
         find(args.adapter)                    # a wrong name fails here, before minutes of generation
     bundle = load_default(args.model, args.codec, int8=False)
-    judges = load_judges(Path(args.classifier), Path(args.encoder))
+    judges = load_judges(Path(args.classifier or DEFAULT_CLASSIFIER), Path(args.encoder or DEFAULT_AUDIO_PROMPT))
     steps = args.steps or DEFAULT_STEPS
     guidance = DEFAULT_GUIDANCE if args.guidance is None else args.guidance
     embed = shared_text_encoder().embed
@@ -106,13 +103,14 @@ def cmd_eval_drift(args) -> int:
     import json
     from pathlib import Path
 
-    from ..model.default import DEFAULT_CODEC, DEFAULT_GUIDANCE, DEFAULT_STEPS, load_default
+    from ..model.default import (DEFAULT_AUDIO_PROMPT, DEFAULT_CLASSIFIER, DEFAULT_CODEC, DEFAULT_GUIDANCE,
+                                 DEFAULT_STEPS, load_default)
     from ..model.text_encoder import shared_text_encoder
     from ..progress import ProgressBar
     from ..train.eval_drift import evaluate_drift, plot_drift
     from ..train.eval_model import load_judges
 
-    judges = load_judges(Path(args.classifier), Path(args.encoder))
+    judges = load_judges(Path(args.classifier or DEFAULT_CLASSIFIER), Path(args.encoder or DEFAULT_AUDIO_PROMPT))
     steps = args.steps or DEFAULT_STEPS
     guidance = DEFAULT_GUIDANCE if args.guidance is None else args.guidance
     embed = shared_text_encoder().embed
@@ -180,8 +178,8 @@ def add_eval_commands(sub) -> None:
     em.add_argument("--model", default=None, help="LMDM checkpoint (default: the shipped one)")
     em.add_argument("--codec", default=None, help="codec checkpoint (default: the shipped one)")
     em.add_argument("--corpus", default="data/corpus", help="corpus folder (default data/corpus)")
-    em.add_argument("--classifier", default=JUDGE_CLASSIFIER, help="attribute classifier checkpoint (default: the shipped one)")
-    em.add_argument("--encoder", default=JUDGE_ENCODER, help="audio-prompt encoder checkpoint (default: the shipped one)")
+    em.add_argument("--classifier", default=None, help=CLASSIFIER_HELP)
+    em.add_argument("--encoder", default=None, help=ENCODER_HELP)
     em.add_argument("--quick", action="store_true", help="8 clips and 4 per control instead of 32 and 8")
     em.add_argument("--steps", type=_steps, default=None)
     em.add_argument("--guidance", type=_guidance, default=None)
@@ -200,8 +198,8 @@ def add_eval_commands(sub) -> None:
     es.add_argument("--model", default=None, help="LMDM checkpoint (default: the shipped one)")
     es.add_argument("--codec", default=None, help="codec checkpoint (default: the shipped one)")
     es.add_argument("--corpus", default="data/corpus", help="corpus whose held-out audio gives the other centroids")
-    es.add_argument("--classifier", default=JUDGE_CLASSIFIER, help="attribute classifier checkpoint (default: the shipped one)")
-    es.add_argument("--encoder", default=JUDGE_ENCODER, help="audio-prompt encoder checkpoint")
+    es.add_argument("--classifier", default=None, help=CLASSIFIER_HELP)
+    es.add_argument("--encoder", default=None, help=ENCODER_HELP)
     es.add_argument("--clips", type=_bounded(int, 1, 256, "a number of prompts"), default=12,
                     help="prompts taken from the folder (default 12), two seeds each")
     es.add_argument("--steps", type=_steps, default=None)
@@ -217,8 +215,8 @@ def add_eval_commands(sub) -> None:
     ed.add_argument("--after", default=None, help="the model after ARC-Forcing, measured on the same prompts and seeds")
     ed.add_argument("--codec", default=None, help="codec checkpoint (default: the shipped one)")
     ed.add_argument("--corpus", default="data/corpus")
-    ed.add_argument("--classifier", default=JUDGE_CLASSIFIER, help="attribute classifier checkpoint")
-    ed.add_argument("--encoder", default=JUDGE_ENCODER, help="audio-prompt encoder checkpoint")
+    ed.add_argument("--classifier", default=None, help=CLASSIFIER_HELP)
+    ed.add_argument("--encoder", default=None, help=ENCODER_HELP)
     ed.add_argument("--prompts", type=_bounded(int, 1, 64, "a number of prompts"), default=4)
     ed.add_argument("--steps", type=_steps, default=None)
     ed.add_argument("--guidance", type=_guidance, default=None)

@@ -23,6 +23,9 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets"
 DEFAULT_LMDM = ASSETS / "lmdm"
 DEFAULT_CODEC = ASSETS / "codec"
 DEFAULT_AUDIO_PROMPT = ASSETS / "audio_prompt"
+DEFAULT_CLASSIFIER = ASSETS / "classifier"
+"""The attribute classifier every `eval` reads by default: shipped, so that numbers from
+different sessions come from the same judge (`lmdmlive train classifier` rebuilds it)."""
 UNTRAINED_SEED = 20261124
 UNTRAINED_NOTE = ("no trained default model is shipped yet: running on untrained, seeded weights "
                   "(the output is structured noise, not music)")

@@ -88,10 +88,14 @@ def test_the_discriminator_learns_real_from_fake_and_its_prompt_from_another():
         assert (d(real, style) > d(real, style.roll(1, 0))).float().mean() > 0.9
 
 
+def _save_init(path):
+    model = small_lmdm(**{k: v for k, v in TINY.items() if k not in ("d_model", "n_layers", "n_heads")})
+    save_checkpoint(model, model.cfg, path, "lmdm")
+
+
 def test_train_arc_runs_logs_and_resumes(setup, tmp_path):
     corpus, codec_path, _ = setup
-    model = small_lmdm(**{k: v for k, v in TINY.items() if k not in ("d_model", "n_layers", "n_heads")})
-    save_checkpoint(model, model.cfg, tmp_path / "init", "lmdm")
+    _save_init(tmp_path / "init")
     run = tmp_path / "arc"
     train_arc(corpus, codec_path, tmp_path / "init", run, steps=3, batch=2, context_blocks=2, rollout_blocks=2,
               warmup_blocks=2, log=lambda m: None)
@@ -118,8 +122,7 @@ def test_the_discriminator_takes_as_many_updates_per_step_as_asked(setup, tmp_pa
 
     import pytest
     corpus, codec_path, _ = setup
-    model = small_lmdm(**{k: v for k, v in TINY.items() if k not in ("d_model", "n_layers", "n_heads")})
-    save_checkpoint(model, model.cfg, tmp_path / "init", "lmdm")
+    _save_init(tmp_path / "init")
     run = tmp_path / "arc"
     train_arc(corpus, codec_path, tmp_path / "init", run, steps=2, batch=2, context_blocks=2, rollout_blocks=2,
               warmup_blocks=0, anchor=0.0, disc_steps=3, log=lambda m: None)

@@ -1,12 +1,9 @@
 """The judges every `eval` reads by default ship with the package and know the corpus's styles."""
-from pathlib import Path
-
 import numpy as np
 import torch
 
-from lmdmlive.live.cli_eval import ASSETS, JUDGE_CLASSIFIER, JUDGE_ENCODER
 from lmdmlive.model import load_codec
-from lmdmlive.model.default import DEFAULT_CODEC
+from lmdmlive.model.default import ASSETS, DEFAULT_AUDIO_PROMPT, DEFAULT_CLASSIFIER, DEFAULT_CODEC
 from lmdmlive.train.audio_models import WINDOW
 from lmdmlive.train.corpus.grooves import make_groove
 from lmdmlive.train.corpus.render import render_midi
@@ -22,7 +19,7 @@ def test_the_shipped_assets_stay_within_their_budget():
 
 @torch.no_grad()
 def test_the_shipped_classifier_names_the_family_of_grooves_it_never_heard():
-    judges = load_judges(Path(JUDGE_CLASSIFIER), Path(JUDGE_ENCODER))
+    judges = load_judges(DEFAULT_CLASSIFIER, DEFAULT_AUDIO_PROMPT)
     codec = load_codec(DEFAULT_CODEC).eval()
     families = judges.classifier.families
     hits = []
