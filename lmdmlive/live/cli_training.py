@@ -63,7 +63,7 @@ def cmd_train_codec(args) -> int:
                          batch=args.batch, lr=args.lr, seed=args.seed,
                          export=Path(args.export) if args.export else None,
                          init=Path(args.init) if args.init else None, freeze_encoder=args.freeze_encoder,
-                         progress=ProgressBar("codec steps", args.steps, min_interval=2.0),
+                         adversarial=args.adversarial, progress=ProgressBar("codec steps", args.steps, min_interval=2.0),
                          log=lambda msg: print(msg, file=sys.stderr, flush=True))
     print(f"codec at step {result['step']}; state in {args.run}" + (f", exported to {args.export}" if args.export else ""))
     return 0
@@ -237,6 +237,9 @@ def add_training_commands(sub) -> None:
                                                  "(e.g. lmdmlive/assets/codec)")
     tc.add_argument("--freeze-encoder", action="store_true",
                     help="train the decoder only, so the latents (and models trained on them) stay valid")
+    tc.add_argument("--adversarial", action="store_true",
+                    help="add a log-mel discriminator (least-squares and feature-matching losses); "
+                         "its state lives in RUN/discriminator")
     tc.add_argument("--threads", type=_bounded(int, 1, 256, "a thread count"), default=None,
                     help="CPU threads for torch (default: all cores)")
     tc.set_defaults(func=cmd_train_codec)

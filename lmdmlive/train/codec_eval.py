@@ -1,7 +1,8 @@
 """`lmdmlive eval codec`: the codec against Opus at 24 kbit/s on the same held-out clips.
 
 Both are measured by the same distances (log-mel L1, multi-resolution STFT distance,
-SI-SDR) on the same excerpts; `decode_rtf` is seconds of audio per second of
+SI-SDR) on the same excerpts, and log-mel L1 is also split into the reference's loud
+and quiet bins (`mel_l1_loud`, `mel_l1_quiet`), which says what a coder loses; `decode_rtf` is seconds of audio per second of
 streaming decode, block by block as the engine does it.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ import torch
 
 from ..model import Codec
 from .corpus.shards import load_audio, read_records
-from .spectral import mel_l1, si_sdr, stft_distance
+from .spectral import mel_l1, mel_l1_by_level, si_sdr, stft_distance
 
 OPUS_KBPS = 24
 
@@ -64,8 +65,8 @@ def evaluate_codec(codec: Codec, corpus: Path, clips: int = 24, seconds: float =
                    plot: str | None = None, plot_rows: int = 4) -> dict:
     cfg = codec.cfg
     sr = cfg.sample_rate
-    metrics = {k: [] for k in ("mel_l1", "stft_distance", "si_sdr", "mel_l1_opus24", "stft_distance_opus24",
-                               "si_sdr_opus24")}
+    metrics = {k + suffix: [] for suffix in ("", "_opus24")
+               for k in ("mel_l1", "mel_l1_loud", "mel_l1_quiet", "stft_distance", "si_sdr")}
     decode_seconds, audio_seconds = 0.0, 0.0
     labels: list[str] = []
     shown = []
@@ -83,12 +84,15 @@ def evaluate_codec(codec: Codec, corpus: Path, clips: int = 24, seconds: float =
             shown.append((labels[i], audio[:cut], recon[0, :cut].numpy(), opus[0, :cut].numpy()))
         for suffix, est in (("", recon), ("_opus24", opus)):
             metrics["mel_l1" + suffix].append(float(mel_l1(ref, est, sr)))
+            loud, quiet = mel_l1_by_level(ref, est, sr)
+            metrics["mel_l1_loud" + suffix].append(loud)
+            metrics["mel_l1_quiet" + suffix].append(quiet)
             metrics["stft_distance" + suffix].append(float(stft_distance(ref, est)))
             metrics["si_sdr" + suffix].append(float(si_sdr(ref, est)[0]))
     if plot:
         from .codec_plot import plot_spectrograms
         plot_spectrograms(shown, sr, plot)
-    result = {k: round(float(np.mean(v)), 4) for k, v in metrics.items()}
+    result = {k: round(float(np.nanmean(v)), 4) for k, v in metrics.items()}
     result["decode_rtf"] = round(audio_seconds / decode_seconds, 1)
     result["clips"] = len(metrics["mel_l1"])
     result["seconds_per_clip"] = seconds

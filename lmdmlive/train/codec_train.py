@@ -2,9 +2,10 @@
 
 Losses: multi-resolution STFT (log-magnitude L1 + spectral convergence) and log-mel
 L1 on random one-second crops, plus a small KL term that keeps the latents near a
-unit Gaussian, which is what the diffusion model will have to fit. No adversarial
-loss: on this CPU its discriminator would cost more steps than it buys (not measured
-yet; see the model card).
+unit Gaussian, which is what the diffusion model will have to fit. With
+`adversarial`, also a log-mel discriminator's least-squares and feature-matching
+terms (codec_disc.py) on part of each batch: it costs CPU time per step, and whether
+it buys that back is what the option is there to measure (docs/codec.md).
 """
 from __future__ import annotations
 
@@ -17,11 +18,13 @@ import soundfile as sf
 import torch
 
 from ..model import Codec, CodecConfig, save_checkpoint
+from .codec_disc import ADV_WEIGHT, FM_WEIGHT, CodecAdversary
 from .corpus.shards import read_records
 from .spectral import mel_l1, stft_distance
 from .state import append_log, load_state, read_log, save_state
 
 KL_WEIGHT = 1e-4
+ADV_ITEMS = 4          # crops of each batch the discriminator sees: its cost grows with them
 
 
 class CropSampler:
@@ -55,13 +58,18 @@ class CropSampler:
 
 
 def codec_losses(codec: Codec, wave: torch.Tensor, sample: bool = True) -> dict[str, torch.Tensor]:
+    return reconstruction_losses(codec, wave, sample)[0]
+
+
+def reconstruction_losses(codec: Codec, wave: torch.Tensor, sample: bool = True):
+    """(losses, reconstructed audio): the adversary needs the audio as well as the distances."""
     mean, logvar = codec.encode_stats(wave)
     z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar) if sample else mean
     recon = codec.decode(z)
     kl = 0.5 * (mean ** 2 + logvar.exp() - 1 - logvar).mean()
     mel = mel_l1(wave, recon, codec.cfg.sample_rate)
     stft = stft_distance(wave, recon)
-    return {"loss": mel + stft + KL_WEIGHT * kl, "mel_l1": mel, "stft": stft, "kl": kl}
+    return {"loss": mel + stft + KL_WEIGHT * kl, "mel_l1": mel, "stft": stft, "kl": kl}, recon
 
 
 def plot_curve(run: Path, path: Path) -> None:
@@ -92,11 +100,12 @@ def plot_curve(run: Path, path: Path) -> None:
 def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, batch: int = 16, seconds: float = 1.0,
                 lr: float = 1e-3, seed: int = 0, save_every: int = 200, export: Path | None = None,
                 config: CodecConfig = CodecConfig(), init: Path | None = None, freeze_encoder: bool = False,
-                progress=None, log=print) -> dict:
+                adversarial: bool = False, progress=None, log=print) -> dict:
     """Train (or go on training) the codec in `run`.
 
     `freeze_encoder` trains the decoder alone: the latents stay exactly what they were,
     so a diffusion model already trained on them keeps working with the better decoder.
+    `adversarial` adds the discriminator, whose state lives in RUN/discriminator.
     """
     torch.manual_seed(seed)
     torch.set_flush_denormal(True)     # tiny gradients in denormal range slow CPU kernels tenfold
@@ -108,6 +117,11 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
     opt = torch.optim.AdamW([p for p in codec.parameters() if p.requires_grad], lr=lr, betas=(0.8, 0.99),
                             weight_decay=1e-4)
     meta = load_state(run, codec, opt)
+    adversary = d_opt = None
+    if adversarial:
+        adversary = CodecAdversary(config.sample_rate)
+        d_opt = torch.optim.AdamW(adversary.parameters(), lr=lr, betas=(0.8, 0.99), weight_decay=1e-4)
+        load_state(run / "discriminator", adversary, d_opt)
     step = meta["step"] if meta else 0
     if meta:
         log(f"resuming {run} at step {step}")
@@ -129,11 +143,19 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
     t0 = time.monotonic()
     while step < steps and (deadline is None or time.monotonic() < deadline):
         warm = min(1.0, (step + 1) / min(500, max(1, steps // 10)))
-        for g in opt.param_groups:
+        for g in opt.param_groups + (d_opt.param_groups if d_opt else []):
             g["lr"] = lr * warm * (0.5 * (1 + math.cos(math.pi * min(1.0, step / max(steps, 1)))) * 0.9 + 0.1)
         wave = train.batch(batch)
         wave = wave * torch.empty(batch, 1).uniform_(0.5, 1.5)      # level augmentation
-        losses = codec_losses(codec, wave)
+        losses, recon = reconstruction_losses(codec, wave)
+        if adversary is not None:
+            real, fake = wave[:ADV_ITEMS], recon[:ADV_ITEMS]
+            d_opt.zero_grad(set_to_none=True)
+            d_loss = adversary.discriminator_loss(real, fake)
+            d_loss.backward()
+            d_opt.step()
+            adv, fm = adversary.generator_losses(real, fake)
+            losses.update(loss=losses["loss"] + ADV_WEIGHT * adv + FM_WEIGHT * fm, adv=adv, fm=fm, d_loss=d_loss)
         opt.zero_grad(set_to_none=True)
         losses["loss"].backward()
         torch.nn.utils.clip_grad_norm_([p for p in codec.parameters() if p.requires_grad], 1.0)
@@ -150,10 +172,14 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
             append_log(run, row)
         if step % save_every == 0:
             save_state(run, codec, opt, step, {"config": config.to_dict(), "seed": seed, "freeze_encoder": freeze_encoder})
+            if adversary is not None:
+                save_state(run / "discriminator", adversary, d_opt, step, {})
             plot_curve(run, run / "curve.png")
         if progress is not None:
             progress(step, steps)
     save_state(run, codec, opt, step, {"config": config.to_dict(), "seed": seed, "freeze_encoder": freeze_encoder})
+    if adversary is not None:
+        save_state(run / "discriminator", adversary, d_opt, step, {})
     plot_curve(run, run / "curve.png")
     codec.eval()
     if export is not None:

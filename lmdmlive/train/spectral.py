@@ -45,6 +45,18 @@ def mel_l1(reference: torch.Tensor, estimate: torch.Tensor, sample_rate: int) ->
     return (log_mel(reference, sample_rate) - log_mel(estimate, sample_rate)).abs().mean()
 
 
+LOUD_BIN = -1.0        # natural-log mel magnitude; about the loudest 40 % of the corpus's bins
+
+
+def mel_l1_by_level(reference: torch.Tensor, estimate: torch.Tensor, sample_rate: int) -> tuple[float, float]:
+    """(log-mel L1 over the reference's loud bins, over the rest): which part of the sound a coder loses."""
+    ref = log_mel(reference, sample_rate)
+    err = (ref - log_mel(estimate, sample_rate)).abs()
+    loud = ref >= LOUD_BIN
+    return (float(err[loud].mean()) if loud.any() else float("nan"),
+            float(err[~loud].mean()) if (~loud).any() else float("nan"))
+
+
 def stft_distance(reference: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:
     """Multi-resolution log-magnitude L1 plus spectral convergence, averaged over resolutions."""
     total = 0.0

@@ -92,3 +92,63 @@ def test_eval_puts_codec_and_opus_side_by_side(tmp_path):
         assert np.isfinite(result[key]), key
     assert result["clips"] == 2 and result["decode_rtf"] > 0
     assert result["mel_l1_opus24"] < result["mel_l1"], "an untrained codec must lose to Opus"
+    for key in ("mel_l1_loud", "mel_l1_quiet", "mel_l1_loud_opus24", "mel_l1_quiet_opus24"):
+        assert np.isfinite(result[key]) and result[key] >= 0, key
+
+
+def test_mel_l1_by_level_puts_an_error_where_it_was_made():
+    from lmdmlive.train.spectral import mel_l1_by_level
+    t = torch.arange(SR) / SR
+    tone = 0.5 * torch.sin(2 * torch.pi * 440 * t)[None]
+    hiss = 1e-3 * torch.randn(1, SR, generator=torch.Generator().manual_seed(0))
+    reference = tone + hiss
+    loud_err, quiet_err = mel_l1_by_level(reference, 0.5 * tone + hiss, SR)      # the tone 6 dB down
+    assert loud_err > 0.5 and quiet_err < loud_err / 2
+    loud_err, quiet_err = mel_l1_by_level(reference, tone, SR)                   # the hiss gone
+    assert quiet_err > 1.0 and loud_err < quiet_err / 2
+
+
+def test_the_discriminator_learns_to_tell_tones_from_noise():
+    from lmdmlive.train.codec_disc import CodecAdversary
+    torch.manual_seed(0)
+    adversary = CodecAdversary(SR)
+    opt = torch.optim.Adam(adversary.parameters(), lr=2e-3)
+    t = torch.arange(SR // 2) / SR
+    freqs = torch.linspace(150, 900, 4)[:, None]
+    real = 0.3 * torch.sin(2 * torch.pi * freqs * t)
+    fake = 0.3 * torch.randn(4, SR // 2)
+    with torch.no_grad():
+        before = adversary.realness(real) - adversary.realness(fake)
+    for _ in range(30):
+        opt.zero_grad()
+        adversary.discriminator_loss(real, fake).backward()
+        opt.step()
+    with torch.no_grad():
+        after = adversary.realness(real) - adversary.realness(fake)
+    assert float(after.min()) > 0.5 and float(after.mean()) > float(before.mean()) + 0.5, (before, after)
+    # The generator's side reaches the audio and leaves the discriminator's weights alone.
+    opt.zero_grad(set_to_none=True)
+    fake.requires_grad_(True)
+    adv, fm = adversary.generator_losses(real, fake)
+    (adv + fm).backward()
+    assert fake.grad is not None and float(fake.grad.abs().sum()) > 0
+    assert all(p.grad is None and p.requires_grad for p in adversary.parameters())
+
+
+def test_adversarial_codec_training_keeps_its_discriminator_across_resumes(tmp_path):
+    corpus = _tone_corpus(tmp_path / "corpus")
+    run = tmp_path / "run"
+    kwargs = dict(minutes=None, batch=4, seconds=0.4, lr=3e-3, save_every=20, config=TINY, adversarial=True,
+                  log=lambda m: None)
+    train_codec(corpus, run, steps=25, **kwargs)
+    saved = json.loads((run / "discriminator" / "last.json").read_text())
+    assert saved["step"] == 25
+    train_codec(corpus, run, steps=50, **kwargs)
+    rows = read_log(run)
+    assert [r["step"] for r in rows] == [25, 50]
+    assert all({"adv", "fm", "d_loss"} <= set(r) for r in rows)
+    assert json.loads((run / "discriminator" / "last.json").read_text())["step"] == 50
+    from lmdmlive.train.codec_disc import CodecAdversary
+    restored = CodecAdversary(SR)
+    load_state(run / "discriminator", restored, torch.optim.AdamW(restored.parameters()))
+    assert not torch.equal(restored.discriminators[0].head.weight, CodecAdversary(SR).discriminators[0].head.weight)
