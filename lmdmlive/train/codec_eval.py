@@ -65,8 +65,8 @@ def evaluate_codec(codec: Codec, corpus: Path, clips: int = 24, seconds: float =
                    plot: str | None = None, plot_rows: int = 4) -> dict:
     cfg = codec.cfg
     sr = cfg.sample_rate
-    metrics = {k + suffix: [] for suffix in ("", "_opus24")
-               for k in ("mel_l1", "mel_l1_loud", "mel_l1_quiet", "stft_distance", "si_sdr")}
+    metrics = {k + suffix: [] for suffix in ("", "_opus24") for k in ("mel_l1", "stft_distance", "si_sdr")}
+    levels = {suffix: {"loud_sum": 0.0, "loud_bins": 0, "quiet_sum": 0.0, "quiet_bins": 0} for suffix in ("", "_opus24")}
     decode_seconds, audio_seconds = 0.0, 0.0
     labels: list[str] = []
     shown = []
@@ -84,15 +84,18 @@ def evaluate_codec(codec: Codec, corpus: Path, clips: int = 24, seconds: float =
             shown.append((labels[i], audio[:cut], recon[0, :cut].numpy(), opus[0, :cut].numpy()))
         for suffix, est in (("", recon), ("_opus24", opus)):
             metrics["mel_l1" + suffix].append(float(mel_l1(ref, est, sr)))
-            loud, quiet = mel_l1_by_level(ref, est, sr)
-            metrics["mel_l1_loud" + suffix].append(loud)
-            metrics["mel_l1_quiet" + suffix].append(quiet)
+            for key, value in mel_l1_by_level(ref, est, sr).items():
+                levels[suffix][key] += value
             metrics["stft_distance" + suffix].append(float(stft_distance(ref, est)))
             metrics["si_sdr" + suffix].append(float(si_sdr(ref, est)[0]))
     if plot:
         from .codec_plot import plot_spectrograms
         plot_spectrograms(shown, sr, plot)
-    result = {k: round(float(np.nanmean(v)), 4) for k, v in metrics.items()}
+    result = {k: round(float(np.mean(v)), 4) for k, v in metrics.items()}
+    for suffix, pooled in levels.items():
+        for level in ("loud", "quiet"):
+            bins = pooled[f"{level}_bins"]
+            result[f"mel_l1_{level}{suffix}"] = round(pooled[f"{level}_sum"] / bins, 4) if bins else float("nan")
     result["decode_rtf"] = round(audio_seconds / decode_seconds, 1)
     result["clips"] = len(metrics["mel_l1"])
     result["seconds_per_clip"] = seconds

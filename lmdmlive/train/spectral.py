@@ -48,13 +48,17 @@ def mel_l1(reference: torch.Tensor, estimate: torch.Tensor, sample_rate: int) ->
 LOUD_BIN = -1.0        # natural-log mel magnitude; about the loudest 40 % of the corpus's bins
 
 
-def mel_l1_by_level(reference: torch.Tensor, estimate: torch.Tensor, sample_rate: int) -> tuple[float, float]:
-    """(log-mel L1 over the reference's loud bins, over the rest): which part of the sound a coder loses."""
+def mel_l1_by_level(reference: torch.Tensor, estimate: torch.Tensor, sample_rate: int) -> dict[str, float]:
+    """Summed log-mel L1 and bin counts over the reference's loud bins and over the rest.
+
+    Sums rather than means, so that clips pool into one figure per level: which part of
+    the sound a coder loses.
+    """
     ref = log_mel(reference, sample_rate)
     err = (ref - log_mel(estimate, sample_rate)).abs()
     loud = ref >= LOUD_BIN
-    return (float(err[loud].mean()) if loud.any() else float("nan"),
-            float(err[~loud].mean()) if (~loud).any() else float("nan"))
+    return {"loud_sum": float(err[loud].sum()), "loud_bins": int(loud.sum()),
+            "quiet_sum": float(err[~loud].sum()), "quiet_bins": int((~loud).sum())}
 
 
 def stft_distance(reference: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:
