@@ -2,8 +2,9 @@
 
 Both are measured by the same distances (log-mel L1, multi-resolution STFT distance,
 SI-SDR) on the same excerpts, and log-mel L1 is also split into the reference's loud
-and quiet bins (`mel_l1_loud`, `mel_l1_quiet`), which says what a coder loses; `decode_rtf` is seconds of audio per second of
-streaming decode, block by block as the engine does it.
+and quiet bins (`mel_l1_loud`, `mel_l1_quiet`), which says what a coder loses.
+`decode_rtf` is seconds of audio per second of streaming decode, block by block as
+the engine does it.
 """
 from __future__ import annotations
 
