@@ -103,6 +103,7 @@ def test_mel_l1_by_level_puts_an_error_where_it_was_made():
     tone = 0.5 * torch.sin(2 * torch.pi * 440 * t)[None]
     hiss = 1e-3 * torch.randn(1, SR, generator=torch.Generator().manual_seed(0))
     reference = tone + hiss
+
     def errors(estimate):
         e = mel_l1_by_level(reference, estimate, SR)
         return e["loud_sum"] / e["loud_bins"], e["quiet_sum"] / e["quiet_bins"]
