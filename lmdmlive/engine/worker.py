@@ -76,7 +76,8 @@ class EngineStream:
 class Engine(MidBlockChanges):
     def __init__(self, bundle: ModelBundle, server_rate: int, *, steps: int = DEFAULT_STEPS,
                  guidance: float = DEFAULT_GUIDANCE, lookahead_seconds: float | None = None,
-                 crossfade_blocks: int = 1, threads: int | None = None, redo: bool = True):
+                 crossfade_blocks: int = 1, threads: int | None = None, redo: bool = True,
+                 warm: bool = True):
         self.bundle, self.server_rate = bundle, int(server_rate)
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise ValueError(f"threads must be a whole number of at least 1, got {threads!r}")
@@ -96,6 +97,24 @@ class Engine(MidBlockChanges):
         self.redo = redo                    # generate the playing block again when its conditions change
         self.redos = 0
         self.stall_seconds = 0.0            # injected by tests and the bench to rehearse lateness
+        if warm:
+            self.warm_up()
+
+    def warm_up(self) -> float:
+        """Generate, decode and resample one throwaway block; returns the seconds it took.
+
+        The first model call in a process pays for loading kernels and libraries from disk:
+        measured on a fresh CI machine, 7.7 s for a block that takes 10 ms afterwards. Paid
+        here, before any stream exists, the first stream's sound starts within its lookahead.
+        """
+        t0 = time.perf_counter()
+        model, codec = self.bundle.lmdm, self.bundle.codec
+        cond = stack_conditions([Conditions()], model.cfg, model.cfg.block_frames)
+        with torch.no_grad():
+            z = generate_block(model, [model.new_cache(1)], cond, [0], steps=self.steps, guidance=self.guidance)
+            audio = codec.stream_decoder()(model.to_codec(z))[0].numpy()
+        soxr.ResampleStream(codec.cfg.sample_rate, self.server_rate, 1, dtype="float32").resample_chunk(audio)
+        return time.perf_counter() - t0
 
     # ---- streams -------------------------------------------------------------------------------
 
