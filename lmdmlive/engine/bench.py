@@ -93,7 +93,7 @@ def measure_rtf(model: LMDM, codec: Codec, steps: int, guidance: float, blocks: 
     """Seconds of audio per second of compute: generation plus streaming decode, window full.
 
     `with_controls`: a stream that sets an arrangement control, whose guidance takes a
-    third branch (`guided_with_controls`).
+    third branch (`guided_layers`).
     """
     cfg = model.cfg
     cache = _filled_cache(model, cfg.context_frames)

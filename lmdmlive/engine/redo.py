@@ -137,7 +137,7 @@ class MidBlockChanges:
         for i, (s, cond, changed) in enumerate(snapshot):
             rp, ring = s.rewind, s.player.ring
             s.decoder.state = rp.decoder_state
-            audio = np.nan_to_num(s.decoder(model.to_codec(z[i]))[0].numpy())
+            audio = s.decoder(model.to_codec(z[i]), cond)
             resampler, out, origin = primed_resample(rp.primer, audio, rate, self.server_rate, rp.in_total)
             plan = splice_plan(rp, origin, len(out), ring.read, self._guard())
             fade = int(SPLICE_FADE_SECONDS * self.server_rate)

@@ -14,6 +14,7 @@ import torch
 
 from ..model import Conditions, generate_block
 from ..model.default import ModelBundle
+from ..model.loudness_follow import FollowingDecoder
 
 MAX_SECONDS = 6 * 3600
 
@@ -32,14 +33,14 @@ def render_offline(bundle: ModelBundle, style: torch.Tensor | None, seconds: flo
     cfg = model.cfg
     n_blocks = math.ceil(seconds / cfg.block_seconds)
     cache = model.new_cache(1)
-    decoder = codec.stream_decoder()
+    decoder = FollowingDecoder(codec.stream_decoder(), codec.cfg.hop)
     cond = Conditions(style=style) if style is not None else Conditions()
     pieces = []
     with torch.no_grad():
         for i in range(n_blocks):
             block_cond = conditions(i) if conditions is not None else cond
             z = generate_block(model, [cache], block_cond, [seed], steps=steps, guidance=guidance)
-            pieces.append(decoder(model.to_codec(z))[0].numpy())
+            pieces.append(decoder(model.to_codec(z), block_cond))
             if progress is not None:
                 progress(i + 1, n_blocks)
     audio = np.concatenate(pieces)[: int(round(seconds * codec.cfg.sample_rate))]

@@ -24,6 +24,7 @@ from ..audio.player import StreamPlayer
 from ..model import Conditions, generate_block
 from ..model.conditioning import stack_conditions
 from ..model.default import DEFAULT_GUIDANCE, DEFAULT_STEPS, ModelBundle
+from ..model.loudness_follow import FollowingDecoder
 from .delay import ROUTES, DelayInput
 from .redo import PRIMER_SECONDS, MidBlockChanges, RewindPoint
 
@@ -112,7 +113,7 @@ class Engine(MidBlockChanges):
         cond = stack_conditions([Conditions()], model.cfg, model.cfg.block_frames)
         with torch.no_grad():
             z = generate_block(model, [model.new_cache(1)], cond, [0], steps=self.steps, guidance=self.guidance)
-            audio = codec.stream_decoder()(model.to_codec(z))[0].numpy()
+            audio = FollowingDecoder(codec.stream_decoder(), codec.cfg.hop)(model.to_codec(z), cond)
         soxr.ResampleStream(codec.cfg.sample_rate, self.server_rate, 1, dtype="float32").resample_chunk(audio)
         return time.perf_counter() - t0
 
@@ -126,7 +127,8 @@ class Engine(MidBlockChanges):
         if player.sample_rate != self.server_rate:
             raise ValueError(f"the server runs at {player.sample_rate} Hz, the engine was made for {self.server_rate}")
         stream = EngineStream(player=player, seed=seed, cond=Conditions(style=style) if style is not None
-                              else Conditions(), cache=model.new_cache(1), decoder=codec.stream_decoder(),
+                              else Conditions(), cache=model.new_cache(1),
+                              decoder=FollowingDecoder(codec.stream_decoder(), codec.cfg.hop),
                               resampler=soxr.ResampleStream(codec.cfg.sample_rate, self.server_rate, 1,
                                                             dtype="float32"),
                               primer=np.zeros(int(PRIMER_SECONDS * codec.cfg.sample_rate), dtype=np.float32))
@@ -245,7 +247,7 @@ class Engine(MidBlockChanges):
         z = self._generate([(s, cond) for s, (cond, _), _ in snapshot])
         for i, (s, (cond, faded_before), changed) in enumerate(snapshot):
             state_before = s.decoder.state
-            audio = np.nan_to_num(s.decoder(model.to_codec(z[i]))[0].numpy())
+            audio = s.decoder(model.to_codec(z[i]), cond)
             out = s.resampler.resample_chunk(audio)
             at = s.player.ring.write(out)
             s.rewind = RewindPoint(block=s.blocks, cond=cond, ring_pos=at, ideal=s.out_origin + s.out_total,

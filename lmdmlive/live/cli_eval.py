@@ -20,7 +20,7 @@ def cmd_eval_model(args) -> int:
                                  DEFAULT_STEPS, load_default)
     from ..model.text_encoder import shared_text_encoder
     from ..progress import ProgressBar
-    from ..model.generate import CONTROL_GUIDANCE
+    from ..model.generate import CONTROL_GUIDANCE, SKETCH_GUIDANCE
     from ..train.eval_model import evaluate_model, load_judges
 
     bundle = load_default(args.model, args.codec, int8=not args.float32)
@@ -28,15 +28,18 @@ def cmd_eval_model(args) -> int:
     steps = args.steps or DEFAULT_STEPS
     guidance = DEFAULT_GUIDANCE if args.guidance is None else args.guidance
     control_guidance = CONTROL_GUIDANCE if args.control_guidance is None else args.control_guidance
+    sketch_guidance = SKETCH_GUIDANCE if args.sketch_guidance is None else args.sketch_guidance
     embed = shared_text_encoder().embed
     r = evaluate_model(bundle.lmdm, bundle.codec, Path(args.corpus), Path(args.codec or DEFAULT_CODEC), judges,
                        lambda text: embed([text]), clips=8 if args.quick else 32, control_guidance=control_guidance,
                        control_clips=4 if args.quick else 8, steps=steps, guidance=guidance,
+                       sketch_guidance=sketch_guidance,
                        progress=ProgressBar("eval generations", 1, min_interval=2.0))
     r["rtf"] = measure_rtf(bundle.lmdm, bundle.codec, steps, guidance, 6 if args.quick else 24)
     r["weights"] = bundle.source
     rows = [("prompt_acc", r["prompt_acc"], f">= 0.8 x {r['prompt_acc_real']:.3f} (prompt_acc_real)"),
             ("loud_corr", r["loud_corr"], f">= 0.9 (real audio through the codec: {r['loud_corr_codec']:.3f})"),
+            ("loud_corr_unfollowed", r["loud_corr_unfollowed"], "(the model alone, before the loudness follower)"),
             ("bright_corr", r["bright_corr"], f"(real audio through the codec: {r['bright_corr_codec']:.3f})"),
             ("pitch_acc", r["pitch_acc"], f">= 0.7 (real audio through the codec: {r['pitch_acc_codec']:.3f})"),
             ("fad", r["fad"], f"<= 3 x {r['fad_floor']:.3f} (fad_floor)"), ("rtf", r["rtf"], ">= 4")]
@@ -45,7 +48,7 @@ def cmd_eval_model(args) -> int:
     for name, value, target in rows:
         print(f"{name:<24} {value:>8.3f}  {target}")
     print(f"({r['clips']} held-out clips of {r['seconds']:.2f} s, steps {steps}, guidance {guidance}, "
-          f"control guidance {control_guidance}, "
+          f"control guidance {control_guidance}, sketch guidance {sketch_guidance}, "
           f"weights: {r['weights']})")
     if args.json:
         print(json.dumps(r))
@@ -185,6 +188,8 @@ def add_eval_commands(sub) -> None:
     em.add_argument("--guidance", type=_guidance, default=None)
     em.add_argument("--control-guidance", type=_control_guidance, default=None,
                     help="the arrangement controls' own guidance scale (default 12; equal to --guidance: plain guidance)")
+    em.add_argument("--sketch-guidance", type=_control_guidance, default=None,
+                    help="the sketch's own guidance scale (default 4; equal to --guidance: plain guidance)")
     em.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
     em.add_argument("--float32", action="store_true", help=FLOAT32_HELP)
     em.set_defaults(func=cmd_eval_model)

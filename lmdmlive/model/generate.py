@@ -9,24 +9,51 @@ import torch
 from .conditioning import Conditions
 from .kv_cache import BlockCache
 from .lmdm import LMDM
-from .sampler import block_noise, guided, guided_with_controls, sample_euler, sample_pingpong, timesteps
+from .sampler import block_noise, guided, guided_layers, sample_euler, sample_pingpong, timesteps
 
 SAMPLERS = ("euler", "pingpong")
 CONTROL_GUIDANCE = 12.0
-"""Default scale of the arrangement controls' own guidance term (`guided_with_controls`)."""
+"""Default scale of the arrangement controls' own guidance term (`guided_layers`)."""
+SKETCH_GUIDANCE = 4.0
+"""Default scale of the sketch's own guidance term (`guided_layers`), measured in docs/model-card.md."""
 
 
-def _guidance_batch(cond: Conditions, model: LMDM, batch: int, with_controls: bool) -> Conditions:
-    """[cond_0, null, cond_1, null, ...], or [cond_0, cond_0 without arrangement, null, ...]: item-major."""
+def _given(mask: torch.Tensor | None) -> bool:
+    return mask is not None and bool((mask > 0).any())
+
+
+def guidance_layers(cond: Conditions, guidance: float, control_guidance: float | None,
+                    sketch_guidance: float | None) -> list[tuple[tuple[str, ...], float]]:
+    """The layers of guidance for `cond`: (the masks a layer adds, its scale), first layer first.
+
+    The first layer is the prompt and the input audio. The arrangement and the sketch
+    follow as layers of their own when some stream sets them and their scale is given;
+    a layer with the same scale as the one before merges into it (it is then plain
+    guidance, and costs no branch).
+    """
+    layers: list[tuple[tuple[str, ...], float]] = [((), guidance)]
+    for name, scale in (("arrangement_mask", control_guidance), ("sketch_mask", sketch_guidance)):
+        if scale is None or not _given(getattr(cond, name)):
+            continue
+        if scale == layers[-1][1]:
+            if len(layers) > 1:         # the first layer holds whatever no later layer names
+                layers[-1] = (layers[-1][0] + (name,), scale)
+        else:
+            layers.append(((name,), scale))
+    return layers
+
+
+def _guidance_batch(cond: Conditions, model: LMDM, batch: int, layers) -> Conditions:
+    """Every layer, then one layer fewer, ... down to nothing, per item: item-major."""
     frames = model.cfg.block_frames
     full = cond.filled(model.cfg, batch, frames)
-    null = Conditions().filled(model.cfg, batch, frames)
     branches = [full]
-    if with_controls:
-        rest = Conditions(**vars(full))
-        rest.arrangement_mask = torch.zeros_like(full.arrangement_mask)
-        branches.append(rest)
-    branches.append(null)
+    for k in range(len(layers) - 1, 0, -1):        # drop the layers above k, the last first
+        fewer = Conditions(**vars(branches[-1]))
+        for name in layers[k][0]:
+            setattr(fewer, name, torch.zeros_like(getattr(full, name)))
+        branches.append(fewer)
+    branches.append(Conditions().filled(model.cfg, batch, frames))
     return Conditions(**{name: torch.stack([getattr(b, name) for b in branches], dim=1).flatten(0, 1)
                          for name in vars(full)})
 
@@ -34,14 +61,16 @@ def _guidance_batch(cond: Conditions, model: LMDM, batch: int, with_controls: bo
 @torch.no_grad()
 def generate_block(model: LMDM, caches: list[BlockCache], cond: Conditions, seeds: list[int], *,
                    steps: int = 4, guidance: float = 1.0, control_guidance: float | None = CONTROL_GUIDANCE,
+                   sketch_guidance: float | None = SKETCH_GUIDANCE,
                    sampler: str = "euler", shift: float = 1.0, init: torch.Tensor | None = None,
                    strength: float = 1.0, append: bool = True) -> torch.Tensor:
     """The clean latents of the next block of every stream: (sum of cache batches, Bf, latent_dim).
 
     seeds:    one per cache; the noise of a block depends only on (seed, block index)
     guidance: classifier-free guidance scale; 1 evaluates the conditional branch only
-    control_guidance: the arrangement controls' own scale (`guided_with_controls`), used
+    control_guidance: the arrangement controls' own scale (`guided_layers`), used
               when guidance is not 1 and some stream sets a control; None: plain guidance
+    sketch_guidance: the sketch's own scale, the same way, when some stream sets a sketch
     init, strength: start from `init` latents noised to level `strength` (0 returns
               `init` unchanged, 1 ignores it) -- the generative delay's partial noising
     append:   make the result the context of the next block. It is left pending in
@@ -58,6 +87,9 @@ def generate_block(model: LMDM, caches: list[BlockCache], cond: Conditions, seed
     if control_guidance is not None and (not (control_guidance == control_guidance)
                                          or not 0.0 <= control_guidance <= 40.0):
         raise ValueError(f"control_guidance must be a number from 0 to 40 or None, got {control_guidance!r}")
+    if sketch_guidance is not None and (not (sketch_guidance == sketch_guidance)
+                                        or not 0.0 <= sketch_guidance <= 40.0):
+        raise ValueError(f"sketch_guidance must be a number from 0 to 40 or None, got {sketch_guidance!r}")
     if not (strength == strength) or not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength must be a number from 0 to 1, got {strength!r}")
     if len({c.pending is None for c in caches}) > 1:
@@ -82,19 +114,19 @@ def generate_block(model: LMDM, caches: list[BlockCache], cond: Conditions, seed
         ts = timesteps(steps, shift)
         x = noise
 
-    with_controls = (guidance != 1.0 and control_guidance is not None and control_guidance != guidance
-                     and cond.arrangement_mask is not None and bool((cond.arrangement_mask > 0).any()))
-    copies = 1 if guidance == 1.0 else 3 if with_controls else 2
+    # guidance 1 is the cheapest path, one branch: no layer is scaled then
+    layers = [] if guidance == 1.0 else guidance_layers(cond, guidance, control_guidance, sketch_guidance)
+    copies = len(layers) + 1 if layers else 1
     prefix = model.prefix(caches, copies)
     if copies == 1:
         def denoise(x_, t):
             return model.forward_cached(prefix, x_, t, cond)
     else:
-        branches = _guidance_batch(cond, model, batch, with_controls)
+        branches = _guidance_batch(cond, model, batch, layers)
 
         def velocity(xg, t):
             return model.forward_cached(prefix, xg, t, branches)
-        denoise = (guided_with_controls(velocity, guidance, control_guidance, batch) if with_controls
+        denoise = (guided_layers(velocity, [scale for _, scale in layers], batch) if len(layers) > 1
                    else guided(velocity, guidance, batch))
 
     if sampler == "euler":

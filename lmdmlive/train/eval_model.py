@@ -14,7 +14,9 @@ models trained on real corpus audio:
   and the measured onset rate, spectral centroid and tempo bucket must order the same.
 - loud_corr, bright_corr: Pearson correlation of the generated audio's loudness and
   centroid curves with the requested ones (a held-out clip's); pitch_acc: the share of
-  requested voiced frames whose generated pitch is within 50 cents.
+  requested voiced frames whose generated pitch is within 50 cents. Measured on what a
+  stream plays, after the loudness follower (model/loudness_follow.py); the model's
+  own loudness curve, before it, is loud_corr_unfollowed.
 - fad: Fréchet distance between audio-prompt-encoder embeddings of generated and real
   held-out windows; fad_floor: the same between two disjoint halves of the real ones,
   with as many windows as the generated side.
@@ -29,11 +31,12 @@ import numpy as np
 import torch
 
 from ..model import Conditions, generate_block, load_checkpoint
-from ..model.generate import CONTROL_GUIDANCE
+from ..model.generate import CONTROL_GUIDANCE, SKETCH_GUIDANCE
 from ..model.audio_prompt import AudioPromptEncoder, SmallModelConfig
 from ..model.conditioning import arrangement_units, sketch_from_features
 from ..model.config import ARRANGEMENT_CONTROLS, SKETCH_CURVES
 from ..model.features import sketch_features
+from ..model.loudness_follow import follow_blocks
 from .audio_models import GROUPS, WINDOW, AttributeClassifier, Windows
 from .latents import LatentSplit, build_store, store_dir
 
@@ -61,13 +64,15 @@ def load_judges(classifier_path: Path, encoder_path: Path) -> Judges:
 
 @torch.no_grad()
 def generate(lmdm, codec, conds: list[Conditions], seed: int, steps: int, guidance: float,
-             control_guidance: float | None = CONTROL_GUIDANCE) -> np.ndarray:
-    """Audio (codec rate) of one stream generated under one Conditions per block."""
+             control_guidance: float | None = CONTROL_GUIDANCE,
+             sketch_guidance: float | None = SKETCH_GUIDANCE) -> np.ndarray:
+    """Audio (codec rate) of one stream generated under one Conditions per block, as the model
+    decodes it (without the loudness follower: `follow_blocks` adds it)."""
     cache, decoder = lmdm.new_cache(1), codec.stream_decoder()
     out = []
     for cond in conds:
         z = generate_block(lmdm, [cache], cond, [seed], steps=steps, guidance=guidance,
-                           control_guidance=control_guidance)
+                           control_guidance=control_guidance, sketch_guidance=sketch_guidance)
         out.append(decoder(lmdm.to_codec(z))[0].numpy())
     return np.concatenate(out)
 
@@ -112,7 +117,7 @@ def _judge(judges: Judges, codec, audio: np.ndarray):
 def evaluate_model(lmdm, codec, corpus: Path, codec_path: Path, judges: Judges, embed, *, clips: int = 32,
                    seconds: float = 10.0, steps: int = 4, guidance: float = 2.0,
                    control_guidance: float | None = CONTROL_GUIDANCE, control_clips: int = 8,
-                   progress=None) -> dict:
+                   sketch_guidance: float | None = SKETCH_GUIDANCE, progress=None) -> dict:
     cfg = lmdm.cfg
     folder = store_dir(corpus, codec_path)
     build_store(corpus, codec_path)
@@ -134,7 +139,7 @@ def evaluate_model(lmdm, codec, corpus: Path, codec_path: Path, judges: Judges, 
             progress(done, total)
 
     prompt_hits, real_hits, gen_emb = [], [], []
-    model_follow, codec_follow = _Following(), _Following()
+    model_follow, codec_follow, unfollowed = _Following(), _Following(), _Following()
     hop, rate = codec.cfg.hop, codec.cfg.sample_rate
     for n, i in enumerate(chosen):
         clip = held.clips[i]
@@ -161,9 +166,12 @@ def evaluate_model(lmdm, codec, corpus: Path, codec_path: Path, judges: Judges, 
         keep = torch.zeros(len(SKETCH_CURVES))
         keep[[I[c] for c in SKETCHED]] = 1.0
         mask = mask * keep
-        audio = generate(lmdm, codec, _block_conditions(cfg, blocks, style, sketch, mask), seed=1000 + n,
-                         steps=steps, guidance=guidance)
-        _follow(sketch_features(audio, rate, hop), curves, frames, model_follow)
+        conds = _block_conditions(cfg, blocks, style, sketch, mask)
+        audio = generate(lmdm, codec, conds, seed=1000 + n, steps=steps, guidance=guidance,
+                         sketch_guidance=sketch_guidance)
+        _follow(sketch_features(follow_blocks(audio, conds, hop, cfg.block_frames), rate, hop), curves, frames,
+                model_follow)
+        _follow(sketch_features(audio, rate, hop), curves, frames, unfollowed)
         # the same clip through the codec alone: how much any model on this codec can follow
         with torch.no_grad():
             real_audio = codec.decode(z_clip[None])[0].numpy()
@@ -179,9 +187,10 @@ def evaluate_model(lmdm, codec, corpus: Path, codec_path: Path, judges: Judges, 
     return {
         "prompt_acc": float(np.mean(prompt_hits)), "prompt_acc_real": float(np.mean(real_hits)),
         "control_acc": control, **model_follow.result(""), **codec_follow.result("_codec"),
+        "loud_corr_unfollowed": unfollowed.result("")["loud_corr"],
         "fad": frechet(gen[:n], real_emb[:half]), "fad_floor": frechet(real_emb[half:half + n], real_emb[:half]),
         "clips": len(chosen), "seconds": blocks * cfg.block_seconds, "steps": steps, "guidance": guidance,
-        "control_guidance": control_guidance,
+        "control_guidance": control_guidance, "sketch_guidance": sketch_guidance,
     }
 
 

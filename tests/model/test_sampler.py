@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from lmdmlive.model import Conditions, generate_block
+from lmdmlive.model.generate import guidance_layers
 from lmdmlive.model.sampler import timesteps
 
 from .helpers import small_codec, small_lmdm
@@ -110,3 +111,49 @@ def test_control_guidance_leaves_streams_without_controls_as_they_were():
     model = small_lmdm()
     cond = Conditions(style=torch.ones(1, 384) * 0.1)
     assert torch.equal(_one_block(model, cond, control_guidance=12.0), _one_block(model, cond, control_guidance=None))
+
+
+def _sketched(arrangement: bool = False) -> Conditions:
+    sketch = torch.randn(1, BF, 5, generator=torch.Generator().manual_seed(1))
+    mask = torch.zeros(1, BF, 5)
+    mask[..., 0] = 1.0                                   # a loudness lane
+    arr, arr_mask = torch.zeros(1, 7), torch.zeros(1, 7)
+    arr_mask[0, 0] = float(arrangement)
+    return Conditions(style=torch.ones(1, 384) * 0.1, sketch=sketch, sketch_mask=mask,
+                      arrangement=arr, arrangement_mask=arr_mask)
+
+
+def test_sketch_guidance_scales_only_the_sketch_term():
+    model = small_lmdm()
+    cond = _sketched()
+    plain = _one_block(model, cond, sketch_guidance=None)
+    assert torch.allclose(_one_block(model, cond, sketch_guidance=2.0), plain, atol=1e-6)
+    a, b = _one_block(model, cond, sketch_guidance=4.0), _one_block(model, cond, sketch_guidance=7.0)
+    assert (a - plain).abs().max() > 1e-4
+    # one Euler step from pure noise: the output is linear in the sketch's scale
+    assert torch.allclose(b - plain, 2.5 * (a - plain), atol=1e-5)
+    no_sketch = Conditions(style=cond.style)
+    assert torch.equal(_one_block(model, no_sketch, sketch_guidance=4.0),
+                       _one_block(model, no_sketch, sketch_guidance=None))
+
+
+def test_controls_and_sketch_are_guided_as_layers_that_telescope():
+    model = small_lmdm()
+    cond = _sketched(arrangement=True)
+    assert [(names, s) for names, s in guidance_layers(cond, 2.0, 12.0, 4.0)] == \
+        [((), 2.0), (("arrangement_mask",), 12.0), (("sketch_mask",), 4.0)]
+    assert guidance_layers(cond, 2.0, 4.0, 4.0) == [((), 2.0), (("arrangement_mask", "sketch_mask"), 4.0)]
+    assert guidance_layers(cond, 2.0, None, 2.0) == [((), 2.0)]
+    plain = _one_block(model, cond, control_guidance=None, sketch_guidance=None)
+    # every scale equal to the prompt's: the layers' terms add up to plain guidance
+    assert torch.allclose(_one_block(model, cond, control_guidance=2.0 + 1e-9, sketch_guidance=2.0 - 1e-9),
+                          plain, atol=1e-5)
+    both = _one_block(model, cond, control_guidance=6.0, sketch_guidance=4.0)
+    controls_only = _one_block(model, cond, control_guidance=6.0, sketch_guidance=None)
+    sketch_only = _one_block(model, cond, control_guidance=None, sketch_guidance=4.0)
+    assert (both - controls_only).abs().max() > 1e-4 and (both - sketch_only).abs().max() > 1e-4
+
+
+def test_a_bad_sketch_guidance_is_refused():
+    with pytest.raises(ValueError, match="sketch_guidance must be a number from 0 to 40 or None"):
+        _one_block(small_lmdm(), _sketched(), sketch_guidance=float("nan"))

@@ -1,0 +1,94 @@
+"""The loudness follower moves each block toward its lane, within its cap, without jumps."""
+import numpy as np
+import torch
+
+from lmdmlive.engine.render import render_offline
+from lmdmlive.model import Conditions
+from lmdmlive.model.default import ModelBundle
+from lmdmlive.model.loudness_follow import MAX_DB, FollowingDecoder, LoudnessFollower, follow_blocks, lane_db
+from lmdmlive.train.eval_model import generate
+
+from .helpers import small_codec, small_lmdm
+
+HOP, FRAMES = 100, 6
+
+
+def frame_db(audio: np.ndarray) -> np.ndarray:
+    frames = audio[: len(audio) // HOP * HOP].reshape(-1, HOP)
+    return 20 * np.log10(np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1)) + 1e-12)
+
+
+def tone(db: float, n: int = HOP * FRAMES) -> np.ndarray:
+    t = np.arange(n)
+    return (np.sqrt(2) * 10 ** (db / 20) * np.sin(2 * np.pi * t / 20)).astype(np.float32)
+
+
+def lane(db: float) -> tuple[np.ndarray, np.ndarray]:
+    return np.full(FRAMES, db, np.float32), np.ones(FRAMES, bool)
+
+
+def test_a_block_near_its_lane_is_brought_onto_it_and_a_far_one_moves_by_the_cap():
+    out = LoudnessFollower(HOP)(tone(-24.0), lane(-20.0))
+    assert np.abs(frame_db(out)[1:] - (-20.0)).max() < 0.3, "4 dB under the lane: lifted onto it"
+    far = LoudnessFollower(HOP)(tone(-24.0), lane(-40.0))
+    assert np.abs(frame_db(far)[1:] - (-24.0 - MAX_DB)).max() < 0.3, "16 dB over: lowered by the cap only"
+
+
+def test_the_gain_never_jumps_between_blocks_and_eases_back_without_a_lane():
+    f = LoudnessFollower(HOP)
+    first = f(tone(-24.0), lane(-20.0))
+    second = f(tone(-24.0), None)
+    both, source = np.concatenate([first, second]), np.concatenate([tone(-24.0), tone(-24.0)])
+    on = np.abs(source) > 1e-3
+    gain_db = 20 * np.log10(np.abs(both[on]) / np.abs(source[on]))
+    assert np.abs(np.diff(gain_db)).max() < 0.5, "the gain ramps, it never steps"
+    assert abs(frame_db(second)[-1] - (-24.0)) < 0.05, "a block without a lane ends at 0 dB of gain"
+    assert f.gain_db == 0.0
+    untouched = LoudnessFollower(HOP)(tone(-24.0), None)
+    assert np.array_equal(untouched, tone(-24.0)), "no lane, no gain: the audio is the model's"
+
+
+def test_near_silence_is_never_lifted():
+    quiet = tone(-70.0)
+    out = LoudnessFollower(HOP)(quiet, lane(-20.0))
+    assert np.abs(out).max() <= np.abs(quiet).max() + 1e-9
+
+
+def test_the_lane_is_read_from_the_sketch_in_dbfs():
+    sketch = torch.zeros(1, FRAMES, 5)
+    sketch[0, :, 0] = (-12.0 + 30.0) / 15.0          # model units of -12 dBFS
+    mask = torch.zeros(1, FRAMES, 5)
+    assert lane_db(Conditions(sketch=sketch, sketch_mask=mask)) is None, "a masked lane is no lane"
+    mask[0, 2:, 0] = 1.0
+    db, given = lane_db(Conditions(sketch=sketch, sketch_mask=mask))
+    assert np.allclose(db, -12.0) and given.tolist() == [False, False, True, True, True, True]
+    assert lane_db(Conditions(style=torch.zeros(1, 384))) is None
+
+
+def test_a_render_plays_the_models_audio_through_the_follower():
+    model, codec = small_lmdm(), small_codec()
+    bf = model.cfg.block_frames
+    sketch = torch.zeros(1, bf, 5)
+    sketch[0, :, 0] = (-60.0 + 30.0) / 15.0          # a lane far under whatever the model plays
+    mask = torch.zeros(1, bf, 5)
+    mask[0, :, 0] = 1.0
+    cond = Conditions(style=torch.ones(1, 384) * 0.1, sketch=sketch, sketch_mask=mask)
+    raw = generate(model, codec, [cond] * 3, seed=4, steps=2, guidance=2.0)
+    played = render_offline(ModelBundle(model, codec, trained=False, source="test"), None,
+                            3 * model.cfg.block_seconds, seed=4, steps=2, guidance=2.0, conditions=lambda b: cond)
+    expected = follow_blocks(raw, [cond] * 3, codec.cfg.hop, bf)
+    assert np.allclose(played, expected[:len(played)], atol=1e-6)
+    assert np.sqrt(np.mean(played ** 2)) < 0.6 * np.sqrt(np.mean(raw ** 2)), "lowered toward the lane"
+
+
+def test_a_following_decoder_rewinds_with_its_state():
+    model, codec = small_lmdm(), small_codec()
+    z = torch.randn(1, model.cfg.block_frames, codec.cfg.latent_dim, generator=torch.Generator().manual_seed(0))
+    sketch = torch.zeros(1, model.cfg.block_frames, 5)
+    cond = Conditions(sketch=sketch, sketch_mask=torch.ones(1, model.cfg.block_frames, 5))
+    dec = FollowingDecoder(codec.stream_decoder(), codec.cfg.hop)
+    dec(z, cond)
+    saved = dec.state
+    again = dec(z, cond)
+    dec.state = saved
+    assert np.array_equal(dec(z, cond), again)
