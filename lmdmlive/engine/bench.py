@@ -18,6 +18,7 @@ import torch
 
 from ..model import Codec, Conditions, LMDM, generate_block
 from ..model.int8 import enable_int8, uses_int8
+from ..model.loudness_follow import FollowingDecoder
 from ..model.sampler import guided, sample_euler, timesteps
 
 
@@ -89,24 +90,28 @@ def with_window(model: LMDM, seconds: float) -> LMDM:
 
 @torch.no_grad()
 def measure_rtf(model: LMDM, codec: Codec, steps: int, guidance: float, blocks: int,
-                with_controls: bool = False) -> float:
-    """Seconds of audio per second of compute: generation plus streaming decode, window full.
+                with_controls: bool = False, with_sketch: bool = False) -> float:
+    """Seconds of audio per second of compute: generation plus streaming decode (and the
+    loudness follower), window full.
 
-    `with_controls`: a stream that sets an arrangement control, whose guidance takes a
-    third branch (`guided_layers`).
+    `with_controls`, `with_sketch`: a stream that sets every arrangement control, or every
+    sketch lane; each takes a guidance branch of its own (`guided_layers`).
     """
     cfg = model.cfg
     cache = _filled_cache(model, cfg.context_frames)
-    decoder = codec.stream_decoder()
+    decoder = FollowingDecoder(codec.stream_decoder(), codec.cfg.hop)
     cond = _prompt(model)
     if with_controls:
         n = len(cfg.arrangement)
-        cond = Conditions(style=cond.style, arrangement=torch.zeros(1, n), arrangement_mask=torch.ones(1, n))
+        cond = dataclasses.replace(cond, arrangement=torch.zeros(1, n), arrangement_mask=torch.ones(1, n))
+    if with_sketch:
+        shape = (1, cfg.block_frames, len(cfg.sketch_curves))
+        cond = dataclasses.replace(cond, sketch=torch.zeros(shape), sketch_mask=torch.ones(shape))
     spent = 0.0
     for i in range(blocks + 1):
         t0 = time.perf_counter()
         z = generate_block(model, [cache], cond, [i], steps=steps, guidance=guidance)
-        decoder(model.to_codec(z))
+        decoder(model.to_codec(z), cond)
         if i:
             spent += time.perf_counter() - t0
     return blocks * cfg.block_seconds / spent
@@ -308,6 +313,9 @@ def run_bench(model: LMDM, codec: Codec, steps: int, guidance: float, quick: boo
     progress("measuring the real-time factor (generation + decoding) ...")
     results["rtf"] = measure_rtf(model, codec, steps, guidance, 2 * n)
     results["rtf_controls"] = measure_rtf(model, codec, steps, guidance, 2 * n, with_controls=True)
+    results["rtf_sketch"] = measure_rtf(model, codec, steps, guidance, 2 * n, with_sketch=True)
+    results["rtf_controls_sketch"] = measure_rtf(model, codec, steps, guidance, 2 * n, with_controls=True,
+                                                 with_sketch=True)
     progress("appending 1000 blocks to one cache ...")
     results.update(measure_cache_growth(model))
     progress("measuring this machine's large-matmul FLOP rate ...")
@@ -332,6 +340,8 @@ TABLE_ROWS = [
     ("window_ratio", "same weights, 60 s window / 5 s window (stress)", "{:.2f}", ""),
     ("rtf", "audio seconds per compute second (gen + decode)", "{:.2f}", ">= 4"),
     ("rtf_controls", "the same with arrangement controls set", "{:.2f}", ""),
+    ("rtf_sketch", "the same with sketch lanes set", "{:.2f}", ""),
+    ("rtf_controls_sketch", "the same with controls and sketch lanes set", "{:.2f}", ""),
     ("cache_growth", "cache memory after 1000 / 100 blocks", "{:.3f}", "<= 1.02"),
     ("rss_growth", "process memory after 1000 / 100 blocks", "{:.3f}", ""),
     ("matmul_fraction", "cached FLOP rate / large-matmul FLOP rate", "{:.3f}", ""),
