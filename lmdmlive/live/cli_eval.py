@@ -42,7 +42,8 @@ def cmd_eval_model(args) -> int:
             ("loud_corr_unfollowed", r["loud_corr_unfollowed"], "(the model alone, before the loudness follower)"),
             ("bright_corr", r["bright_corr"], f"(real audio through the codec: {r['bright_corr_codec']:.3f})"),
             ("pitch_acc", r["pitch_acc"], f">= 0.7 (real audio through the codec: {r['pitch_acc_codec']:.3f})"),
-            ("fad", r["fad"], f"<= 3 x {r['fad_floor']:.3f} (fad_floor)"), ("rtf", r["rtf"], ">= 4")]
+            ("fad", r["fad"], f"<= 3 x {r['fad_floor']:.3f} (fad_floor)"),
+            ("control_fad", r["control_fad"], "(the same for the control generations)"), ("rtf", r["rtf"], ">= 4")]
     rows += [(f"control_acc {k}", v, ">= 0.9") for k, v in r["control_acc"].items()]
     print(f"{'metric':<24} {'value':>8}  target")
     for name, value, target in rows:

@@ -20,6 +20,8 @@ models trained on real corpus audio:
 - fad: Fréchet distance between audio-prompt-encoder embeddings of generated and real
   held-out windows; fad_floor: the same between two disjoint halves of the real ones,
   with as many windows as the generated side.
+- control_fad: the same distance for as many of the control generations, spread over
+  every control and setting: the controls' own guidance scale must not cost the sound.
 """
 from __future__ import annotations
 
@@ -178,17 +180,20 @@ def evaluate_model(lmdm, codec, corpus: Path, codec_path: Path, judges: Judges, 
         _follow(sketch_features(real_audio, rate, hop), curves, frames, codec_follow)
         tick()
 
-    control = _controls(lmdm, codec, judges, held, chosen[:control_clips], embed, blocks, steps, guidance,
-                        control_guidance, tick)
+    control, control_emb = _controls(lmdm, codec, judges, held, chosen[:control_clips], embed, blocks, steps,
+                                     guidance, control_guidance, tick)
     real_emb = _real_embeddings(judges, held, len(chosen) * 2)
     half = len(real_emb) // 2
     gen = np.stack(gen_emb)
     n = min(len(gen), half)
+    # as many control generations as `fad` takes, spread over every control and setting
+    picked = np.stack(control_emb)[np.linspace(0, len(control_emb) - 1, min(n, len(control_emb))).astype(int)]
     return {
         "prompt_acc": float(np.mean(prompt_hits)), "prompt_acc_real": float(np.mean(real_hits)),
         "control_acc": control, **model_follow.result(""), **codec_follow.result("_codec"),
         "loud_corr_unfollowed": unfollowed.result("")["loud_corr"],
         "fad": frechet(gen[:n], real_emb[:half]), "fad_floor": frechet(real_emb[half:half + n], real_emb[:half]),
+        "control_fad": frechet(picked, real_emb[:half]),
         "clips": len(chosen), "seconds": blocks * cfg.block_seconds, "steps": steps, "guidance": guidance,
         "control_guidance": control_guidance, "sketch_guidance": sketch_guidance,
     }
@@ -230,8 +235,11 @@ def _real_embeddings(judges: Judges, held: LatentSplit, n: int) -> np.ndarray:
     return np.stack(out)
 
 
-def _controls(lmdm, codec, judges, held, chosen, embed, blocks, steps, guidance, control_guidance, tick) -> dict:
+def _controls(lmdm, codec, judges, held, chosen, embed, blocks, steps, guidance, control_guidance,
+              tick) -> tuple[dict, list]:
+    """control_acc per control, and the encoder embeddings of every generation (for control_fad)."""
     cfg = lmdm.cfg
+    embeddings = []
     settings = {"drums": (0.0, 1.0), "bass": (0.0, 1.0), "harmony": (0.0, 1.0), "lead": (0.0, 1.0),
                 "density": (2.0, 12.0), "brightness": (400.0, 3000.0), "tempo": (80.0, 160.0)}
     hop, rate = codec.cfg.hop, codec.cfg.sample_rate
@@ -250,7 +258,8 @@ def _controls(lmdm, codec, judges, held, chosen, embed, blocks, steps, guidance,
                 audio = generate(lmdm, codec, _block_conditions(cfg, blocks, style, arrangement=arr,
                                                                  arrangement_mask=mask),
                                  seed=2000 + n, steps=steps, guidance=guidance, control_guidance=control_guidance)
-                out, _ = _judge(judges, codec, audio)
+                out, emb = _judge(judges, codec, audio)
+                embeddings.append(emb)
                 if control in ("drums", "bass", "harmony", "lead"):
                     head = GROUPS[("drums", "bass", "harmony", "lead").index(control)]
                     hits.append(int(out[head].argmax()) == int(value))
@@ -266,4 +275,4 @@ def _controls(lmdm, codec, judges, held, chosen, embed, blocks, steps, guidance,
             if measured:
                 hits.append(measured[1] > measured[0])
         result[control] = float(np.mean(hits)) if hits else float("nan")
-    return result
+    return result, embeddings

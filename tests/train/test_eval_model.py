@@ -66,6 +66,8 @@ def test_an_untrained_model_is_told_apart_from_real_audio(judged):
     for key in ("loud_corr", "bright_corr", "loud_corr_codec", "bright_corr_codec"):
         assert -1.0 <= r[key] <= 1.0, key
     assert r["fad"] > 3 * r["fad_floor"], r          # noise from random weights is far from real drones and clicks
+    assert r["control_fad"] > 3 * r["fad_floor"], r
+    assert -1.0 <= r["loud_corr_unfollowed"] <= 1.0
 
 
 def test_drift_is_measured_minute_by_minute(judged, tmp_path):
