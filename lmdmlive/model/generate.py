@@ -15,7 +15,7 @@ SAMPLERS = ("euler", "pingpong")
 CONTROL_GUIDANCE = 12.0
 """Default scale of the arrangement controls' own guidance term (`guided_layers`)."""
 SKETCH_GUIDANCE = 4.0
-"""Default scale of the sketch's own guidance term (`guided_layers`), measured in docs/model-card.md."""
+"""Default scale of the sketch's own guidance term (`guided_layers`), measured in docs/model-core.md."""
 
 
 def _given(mask: torch.Tensor | None) -> bool:
@@ -48,7 +48,7 @@ def _guidance_batch(cond: Conditions, model: LMDM, batch: int, layers) -> Condit
     frames = model.cfg.block_frames
     full = cond.filled(model.cfg, batch, frames)
     branches = [full]
-    for k in range(len(layers) - 1, 0, -1):        # drop the layers above k, the last first
+    for k in range(len(layers) - 1, 0, -1):        # drop layer k: the last layer goes first
         fewer = Conditions(**vars(branches[-1]))
         for name in layers[k][0]:
             setattr(fewer, name, torch.zeros_like(getattr(full, name)))

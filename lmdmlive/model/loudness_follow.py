@@ -2,9 +2,10 @@
 
 Why: the model follows a loudness lane only roughly. On held-out clips the generated
 loudness correlates 0.80 with the lane (at sketch guidance 4), where real audio through
-the codec reaches 0.91 (docs/model-card.md); this follower brings it to 0.91. The model still shapes the sound (its
-attacks, its balance, how a crescendo brightens); a gain stage after the decoder, as a
-VCA on a synthesizer would, moves each block's level the rest of the way. The
+the codec reaches 0.91; with this follower, 0.91 too (docs/model-core.md). The model
+still shapes the sound (its attacks, its balance, how a crescendo brightens); a gain
+stage after the decoder, as a VCA on a synthesizer would, moves each block's level the
+rest of the way. The
 correction is capped at MAX_DB either way so that it trims the model's dynamics and
 never replaces them, and it never lifts near-silence (it would only lift noise).
 
