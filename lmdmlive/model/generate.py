@@ -12,7 +12,7 @@ from .lmdm import LMDM
 from .sampler import block_noise, guided, guided_layers, sample_euler, sample_pingpong, timesteps
 
 SAMPLERS = ("euler", "pingpong")
-CONTROL_GUIDANCE = 12.0
+CONTROL_GUIDANCE = 24.0
 """Default scale of the arrangement controls' own guidance term (`guided_layers`)."""
 SKETCH_GUIDANCE = 4.0
 """Default scale of the sketch's own guidance term (`guided_layers`), measured in docs/model-core.md."""
