@@ -105,8 +105,9 @@ class Engine(MidBlockChanges):
         """Generate, decode and resample one throwaway block; returns the seconds it took.
 
         The first model call in a process pays for loading kernels and libraries from disk:
-        measured on a fresh CI machine, 7.7 s for a block that takes 10 ms afterwards. Paid
-        here, before any stream exists, the first stream's sound starts within its lookahead.
+        on a fresh CI machine the test model's first block took 7.7 s; here, with the page
+        cache dropped, 7.3 s against 6 ms for the next (docs/engine.md). Paid here, before
+        any stream exists, the first stream's sound starts within its lookahead.
         """
         t0 = time.perf_counter()
         model, codec = self.bundle.lmdm, self.bundle.codec
