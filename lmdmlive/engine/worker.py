@@ -101,22 +101,20 @@ class Engine(MidBlockChanges):
         if warm:
             self.warm_up()
 
-    def warm_up(self) -> float:
-        """Generate, decode and resample one throwaway block; returns the seconds it took.
+    def warm_up(self) -> None:
+        """Generate, decode and resample one throwaway block.
 
         The first model call in a process pays for loading kernels and libraries from disk:
         on a fresh CI machine the test model's first block took 7.7 s; here, with the page
         cache dropped, 7.3 s against 6 ms for the next (docs/engine.md). Paid here, before
         any stream exists, the first stream's sound starts within its lookahead.
         """
-        t0 = time.perf_counter()
         model, codec = self.bundle.lmdm, self.bundle.codec
         cond = stack_conditions([Conditions()], model.cfg, model.cfg.block_frames)
         with torch.no_grad():
             z = generate_block(model, [model.new_cache(1)], cond, [0], steps=self.steps, guidance=self.guidance)
             audio = FollowingDecoder(codec.stream_decoder(), codec.cfg.hop)(model.to_codec(z), cond)
         soxr.ResampleStream(codec.cfg.sample_rate, self.server_rate, 1, dtype="float32").resample_chunk(audio)
-        return time.perf_counter() - t0
 
     # ---- streams -------------------------------------------------------------------------------
 

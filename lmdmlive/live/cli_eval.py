@@ -188,7 +188,8 @@ def add_eval_commands(sub) -> None:
     em.add_argument("--steps", type=_steps, default=None)
     em.add_argument("--guidance", type=_guidance, default=None)
     em.add_argument("--control-guidance", type=_control_guidance, default=None,
-                    help="the arrangement controls' own guidance scale (default 24; equal to --guidance: plain guidance)")
+                    help="the arrangement controls' own guidance scale "
+                         "(default 24; equal to --guidance: plain guidance)")
     em.add_argument("--sketch-guidance", type=_control_guidance, default=None,
                     help="the sketch's own guidance scale (default 4; equal to --guidance: plain guidance)")
     em.add_argument("--json", action="store_true", help="also print one JSON object on the last line")

@@ -9,7 +9,7 @@ import torch
 from .conditioning import Conditions
 from .kv_cache import BlockCache
 from .lmdm import LMDM
-from .sampler import block_noise, guided, guided_layers, sample_euler, sample_pingpong, timesteps
+from .sampler import block_noise, guided_layers, sample_euler, sample_pingpong, timesteps
 
 SAMPLERS = ("euler", "pingpong")
 CONTROL_GUIDANCE = 24.0
@@ -126,8 +126,7 @@ def generate_block(model: LMDM, caches: list[BlockCache], cond: Conditions, seed
 
         def velocity(xg, t):
             return model.forward_cached(prefix, xg, t, branches)
-        denoise = (guided_layers(velocity, [scale for _, scale in layers], batch) if len(layers) > 1
-                   else guided(velocity, guidance, batch))
+        denoise = guided_layers(velocity, [scale for _, scale in layers], batch)
 
     if sampler == "euler":
         x0 = sample_euler(denoise, x, ts)

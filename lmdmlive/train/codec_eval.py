@@ -67,7 +67,8 @@ def evaluate_codec(codec: Codec, corpus: Path, clips: int = 24, seconds: float =
     cfg = codec.cfg
     sr = cfg.sample_rate
     metrics = {k + suffix: [] for suffix in ("", "_opus24") for k in ("mel_l1", "stft_distance", "si_sdr")}
-    levels = {suffix: {"loud_sum": 0.0, "loud_bins": 0, "quiet_sum": 0.0, "quiet_bins": 0} for suffix in ("", "_opus24")}
+    levels = {suffix: {"loud_sum": 0.0, "loud_bins": 0, "quiet_sum": 0.0, "quiet_bins": 0}
+              for suffix in ("", "_opus24")}
     decode_seconds, audio_seconds = 0.0, 0.0
     labels: list[str] = []
     shown = []
