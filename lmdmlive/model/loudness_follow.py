@@ -7,7 +7,9 @@ still shapes the sound (its attacks, its balance, how a crescendo brightens); a 
 stage after the decoder, as a VCA on a synthesizer would, moves each block's level the
 rest of the way. The
 correction is capped at MAX_DB either way so that it trims the model's dynamics and
-never replaces them, and it never lifts near-silence (it would only lift noise).
+never replaces them, it never lifts near-silence (it would only lift noise), and it
+never lifts a frame's peak above PEAK_DBFS: a lane asking for more than the model
+played must not make the follower the thing that clips.
 
 The gain is continuous across blocks: it ramps from where the last block ended through
 each frame's centre. A block with no loudness lane eases the gain back to 0 dB.
@@ -22,6 +24,7 @@ from .config import SKETCH_CURVES
 MAX_DB = 6.0               # the most the follower moves a frame, up or down
 STRENGTH = 1.0             # share of the frame's distance to the lane that is corrected
 QUIET_DB = -50.0           # frames below this are never lifted
+PEAK_DBFS = -1.0           # a lift stops where it would take a frame's peak above this
 _LOUD = SKETCH_CURVES.index("loud")
 
 
@@ -56,11 +59,29 @@ class LoudnessFollower:
             step = self.strength * (want[:m] - got[:m])
             step = np.where(got[:m] < QUIET_DB, np.minimum(step, 0.0), step)
             gain[:m] = np.where(given[:m], np.clip(step, -self.max_db, self.max_db), 0.0)
+        room = _headroom_db(audio, n, self.hop)
+        gain = np.minimum(gain, room)
+        start = min(self.gain_db, room[0])
         centres = (np.arange(n) + 0.5) * self.hop
         at = np.arange(len(audio))
-        curve = np.interp(at, np.concatenate([[0.0], centres]), np.concatenate([[self.gain_db], gain]))
+        curve = np.interp(at, np.concatenate([[0.0], centres]), np.concatenate([[start], gain]))
         self.gain_db = float(gain[-1])
         return (audio * 10 ** (curve / 20)).astype(audio.dtype)
+
+
+def _headroom_db(audio: np.ndarray, n: int, hop: int) -> np.ndarray:
+    """Per frame, the most lift that keeps every sample it reaches under PEAK_DBFS (never below 0 dB).
+
+    The gain is interpolated between frame centres, so a frame's gain also reaches into
+    half of each neighbour: its room is the least of the three frames'. Samples past
+    the last whole frame count as the last frame's.
+    """
+    peaks = np.abs(audio[: n * hop].reshape(n, hop)).max(axis=1).astype(np.float64)
+    if len(audio) > n * hop:
+        peaks[-1] = max(peaks[-1], float(np.abs(audio[n * hop:]).max()))
+    room = np.maximum(PEAK_DBFS - 20 * np.log10(peaks + 1e-12), 0.0)
+    padded = np.concatenate([room[:1], room, room[-1:]])
+    return np.minimum(np.minimum(padded[:-2], padded[1:-1]), padded[2:])
 
 
 class FollowingDecoder:

@@ -5,7 +5,7 @@ import torch
 from lmdmlive.engine.render import render_offline
 from lmdmlive.model import Conditions
 from lmdmlive.model.default import ModelBundle
-from lmdmlive.model.loudness_follow import MAX_DB, FollowingDecoder, LoudnessFollower, follow_blocks, lane_db
+from lmdmlive.model.loudness_follow import MAX_DB, PEAK_DBFS, FollowingDecoder, LoudnessFollower, follow_blocks, lane_db
 from lmdmlive.train.eval_model import generate
 
 from .helpers import small_codec, small_lmdm
@@ -52,6 +52,20 @@ def test_near_silence_is_never_lifted():
     quiet = tone(-70.0)
     out = LoudnessFollower(HOP)(quiet, lane(-20.0))
     assert np.abs(out).max() <= np.abs(quiet).max() + 1e-9
+
+
+def test_a_lift_never_takes_the_peak_over_the_ceiling_even_across_a_block_join():
+    ceiling = 10 ** (PEAK_DBFS / 20)
+    f = LoudnessFollower(HOP)
+    quiet = f(tone(-24.0), lane(-18.0))                       # ends the block lifted by 6 dB
+    assert f.gain_db > 5.9
+    loud = tone(-6.0)                                         # peak -3 dBFS: 2 dB of room
+    out = f(loud, lane(0.0))
+    assert np.abs(out).max() <= ceiling + 1e-6, "the lift stops at the ceiling, from the block's first sample"
+    assert np.abs(out).max() > 10 ** (-3.0 / 20) + 0.05, "and it still lifts as far as the ceiling allows"
+    assert np.abs(quiet).max() < ceiling
+    hot = tone(0.0)                                           # the model itself over the ceiling
+    assert np.array_equal(LoudnessFollower(HOP)(hot, lane(2.0)), hot), "no room: neither lifted nor lowered"
 
 
 def test_the_lane_is_read_from_the_sketch_in_dbfs():
