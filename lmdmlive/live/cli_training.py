@@ -59,8 +59,11 @@ def cmd_train_codec(args) -> int:
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
+    from ..model import CodecConfig
+
+    config = CodecConfig(latent_dim=args.latent_dim) if args.latent_dim else None
     result = train_codec(Path(args.corpus), Path(args.run), steps=args.steps, minutes=args.minutes,
-                         batch=args.batch, lr=args.lr, seed=args.seed,
+                         batch=args.batch, lr=args.lr, seed=args.seed, config=config,
                          export=Path(args.export) if args.export else None,
                          init=Path(args.init) if args.init else None, freeze_encoder=args.freeze_encoder,
                          adversarial=args.adversarial, progress=ProgressBar("codec steps", args.steps, min_interval=2.0),
@@ -242,6 +245,8 @@ def add_training_commands(sub) -> None:
                          "its state lives in RUN/discriminator")
     tc.add_argument("--threads", type=_bounded(int, 1, 256, "a thread count"), default=None,
                     help="CPU threads for torch (default: all cores)")
+    tc.add_argument("--latent-dim", type=_bounded(int, 1, 1024, "a number of latent channels"), default=None,
+                    help="latent channels of a new run (default 32; a resumed run keeps its own)")
     tc.set_defaults(func=cmd_train_codec)
 
     for stage, what in (("base", "the bidirectional latent DiT (the pre-trained form)"),

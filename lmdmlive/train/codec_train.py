@@ -9,6 +9,7 @@ it buys that back is what the option is there to measure (docs/codec.md).
 """
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
@@ -97,11 +98,26 @@ def plot_curve(run: Path, path: Path) -> None:
     plt.close(fig)
 
 
+def _run_config(run: Path, asked: CodecConfig | None) -> CodecConfig:
+    saved_path = run / "last.json"
+    saved = json.loads(saved_path.read_text()).get("config") if saved_path.exists() else None
+    if saved is None:
+        return asked or CodecConfig()
+    saved = CodecConfig(**saved)
+    if asked is not None and asked != saved:
+        raise ValueError(f"{run} was made with a different codec config ({saved}); "
+                         "resume it without shape options, or train into a new --run")
+    return saved
+
+
 def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, batch: int = 16, seconds: float = 1.0,
                 lr: float = 1e-3, seed: int = 0, save_every: int = 200, export: Path | None = None,
-                config: CodecConfig = CodecConfig(), init: Path | None = None, freeze_encoder: bool = False,
+                config: CodecConfig | None = None, init: Path | None = None, freeze_encoder: bool = False,
                 adversarial: bool = False, progress=None, log=print) -> dict:
     """Train (or go on training) the codec in `run`.
+
+    `config` None means the run's own (a resumed run keeps the shape it was made with),
+    or the default for a new run; one that differs from a resumed run's is an error.
 
     `freeze_encoder` trains the decoder alone: the latents stay exactly what they were,
     so a diffusion model already trained on them keeps working with the better decoder.
@@ -110,6 +126,7 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
     torch.manual_seed(seed)
     torch.set_flush_denormal(True)     # tiny gradients in denormal range slow CPU kernels tenfold
     run.mkdir(parents=True, exist_ok=True)
+    config = _run_config(run, config)
     codec = Codec(config)
     if freeze_encoder:
         for name, p in codec.named_parameters():

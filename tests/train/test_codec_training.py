@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from lmdmlive.model import CodecConfig, load_codec
@@ -54,7 +55,11 @@ def test_the_codec_learns_and_resumes_where_it_stopped(tmp_path):
                 log=lambda m: None)
     first = read_log(run)
     assert first[-1]["step"] == 25 or first[-1]["step"] == 40 or first[-1]["step"] % 25 == 0
-    train_codec(corpus, run, steps=80, minutes=None, batch=4, seconds=0.4, lr=3e-3, save_every=20, config=TINY,
+    wider = CodecConfig(**{**TINY.to_dict(), "latent_dim": 16})
+    with pytest.raises(ValueError, match="different codec config"):
+        train_codec(corpus, run, steps=80, minutes=None, batch=4, seconds=0.4, config=wider, log=lambda m: None)
+    # Without a config the run resumes in its own shape.
+    train_codec(corpus, run, steps=80, minutes=None, batch=4, seconds=0.4, lr=3e-3, save_every=20,
                 export=tmp_path / "codec", log=lambda m: None)
     rows = read_log(run)
     assert [r["step"] for r in rows] == sorted({r["step"] for r in rows}), "resumed steps continue, never repeat"
