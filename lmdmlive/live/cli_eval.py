@@ -150,7 +150,7 @@ def cmd_eval_codec(args) -> int:
 
     from ..model import load_codec
     from ..model.default import DEFAULT_CODEC
-    from ..train.codec_eval import evaluate_codec
+    from ..train.codec_eval import OPUS_KBPS, evaluate_codec
 
     codec = load_codec(args.codec or DEFAULT_CODEC)
     result = evaluate_codec(codec, Path(args.corpus), clips=args.clips, seconds=args.seconds, plot=args.plot)
@@ -158,6 +158,7 @@ def cmd_eval_codec(args) -> int:
     for key in ("mel_l1", "mel_l1_loud", "mel_l1_quiet", "stft_distance", "si_sdr"):
         print(f"{key:<16} {result[key]:>10.4f} {result[key + '_opus24']:>10.4f}")
     print(f"{'decode_rtf':<16} {result['decode_rtf']:>10.1f}")
+    print(f"{'latent_kbps':<16} {result['latent_kbps']:>10.2f} {float(OPUS_KBPS):>10.2f}")
     print(f"({result['clips']} held-out clips of {result['seconds_per_clip']} s)")
     if args.json:
         print(json.dumps(result))

@@ -4,10 +4,13 @@ Both are measured by the same distances (log-mel L1, multi-resolution STFT dista
 SI-SDR) on the same excerpts, and log-mel L1 is also split into the reference's loud
 and quiet bins (`mel_l1_loud`, `mel_l1_quiet`), which says what a coder loses.
 `decode_rtf` is seconds of audio per second of streaming decode, block by block as
-the engine does it.
+the engine does it. `latent_kbps` is the information rate of the latents the decoder
+was trained on (their posterior's KL to the prior), beside Opus's 24 kbit/s: a decoder
+cannot put back what the latents do not carry.
 """
 from __future__ import annotations
 
+import math
 import shutil
 import subprocess
 import tempfile
@@ -23,6 +26,12 @@ from .corpus.shards import load_audio, read_records
 from .spectral import mel_l1_by_level, si_sdr, stft_distance
 
 OPUS_KBPS = 24
+
+
+def latent_kbps(mean: torch.Tensor, logvar: torch.Tensor, frame_rate: float) -> float:
+    """Kilobits per second the latent channel carries: KL(posterior || N(0, 1)) per frame, times frames."""
+    nats = 0.5 * (mean.double() ** 2 + logvar.double().exp() - 1 - logvar.double())
+    return float(nats.sum(-1).mean()) / math.log(2) * frame_rate / 1000
 
 
 def opus_roundtrip(audio: np.ndarray, sample_rate: int, kbps: int = OPUS_KBPS) -> np.ndarray:
@@ -70,11 +79,13 @@ def evaluate_codec(codec: Codec, corpus: Path, clips: int = 24, seconds: float =
     levels = {suffix: {"loud_sum": 0.0, "loud_bins": 0, "quiet_sum": 0.0, "quiet_bins": 0}
               for suffix in ("", "_opus24")}
     decode_seconds, audio_seconds = 0.0, 0.0
+    rates = []
     labels: list[str] = []
     shown = []
     for i, audio in enumerate(excerpts(corpus, clips, seconds, cfg.hop, labels)):
         ref = torch.from_numpy(audio)[None]
-        z = codec.encode(ref)
+        z, logvar = codec.encode_stats(ref)
+        rates.append(latent_kbps(z, logvar, cfg.frame_rate))
         decoder = codec.stream_decoder()
         t0 = time.perf_counter()
         recon = torch.cat([decoder(z[:, i:i + block_frames]) for i in range(0, z.shape[1], block_frames)], dim=1)
@@ -101,6 +112,7 @@ def evaluate_codec(codec: Codec, corpus: Path, clips: int = 24, seconds: float =
             bins = pooled[f"{level}_bins"]
             result[f"mel_l1_{level}{suffix}"] = round(pooled[f"{level}_sum"] / bins, 4) if bins else float("nan")
     result["decode_rtf"] = round(audio_seconds / decode_seconds, 1)
+    result["latent_kbps"] = round(float(np.mean(rates)), 2)
     result["clips"] = len(metrics["mel_l1"])
     result["seconds_per_clip"] = seconds
     return result

@@ -1,12 +1,13 @@
 """Codec training learns, resumes where it stopped, and is measured against Opus on the same clips."""
 import json
+import math
 
 import numpy as np
 import pytest
 import torch
 
 from lmdmlive.model import CodecConfig, load_codec
-from lmdmlive.train.codec_eval import evaluate_codec, opus_roundtrip
+from lmdmlive.train.codec_eval import evaluate_codec, latent_kbps, opus_roundtrip
 from lmdmlive.train.codec_train import train_codec
 from lmdmlive.model.features import sketch_features
 from lmdmlive.train.corpus.shards import ShardWriter
@@ -100,6 +101,18 @@ def test_eval_puts_codec_and_opus_side_by_side(tmp_path):
     for suffix in ("", "_opus24"):       # equal-length clips: the overall figure lies between its two parts
         lo, hi = sorted((result["mel_l1_loud" + suffix], result["mel_l1_quiet" + suffix]))
         assert lo - 1e-3 <= result["mel_l1" + suffix] <= hi + 1e-3, suffix
+
+
+def test_the_latent_rate_counts_what_the_posterior_pins_down(tmp_path):
+    frames = torch.zeros(1, 50, 4)
+    assert latent_kbps(frames, frames, 25) == 0.0, "the prior itself carries nothing"
+    narrow = torch.full((1, 50, 4), 2 * math.log(0.01))             # std 0.01 around 0
+    per_dim = 0.5 * (1e-4 - 1 - math.log(1e-4)) / math.log(2)      # bits per channel per frame
+    assert latent_kbps(frames, narrow, 25) == pytest.approx(4 * per_dim * 25 / 1000, rel=1e-6)
+    assert latent_kbps(frames + 3.0, narrow, 25) > latent_kbps(frames, narrow, 25), "a far mean says more"
+    from lmdmlive.model import Codec
+    result = evaluate_codec(Codec(TINY).eval(), _tone_corpus(tmp_path / "corpus"), clips=1, seconds=1.0)
+    assert result["latent_kbps"] > 0
 
 
 def test_mel_l1_by_level_puts_an_error_where_it_was_made():
