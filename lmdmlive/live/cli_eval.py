@@ -155,7 +155,7 @@ def cmd_eval_codec(args) -> int:
     codec = load_codec(args.codec or DEFAULT_CODEC)
     result = evaluate_codec(codec, Path(args.corpus), clips=args.clips, seconds=args.seconds, plot=args.plot)
     print(f"{'metric':<16} {'codec':>10} {'opus 24k':>10}")
-    for key in ("mel_l1", "mel_l1_loud", "mel_l1_quiet", "stft_distance", "si_sdr"):
+    for key in ("mel_l1", "mel_l1_loud", "mel_l1_quiet", "stft_distance", "si_sdr", "pitch_acc"):
         print(f"{key:<16} {result[key]:>10.4f} {result[key + '_opus24']:>10.4f}")
     print(f"{'decode_rtf':<16} {result['decode_rtf']:>10.1f}")
     print(f"{'latent_kbps':<16} {result['latent_kbps']:>10.2f} {float(OPUS_KBPS):>10.2f}")

@@ -4,7 +4,9 @@ Both are measured by the same distances (log-mel L1, multi-resolution STFT dista
 SI-SDR) on the same excerpts, and log-mel L1 is also split into the reference's loud
 and quiet bins (`mel_l1_loud`, `mel_l1_quiet`), which says what a coder loses.
 `decode_rtf` is seconds of audio per second of streaming decode, block by block as
-the engine does it. `latent_kbps` is the information rate of the latents the decoder
+the engine does it. `pitch_acc` is the share of the original's voiced frames that the
+sketch pitch tracker still reads within 50 cents after coding: the ceiling of any
+model's `pitch_acc` on this codec. `latent_kbps` is the information rate of the latents the decoder
 was trained on (their posterior's KL to the prior), beside Opus's 24 kbit/s: a decoder
 cannot put back what the latents do not carry.
 """
@@ -22,6 +24,7 @@ import soundfile as sf
 import torch
 
 from ..model import Codec
+from ..model.features import sketch_features
 from .corpus.shards import load_audio, read_records
 from .spectral import mel_l1_by_level, si_sdr, stft_distance
 
@@ -52,6 +55,14 @@ def opus_roundtrip(audio: np.ndarray, sample_rate: int, kbps: int = OPUS_KBPS) -
     return fixed
 
 
+def pitch_kept(wanted: dict, got: dict) -> tuple[int, int]:
+    """Voiced frames of `wanted` that `got` reads voiced and within 50 cents, and how many were voiced."""
+    m = min(len(wanted["pitch"]), len(got["pitch"]))
+    voiced = wanted["voiced"][:m] > 0.5
+    right = voiced & (got["voiced"][:m] > 0.5) & (np.abs(got["pitch"][:m] - wanted["pitch"][:m]) <= 0.5)
+    return int(right.sum()), int(voiced.sum())
+
+
 def excerpts(corpus: Path, clips: int, seconds: float, hop: int, labels: list | None = None) -> list[np.ndarray]:
     """The first `seconds` of the first `clips` held-out clips, in corpus order (reproducible)."""
     out = []
@@ -76,6 +87,7 @@ def evaluate_codec(codec: Codec, corpus: Path, clips: int = 24, seconds: float =
     cfg = codec.cfg
     sr = cfg.sample_rate
     metrics = {k + suffix: [] for suffix in ("", "_opus24") for k in ("mel_l1", "stft_distance", "si_sdr")}
+    pitch = {suffix: [0, 0] for suffix in ("", "_opus24")}      # frames read right, voiced frames
     levels = {suffix: {"loud_sum": 0.0, "loud_bins": 0, "quiet_sum": 0.0, "quiet_bins": 0}
               for suffix in ("", "_opus24")}
     decode_seconds, audio_seconds = 0.0, 0.0
@@ -92,6 +104,7 @@ def evaluate_codec(codec: Codec, corpus: Path, clips: int = 24, seconds: float =
         decode_seconds += time.perf_counter() - t0
         audio_seconds += len(audio) / sr
         opus = torch.from_numpy(opus_roundtrip(audio, sr))[None]
+        wanted = sketch_features(audio, sr, cfg.hop)
         if plot and len(shown) < plot_rows:
             cut = min(len(audio), 4 * sr)
             shown.append((labels[i], audio[:cut], recon[0, :cut].numpy(), opus[0, :cut].numpy()))
@@ -103,6 +116,9 @@ def evaluate_codec(codec: Codec, corpus: Path, clips: int = 24, seconds: float =
                 levels[suffix][key] += value
             metrics["stft_distance" + suffix].append(float(stft_distance(ref, est)))
             metrics["si_sdr" + suffix].append(float(si_sdr(ref, est)[0]))
+            right, voiced = pitch_kept(wanted, sketch_features(est[0].numpy(), sr, cfg.hop))
+            pitch[suffix][0] += right
+            pitch[suffix][1] += voiced
     if plot:
         from .codec_plot import plot_spectrograms
         plot_spectrograms(shown, sr, plot)
@@ -111,6 +127,8 @@ def evaluate_codec(codec: Codec, corpus: Path, clips: int = 24, seconds: float =
         for level in ("loud", "quiet"):
             bins = pooled[f"{level}_bins"]
             result[f"mel_l1_{level}{suffix}"] = round(pooled[f"{level}_sum"] / bins, 4) if bins else float("nan")
+    for suffix, (right, voiced) in pitch.items():
+        result["pitch_acc" + suffix] = round(right / voiced, 4) if voiced else float("nan")
     result["decode_rtf"] = round(audio_seconds / decode_seconds, 1)
     result["latent_kbps"] = round(float(np.mean(rates)), 2)
     result["clips"] = len(metrics["mel_l1"])

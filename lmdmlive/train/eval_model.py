@@ -40,6 +40,7 @@ from ..model.config import ARRANGEMENT_CONTROLS, SKETCH_CURVES
 from ..model.features import sketch_features
 from ..model.loudness_follow import follow_blocks
 from .audio_models import GROUPS, WINDOW, AttributeClassifier, Windows
+from .codec_eval import pitch_kept
 from .latents import LatentSplit, build_store, store_dir
 
 I = {n: i for i, n in enumerate(SKETCH_CURVES)}
@@ -217,10 +218,9 @@ def _follow(got: dict, curves: torch.Tensor, frames: int, into: _Following) -> N
     want = curves[:m].numpy()
     into.loud.append(pearson(got["loud"][:m], want[:, I["loud"]]))
     into.bright.append(pearson(np.log(np.maximum(got["bright"][:m], 20)), np.log(np.maximum(want[:, I["bright"]], 20))))
-    voiced = want[:, I["voiced"]] > 0.5
-    ok = voiced & (got["voiced"][:m] > 0.5) & (np.abs(got["pitch"][:m] - want[:, I["pitch"]]) <= 0.5)
-    into.pitch_ok += int(ok.sum())
-    into.pitch_n += int(voiced.sum())
+    right, voiced = pitch_kept({"pitch": want[:, I["pitch"]], "voiced": want[:, I["voiced"]]}, got)
+    into.pitch_ok += right
+    into.pitch_n += voiced
 
 
 @torch.no_grad()

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from lmdmlive.model import CodecConfig, load_codec
-from lmdmlive.train.codec_eval import evaluate_codec, latent_kbps, opus_roundtrip
+from lmdmlive.train.codec_eval import evaluate_codec, latent_kbps, opus_roundtrip, pitch_kept
 from lmdmlive.train.codec_train import train_codec
 from lmdmlive.model.features import sketch_features
 from lmdmlive.train.corpus.shards import ShardWriter
@@ -98,9 +98,17 @@ def test_eval_puts_codec_and_opus_side_by_side(tmp_path):
         assert np.isfinite(result[key]), key
     assert result["clips"] == 2 and result["decode_rtf"] > 0
     assert result["mel_l1_opus24"] < result["mel_l1"], "an untrained codec must lose to Opus"
+    assert result["pitch_acc_opus24"] > 0.9, "Opus keeps the tones' pitch"
+    assert result["pitch_acc"] < result["pitch_acc_opus24"], "an untrained codec loses it"
     for suffix in ("", "_opus24"):       # equal-length clips: the overall figure lies between its two parts
         lo, hi = sorted((result["mel_l1_loud" + suffix], result["mel_l1_quiet" + suffix]))
         assert lo - 1e-3 <= result["mel_l1" + suffix] <= hi + 1e-3, suffix
+
+
+def test_pitch_kept_counts_only_voiced_frames_read_within_fifty_cents():
+    wanted = {"pitch": np.array([60.0, 60.0, 60.0, 60.0, 0.0]), "voiced": np.array([1.0, 1, 1, 1, 0])}
+    got = {"pitch": np.array([60.4, 72.0, 60.0, 61.0, 60.0]), "voiced": np.array([1.0, 1, 0, 1, 1])}
+    assert pitch_kept(wanted, got) == (1, 4), "an octave, an unvoiced frame and a semitone are misses"
 
 
 def test_the_latent_rate_counts_what_the_posterior_pins_down(tmp_path):
