@@ -5,11 +5,10 @@ loudness correlates 0.80 with the lane (at sketch guidance 4), where real audio 
 the codec reaches 0.91; with this follower, 0.91 too (docs/model-core.md). The model
 still shapes the sound (its attacks, its balance, how a crescendo brightens); a gain
 stage after the decoder, as a VCA on a synthesizer would, moves each block's level the
-rest of the way. The
-correction is capped at MAX_DB either way so that it trims the model's dynamics and
-never replaces them, it never lifts near-silence (it would only lift noise), and it
-never lifts a frame's peak above PEAK_DBFS: a lane asking for more than the model
-played must not make the follower the thing that clips.
+rest of the way. The correction is capped at MAX_DB either way so that it trims the
+model's dynamics and never replaces them, it never lifts near-silence (it would only
+lift noise), and it never lifts a frame's peak above PEAK_DBFS: a lane asking for more
+than the model played must not make the follower the thing that clips.
 
 The gain is continuous across blocks: it ramps from where the last block ended through
 each frame's centre. A block with no loudness lane eases the gain back to 0 dB.

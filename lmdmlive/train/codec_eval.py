@@ -6,9 +6,9 @@ and quiet bins (`mel_l1_loud`, `mel_l1_quiet`), which says what a coder loses.
 `decode_rtf` is seconds of audio per second of streaming decode, block by block as
 the engine does it. `pitch_acc` is the share of the original's voiced frames that the
 sketch pitch tracker still reads within 50 cents after coding: the ceiling of any
-model's `pitch_acc` on this codec. `latent_kbps` is the information rate of the latents the decoder
-was trained on (their posterior's KL to the prior), beside Opus's 24 kbit/s: a decoder
-cannot put back what the latents do not carry.
+model's `pitch_acc` on this codec. `latent_kbps` is the information rate of the
+latents the decoder was trained on (their posterior's KL to the prior), beside Opus's
+24 kbit/s: a decoder cannot put back what the latents do not carry.
 """
 from __future__ import annotations
 
