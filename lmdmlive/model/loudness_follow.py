@@ -60,7 +60,7 @@ class LoudnessFollower:
             gain[:m] = np.where(given[:m], np.clip(step, -self.max_db, self.max_db), 0.0)
         room = _headroom_db(audio, n, self.hop)
         gain = np.minimum(gain, room)
-        start = min(self.gain_db, room[0])
+        start = min(self.gain_db, room[0])       # the one place the gain may step: down, to stay unclipped
         centres = (np.arange(n) + 0.5) * self.hop
         at = np.arange(len(audio))
         curve = np.interp(at, np.concatenate([[0.0], centres]), np.concatenate([[start], gain]))
