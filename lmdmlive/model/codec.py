@@ -24,6 +24,15 @@ import torch.nn.functional as F
 from .config import CodecConfig
 
 
+def kl_to_prior(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """Per-element KL (nats) of the encoder's Gaussian to N(0, 1).
+
+    One formula for two readers: training penalises it, and `eval codec` sums it into
+    the information rate the latents carry.
+    """
+    return 0.5 * (mean ** 2 + logvar.exp() - 1 - logvar)
+
+
 class CausalDepthwiseConv(nn.Module):
     def __init__(self, channels: int, kernel: int):
         super().__init__()

@@ -24,6 +24,7 @@ import soundfile as sf
 import torch
 
 from ..model import Codec
+from ..model.codec import kl_to_prior
 from ..model.features import sketch_features
 from .corpus.shards import load_audio, read_records
 from .spectral import mel_l1_by_level, si_sdr, stft_distance
@@ -33,7 +34,7 @@ OPUS_KBPS = 24
 
 def latent_kbps(mean: torch.Tensor, logvar: torch.Tensor, frame_rate: float) -> float:
     """Kilobits per second the latent channel carries: KL(posterior || N(0, 1)) per frame, times frames."""
-    nats = 0.5 * (mean.double() ** 2 + logvar.double().exp() - 1 - logvar.double())
+    nats = kl_to_prior(mean.double(), logvar.double())
     return float(nats.sum(-1).mean()) / math.log(2) * frame_rate / 1000
 
 

@@ -19,6 +19,7 @@ import soundfile as sf
 import torch
 
 from ..model import Codec, CodecConfig, save_checkpoint
+from ..model.codec import kl_to_prior
 from .codec_disc import ADV_WEIGHT, FM_WEIGHT, CodecAdversary
 from .corpus.shards import read_records
 from .spectral import mel_l1, stft_distance
@@ -67,7 +68,7 @@ def reconstruction_losses(codec: Codec, wave: torch.Tensor, sample: bool = True)
     mean, logvar = codec.encode_stats(wave)
     z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar) if sample else mean
     recon = codec.decode(z)
-    kl = 0.5 * (mean ** 2 + logvar.exp() - 1 - logvar).mean()
+    kl = kl_to_prior(mean, logvar).mean()
     mel = mel_l1(wave, recon, codec.cfg.sample_rate)
     stft = stft_distance(wave, recon)
     return {"loss": mel + stft + KL_WEIGHT * kl, "mel_l1": mel, "stft": stft, "kl": kl}, recon
