@@ -5,6 +5,7 @@ kind of job; `add_training_commands` adds them to the one `lmdmlive` parser.
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 from .cli_args import CommandError, _bounded
@@ -61,7 +62,13 @@ def cmd_train_codec(args) -> int:
         torch.set_num_threads(args.threads)
     from ..model import CodecConfig
 
-    config = CodecConfig(latent_dim=args.latent_dim) if args.latent_dim else None
+    shape = {k: v for k, v in (("latent_dim", args.latent_dim), ("phase_head", args.phase_head),
+                               ("decoder_delay", args.decoder_delay)) if v is not None}
+    if shape and args.init and not (Path(args.run) / "last.json").exists():
+        from ..model import load_codec
+        config = dataclasses.replace(load_codec(args.init).cfg, **shape)   # --init's shape, with these changed
+    else:
+        config = CodecConfig(**shape) if shape else None
     result = train_codec(Path(args.corpus), Path(args.run), steps=args.steps, minutes=args.minutes,
                          batch=args.batch, lr=args.lr, seed=args.seed, config=config,
                          export=Path(args.export) if args.export else None,
@@ -247,6 +254,13 @@ def add_training_commands(sub) -> None:
                     help="CPU threads for torch (default: all cores)")
     tc.add_argument("--latent-dim", type=_bounded(int, 1, 1024, "a number of latent channels"), default=None,
                     help="latent channels of a new run (default 32; a resumed run keeps its own)")
+    tc.add_argument("--phase-head", choices=("absolute", "carried"),    # model.config.PHASE_HEADS, kept torch-free here
+                    default=None,
+                    help="how the decoder sets phase: 'absolute' per frame, or 'carried' from frame to frame "
+                         "(default absolute; with --init an absolute codec grows a carried head)")
+    tc.add_argument("--decoder-delay", type=_bounded(int, 0, 3, "a number of STFT hops"), default=None,
+                    help="STFT hops the decoded audio trails its input (0-3; default 0): at 3 no decoder frame "
+                         "reaches past what its latent heard, for 30 ms of latency (docs/codec.md)")
     tc.set_defaults(func=cmd_train_codec)
 
     for stage, what in (("base", "the bidirectional latent DiT (the pre-trained form)"),

@@ -11,17 +11,40 @@ and turned into a log-magnitude and a phase per bin, then an inverse FFT and a
 windowed overlap-add -- the structure of an iSTFT vocoder, which is cheap on a CPU
 because all the work happens at ~100 frames per second instead of 24,000 samples.
 
+Phase (`phase_head`). An "absolute" head names each frame's phase from the frames its
+convolutions see. A held note needs each bin's phase to keep advancing by the same
+step for seconds, which no finite receptive field can count: steady latents give the
+same phase every frame, so a sustained partial comes out as a smear on the 25 Hz grid
+at a fraction of its level. A "carried" head keeps each bin's phase as streaming state:
+every frame it turns the carried phase by a predicted advance (the bin's own plus up to
+two bins' worth of offset) and blends it, by a learned gate, with the absolute head's
+phase, which still places onsets where the carried phase knows nothing.
+
+Delay (`decoder_delay`). Encoder frame f spans the n_fft samples that end where latent
+frame f / upsample's audio ends, but decoder frame f is overlap-added over the n_fft
+samples that start there: without a delay, a decoder frame near the end of its latent
+must invent up to three hops (30 ms) its latent never heard. Trained to trail its input
+by three hops, every decoder frame spans exactly the audio of its encoder frame. The
+stream is the same causal computation, 30 ms later; whoever compares decoded audio
+with its source lines them up with `Codec.aligned`.
+
 Encoder: a causal STFT's log-magnitudes, causal ConvNeXt layers, and a learned
 folding of `upsample` STFT frames into one latent frame (mean and log-variance, so the
 codec can be trained as a VAE whose latents a diffusion model can fit).
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import CodecConfig
+
+CARRY_GATE_START = 0.0
+"""Gate logit a carried phase head starts from: mostly the absolute phase (a sigmoid of
+about 0.05), so a decoder grown from an absolute one starts where that one was."""
 
 
 def kl_to_prior(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -93,6 +116,15 @@ class Codec(nn.Module):
         self.dec_stack = _Stack(cfg, cfg.decoder_layers)
         self.dec_norm = nn.LayerNorm(cfg.channels, eps=1e-6)
         self.dec_out = nn.Linear(cfg.channels, 2 * bins)
+        if cfg.phase_head == "carried":
+            self.dec_phase = nn.Linear(cfg.channels, 2 * bins)       # advance offset, gate
+            nn.init.zeros_(self.dec_phase.weight)
+            with torch.no_grad():
+                self.dec_phase.bias[:bins].zero_()
+                self.dec_phase.bias[bins:].fill_(CARRY_GATE_START)
+            # a bin's centre frequency turns its phase by 2 pi k hop / n_fft per frame
+            self.register_buffer("bin_advance", 2 * math.pi * torch.arange(bins) * cfg.stft_hop / cfg.n_fft,
+                                 persistent=False)
 
     # ---- encoder -----------------------------------------------------------------------
 
@@ -130,14 +162,39 @@ class Codec(nn.Module):
 
     # ---- decoder -----------------------------------------------------------------------
 
+    def _carried_phase(self, h, phase, turning):
+        """Unit phasors (B, F, bins): each bin's carried phase turned and blended with `phase`.
+
+        p[t] = normalise(g[t] e^{i a[t]} p[t-1] + (1 - g[t]) e^{i phase[t]}). Normalising
+        every frame is what lets a gate near 1 hold a partial: without it a steady absolute
+        phase adds up, frame after frame, to a constant that outweighs the turning part.
+        """
+        offset, gate = self.dec_phase(h).chunk(2, dim=-1)
+        g = torch.sigmoid(gate)
+        turn = torch.polar(g, self.bin_advance + math.pi * torch.tanh(offset))
+        fresh = torch.polar(1 - g, phase)
+        p = turning if turning is not None else torch.zeros_like(fresh[:, 0])
+        out = []
+        for t in range(fresh.shape[1]):
+            p = turn[:, t] * p + fresh[:, t]
+            p = p / p.abs().clamp_min(1e-6)
+            out.append(p)
+        return torch.stack(out, dim=1), p
+
     def _decode_frames(self, z, state):
         cfg = self.cfg
-        conv_states, carry = state if state is not None else (None, None)
+        conv_states, carry, turning = state if state is not None else (None, None, None)
         B, T, _ = z.shape
         x = self.dec_in(z).reshape(B, T * cfg.upsample, cfg.channels)            # (B, F, C)
         x, conv_states = self.dec_stack(x, conv_states)
-        logmag, phase = self.dec_out(self.dec_norm(x)).chunk(2, dim=-1)
-        spec = torch.polar(torch.exp(logmag.clamp(max=8.0)), phase)
+        h = self.dec_norm(x)
+        logmag, phase = self.dec_out(h).chunk(2, dim=-1)
+        mag = torch.exp(logmag.clamp(max=8.0))
+        if cfg.phase_head == "carried":
+            unit, turning = self._carried_phase(h, phase, turning)
+            spec = mag * unit
+        else:
+            spec = torch.polar(mag, phase)
         frames = torch.fft.irfft(spec, n=cfg.n_fft, dim=-1) * self.window * 0.5  # (B, F, n_fft)
         Fr, hop = frames.shape[1], cfg.stft_hop
         parts = frames.view(B, Fr, 4, hop)
@@ -146,13 +203,20 @@ class Codec(nn.Module):
             out[:, r:r + Fr] = out[:, r:r + Fr] + parts[:, :, r]
         if carry is not None:
             out[:, :3] = out[:, :3] + carry
-        return out[:, :Fr].reshape(B, Fr * hop), (conv_states, out[:, Fr:])
+        return out[:, :Fr].reshape(B, Fr * hop), (conv_states, out[:, Fr:], turning)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Audio of latents (B, T, latent_dim) -> (B, T * hop); the overlap tail past the end is dropped."""
         if z.dim() != 3 or z.shape[2] != self.cfg.latent_dim:
             raise ValueError(f"latents must be (batch, frames, {self.cfg.latent_dim}), got {tuple(z.shape)}")
         return self._decode_frames(z, None)[0]
+
+    def aligned(self, source: torch.Tensor, decoded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`source` and the audio decoded from its latents, cut to the span where they show the same moments."""
+        d = self.cfg.delay_samples
+        if d == 0:
+            return source, decoded
+        return source[..., :source.shape[-1] - d], decoded[..., d:]
 
     def stream_decoder(self) -> "StreamingDecoder":
         return StreamingDecoder(self)

@@ -16,6 +16,10 @@ ARRANGEMENT_CONTROLS = ("drums", "bass", "harmony", "lead", "density", "brightne
 """Global arrangement knobs, in the order of the arrangement tensor's last axis."""
 
 
+PHASE_HEADS = ("absolute", "carried")
+"""How the codec's decoder sets each STFT bin's phase (see model/codec.py)."""
+
+
 class ConfigError(ValueError):
     """A config that cannot describe a working model; the message names the field."""
 
@@ -42,6 +46,8 @@ class CodecConfig:
     decoder_layers: int = 8
     kernel: int = 7
     mlp_ratio: int = 3
+    phase_head: str = "absolute"  # "absolute": a phase per frame; "carried": each bin's phase runs on (codec.py)
+    decoder_delay: int = 0        # STFT hops the decoded audio trails its input (codec.py, "Delay")
 
     @property
     def hop(self) -> int:
@@ -58,6 +64,11 @@ class CodecConfig:
         # Four-fold overlap keeps a Hann window's squared overlap-add flat.
         return 4 * self.stft_hop
 
+    @property
+    def delay_samples(self) -> int:
+        """Samples by which decoded audio trails the audio its latents were made from."""
+        return self.decoder_delay * self.stft_hop
+
     def validate(self, where: str = "codec config") -> None:
         if self.sample_rate % self.frame_rate:
             raise ConfigError(f"{where}: sample_rate {self.sample_rate} is not a multiple of frame_rate {self.frame_rate}")
@@ -66,6 +77,11 @@ class CodecConfig:
         for name in ("latent_dim", "channels", "encoder_layers", "decoder_layers", "kernel", "mlp_ratio"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{where}: {name} must be at least 1, got {getattr(self, name)}")
+        if not 0 <= self.decoder_delay < self.n_fft // self.stft_hop:
+            raise ConfigError(f"{where}: decoder_delay must be 0 to {self.n_fft // self.stft_hop - 1} STFT hops, "
+                              f"got {self.decoder_delay}")
+        if self.phase_head not in PHASE_HEADS:
+            raise ConfigError(f"{where}: phase_head must be one of {PHASE_HEADS}, got {self.phase_head!r}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

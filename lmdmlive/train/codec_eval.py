@@ -104,11 +104,12 @@ def evaluate_codec(codec: Codec, corpus: Path, clips: int = 24, seconds: float =
         recon = torch.cat([decoder(z[:, i:i + block_frames]) for i in range(0, z.shape[1], block_frames)], dim=1)
         decode_seconds += time.perf_counter() - t0
         audio_seconds += len(audio) / sr
-        opus = torch.from_numpy(opus_roundtrip(audio, sr))[None]
-        wanted = sketch_features(audio, sr, cfg.hop)
+        ref, recon = codec.aligned(ref, recon)             # a delayed decoder is measured against what it heard
+        opus = torch.from_numpy(opus_roundtrip(audio, sr))[None, :ref.shape[1]]
+        wanted = sketch_features(ref[0].numpy(), sr, cfg.hop)
         if plot and len(shown) < plot_rows:
-            cut = min(len(audio), 4 * sr)
-            shown.append((labels[i], audio[:cut], recon[0, :cut].numpy(), opus[0, :cut].numpy()))
+            cut = min(ref.shape[1], 4 * sr)
+            shown.append((labels[i], ref[0, :cut].numpy(), recon[0, :cut].numpy(), opus[0, :cut].numpy()))
         for suffix, est in (("", recon), ("_opus24", opus)):
             parts = mel_l1_by_level(ref, est, sr)        # one log-mel pass gives both the whole and its parts
             metrics["mel_l1" + suffix].append((parts["loud_sum"] + parts["quiet_sum"])
@@ -132,6 +133,7 @@ def evaluate_codec(codec: Codec, corpus: Path, clips: int = 24, seconds: float =
         result["pitch_acc" + suffix] = round(right / voiced, 4) if voiced else float("nan")
     result["decode_rtf"] = round(audio_seconds / decode_seconds, 1)
     result["latent_kbps"] = round(float(np.mean(rates)), 2)
+    result["decoder_delay_ms"] = round(1000 * cfg.delay_samples / sr, 1)
     result["clips"] = len(metrics["mel_l1"])
     result["seconds_per_clip"] = seconds
     return result

@@ -9,6 +9,7 @@ it buys that back is what the option is there to measure (docs/codec.md).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -69,8 +70,9 @@ def reconstruction_losses(codec: Codec, wave: torch.Tensor, sample: bool = True)
     z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar) if sample else mean
     recon = codec.decode(z)
     kl = kl_to_prior(mean, logvar).mean()
-    mel = mel_l1(wave, recon, codec.cfg.sample_rate)
-    stft = stft_distance(wave, recon)
+    ref, est = codec.aligned(wave, recon)
+    mel = mel_l1(ref, est, codec.cfg.sample_rate)
+    stft = stft_distance(ref, est)
     return {"loss": mel + stft + KL_WEIGHT * kl, "mel_l1": mel, "stft": stft, "kl": kl}, recon
 
 
@@ -111,6 +113,20 @@ def _run_config(run: Path, asked: CodecConfig | None) -> CodecConfig:
     return saved
 
 
+DECODER_ONLY_FIELDS = ("phase_head", "decoder_delay")
+"""Config fields a run may change from its --init codec: they shape the decoder's output, not its tensors'
+meaning, so the encoder (and every latent made with it) carries over."""
+
+
+def _check_init(init: Path, start: CodecConfig, config: CodecConfig) -> None:
+    kept = {k: getattr(config, k) for k in DECODER_ONLY_FIELDS}
+    if dataclasses.replace(start, **kept) != config:
+        raise ValueError(f"{init}: its config differs from the one being trained beyond {DECODER_ONLY_FIELDS}; "
+                         "train with its config")
+    if start.phase_head == "carried" and config.phase_head == "absolute":
+        raise ValueError(f"{init}: a carried phase head cannot go back to an absolute one (its config differs)")
+
+
 def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, batch: int = 16, seconds: float = 1.0,
                 lr: float = 1e-3, seed: int = 0, save_every: int = 200, export: Path | None = None,
                 config: CodecConfig | None = None, init: Path | None = None, freeze_encoder: bool = False,
@@ -127,6 +143,9 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
     torch.manual_seed(seed)
     torch.set_flush_denormal(True)     # tiny gradients in denormal range slow CPU kernels tenfold
     run.mkdir(parents=True, exist_ok=True)
+    if config is None and init is not None and not (run / "last.json").exists():
+        from ..model import load_codec
+        config = load_codec(init).cfg           # a new run from --init keeps its shape unless told otherwise
     config = _run_config(run, config)
     codec = Codec(config)
     if freeze_encoder:
@@ -146,9 +165,10 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
     elif init is not None:
         from ..model import load_codec
         start = load_codec(init)
-        if start.cfg != config:
-            raise ValueError(f"{init}: its config differs from the one being trained; train with its config")
-        codec.load_state_dict(start.state_dict())
+        _check_init(init, start.cfg, config)
+        missing, _ = codec.load_state_dict(start.state_dict(), strict=start.cfg.phase_head == config.phase_head)
+        if missing:
+            log(f"{init}: its absolute phase head grows a carried one ({len(missing)} new tensors)")
         from ..model.checkpoint import read_card
         step = int(read_card(init).get("extra", {}).get("steps", 0))
         log(f"starting from {init} (trained {step} steps before; optimizer state starts fresh)")

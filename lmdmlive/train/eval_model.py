@@ -172,13 +172,14 @@ def evaluate_model(lmdm, codec, corpus: Path, codec_path: Path, judges: Judges, 
         conds = _block_conditions(cfg, blocks, style, sketch, mask)
         audio = generate(lmdm, codec, conds, seed=1000 + n, steps=steps, guidance=guidance,
                          sketch_guidance=sketch_guidance)
-        _follow(sketch_features(follow_blocks(audio, conds, hop, cfg.block_frames), rate, hop), curves, frames,
-                model_follow)
-        _follow(sketch_features(audio, rate, hop), curves, frames, unfollowed)
+        delay = codec.cfg.delay_samples        # curves are in latent time; a delayed decoder's audio trails it
+        _follow(sketch_features(follow_blocks(audio, conds, hop, cfg.block_frames)[delay:], rate, hop), curves,
+                frames, model_follow)
+        _follow(sketch_features(audio[delay:], rate, hop), curves, frames, unfollowed)
         # the same clip through the codec alone: how much any model on this codec can follow
         with torch.no_grad():
             real_audio = codec.decode(z_clip[None])[0].numpy()
-        _follow(sketch_features(real_audio, rate, hop), curves, frames, codec_follow)
+        _follow(sketch_features(real_audio[delay:], rate, hop), curves, frames, codec_follow)
         tick()
 
     control, control_emb = _controls(lmdm, codec, judges, held, chosen[:control_clips], embed, blocks, steps,

@@ -118,3 +118,23 @@ def test_render_takes_sketch_lanes_and_names_a_bad_one(tmp_path):
     assert out.returncode == 2 and "column" in out.stderr and "never closed" in out.stderr
     out = run("render", "", "--seconds", "1", "--sketch", "pitch", "--out", str(tmp_path / "t.wav"))
     assert out.returncode == 2 and "LANE=PATTERN" in out.stderr
+
+
+def test_train_codec_grows_a_decoder_from_init_by_the_shape_flags(tmp_path):
+    import torch
+    from lmdmlive.model import Codec, CodecConfig, load_codec, save_checkpoint
+    from tests.train.test_codec_training import _tone_corpus
+    corpus = _tone_corpus(tmp_path / "corpus")
+    start_cfg = CodecConfig(channels=32, encoder_layers=1, decoder_layers=2, latent_dim=8)
+    torch.manual_seed(0)
+    save_checkpoint(Codec(start_cfg), start_cfg, tmp_path / "start", "codec", extra={"steps": 10})
+    out = run("train", "codec", "--corpus", str(corpus), "--run", str(tmp_path / "run"), "--init",
+              str(tmp_path / "start"), "--steps", "12", "--batch", "2", "--freeze-encoder", "--decoder-delay", "3",
+              "--phase-head", "carried", "--export", str(tmp_path / "grown"))
+    assert out.returncode == 0, out.stderr
+    cfg = load_codec(tmp_path / "grown").cfg
+    assert (cfg.decoder_delay, cfg.phase_head, cfg.channels, cfg.latent_dim) == (3, "carried", 32, 8)
+    for flags, message in ((("--decoder-delay", "4"), "expected a number of STFT hops"),
+                           (("--phase-head", "free"), "invalid choice: 'free'")):
+        bad = run("train", "codec", "--corpus", str(corpus), "--run", str(tmp_path / "bad"), *flags)
+        assert bad.returncode == 2 and message in bad.stderr, bad.stderr

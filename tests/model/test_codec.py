@@ -63,7 +63,71 @@ def test_audio_that_is_not_whole_frames_is_refused_with_the_numbers():
     ({"sample_rate": 24000, "frame_rate": 7}, "sample_rate 24000 is not a multiple of frame_rate 7"),
     ({"stft_hop": 250}, "stft_hop 250"),
     ({"channels": 0}, "channels must be at least 1"),
+    ({"decoder_delay": 4}, "decoder_delay must be 0 to 3 STFT hops, got 4"),
+    ({"phase_head": "free"}, "phase_head must be one of"),
 ])
 def test_impossible_codec_configs_name_the_field(fields, message):
     with pytest.raises(ConfigError, match=message):
         CodecConfig(**fields).validate()
+
+
+def _one_partial_decoder(phase_head: str, k: int):
+    """A decoder whose output is fixed by its biases: one bin loud, the rest silent."""
+    import dataclasses
+    from lmdmlive.model import Codec
+    codec = Codec(dataclasses.replace(SMALL_CODEC, phase_head=phase_head)).eval()
+    bins = SMALL_CODEC.n_fft // 2 + 1
+    with torch.no_grad():
+        codec.dec_out.weight.zero_()
+        codec.dec_out.bias.zero_()
+        codec.dec_out.bias[:bins] = -20.0
+        codec.dec_out.bias[k] = 3.0
+        if phase_head == "carried":
+            codec.dec_phase.bias[bins:] = 4.6            # gate about 0.99: the carried phase leads
+    return codec
+
+
+def test_a_carried_phase_holds_a_steady_partial_that_an_absolute_phase_cancels():
+    k = 10                          # 250 Hz at 8 kHz: half a turn of phase a frame, not whole turns
+    z = torch.zeros(1, 40, SMALL_CODEC.latent_dim)
+    with torch.no_grad():
+        absolute = _one_partial_decoder("absolute", k).decode(z)[0].numpy()
+        carried = _one_partial_decoder("carried", k).decode(z)[0].numpy()
+    steady = slice(8 * SMALL_CODEC.hop, None)
+    level_abs, level_car = (float(np.sqrt(np.mean(a[steady] ** 2))) for a in (absolute, carried))
+    assert level_abs < 1e-3 * level_car, (level_abs, level_car)
+    spectrum = np.abs(np.fft.rfft(carried[steady] * np.hanning(len(carried[steady]))))
+    peak_hz = np.argmax(spectrum) * SMALL_CODEC.sample_rate / len(carried[steady])
+    assert abs(peak_hz - 250.0) < 5.0, peak_hz
+    blocks = carried[steady].reshape(-1, SMALL_CODEC.hop)
+    rms = np.sqrt(np.mean(blocks ** 2, axis=1))
+    assert rms.max() < 1.01 * rms.min(), "a held partial keeps its level"
+
+
+def test_a_carried_phase_streams_like_one_shot_decoding():
+    import dataclasses
+    from lmdmlive.model import Codec
+    from .helpers import perturbed
+    codec = perturbed(Codec(dataclasses.replace(SMALL_CODEC, phase_head="carried")), scale=0.02)
+    z = torch.randn(2, 30, SMALL_CODEC.latent_dim)
+    with torch.no_grad():
+        whole = codec.decode(z)
+        stream = codec.stream_decoder()
+        parts = torch.cat([stream(z[:, i:i + 7]) for i in range(0, 30, 7)], dim=1)
+    assert torch.allclose(parts, whole, atol=1e-6 * max(1.0, whole.abs().max().item()))
+
+
+def test_aligned_lines_a_delayed_decoder_up_with_its_source():
+    import dataclasses
+    from lmdmlive.model import Codec
+    codec = Codec(dataclasses.replace(SMALL_CODEC, decoder_delay=3))
+    d = codec.cfg.delay_samples
+    assert d == 3 * SMALL_CODEC.stft_hop
+    source = torch.randn(2, 10 * SMALL_CODEC.hop)
+    late = torch.cat([torch.zeros(2, d), source[:, :-d]], dim=1)       # what a perfect delayed decoder plays
+    a, b = codec.aligned(source, late)
+    assert a.shape == b.shape == (2, source.shape[1] - d)
+    assert torch.equal(a, b)
+    undelayed = Codec(SMALL_CODEC)
+    a, b = undelayed.aligned(source, late)
+    assert a is source and b is late, "no delay, nothing cut"

@@ -184,3 +184,47 @@ def test_adversarial_codec_training_keeps_its_discriminator_across_resumes(tmp_p
     restored = CodecAdversary(SR)
     load_state(run / "discriminator", restored, torch.optim.AdamW(restored.parameters()))
     assert not torch.equal(restored.discriminators[0].head.weight, CodecAdversary(SR).discriminators[0].head.weight)
+
+
+def test_an_absolute_codec_grows_a_carried_delayed_decoder_and_keeps_its_latents(tmp_path):
+    import dataclasses
+    from lmdmlive.model import Codec, save_checkpoint
+    corpus = _tone_corpus(tmp_path / "corpus")
+    torch.manual_seed(3)
+    start = Codec(TINY).eval()
+    save_checkpoint(start, TINY, tmp_path / "start", "codec", extra={"steps": 10})
+    grown_cfg = dataclasses.replace(TINY, phase_head="carried", decoder_delay=3)
+    messages = []
+    train_codec(corpus, tmp_path / "run", steps=14, minutes=None, batch=2, seconds=0.4, config=grown_cfg,
+                init=tmp_path / "start", freeze_encoder=True, export=tmp_path / "grown", log=messages.append)
+    assert any("grows a carried one" in m for m in messages), messages
+    grown = load_codec(tmp_path / "grown")
+    assert grown.cfg == grown_cfg
+    for name, tensor in start.state_dict().items():
+        if name.startswith("enc_"):
+            assert torch.equal(tensor, grown.state_dict()[name]), f"{name} moved: the latents would change"
+    wave = torch.from_numpy(np.sin(2 * np.pi * 330 * np.arange(SR) / SR).astype(np.float32))[None] * 0.3
+    with torch.no_grad():
+        assert torch.equal(start.encode(wave), grown.encode(wave))
+    # A new run from --init without a shape keeps the init's own (here: carried, delayed).
+    train_codec(corpus, tmp_path / "again", steps=15, minutes=None, batch=2, seconds=0.4, init=tmp_path / "grown",
+                freeze_encoder=True, log=lambda m: None)
+    assert json.loads((tmp_path / "again" / "last.json").read_text())["config"] == grown_cfg.to_dict()
+    # What would change the latents or throw a trained head away is refused, naming the init.
+    wider = dataclasses.replace(grown_cfg, latent_dim=16)
+    with pytest.raises(ValueError, match="grown: its config differs"):
+        train_codec(corpus, tmp_path / "wide", steps=16, minutes=None, batch=2, seconds=0.4, config=wider,
+                    init=tmp_path / "grown", log=lambda m: None)
+    with pytest.raises(ValueError, match="cannot go back to an absolute one"):
+        train_codec(corpus, tmp_path / "back", steps=16, minutes=None, batch=2, seconds=0.4, config=TINY,
+                    init=tmp_path / "grown", log=lambda m: None)
+
+
+def test_eval_measures_a_delayed_decoder_against_what_it_heard(tmp_path):
+    import dataclasses
+    from lmdmlive.model import Codec
+    torch.manual_seed(0)
+    codec = Codec(dataclasses.replace(TINY, decoder_delay=3)).eval()
+    result = evaluate_codec(codec, _tone_corpus(tmp_path / "corpus"), clips=1, seconds=1.0)
+    assert result["decoder_delay_ms"] == 30.0
+    assert np.isfinite(result["mel_l1"]) and np.isfinite(result["mel_l1_opus24"])
