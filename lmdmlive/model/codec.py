@@ -43,8 +43,9 @@ import torch.nn.functional as F
 from .config import CodecConfig
 
 CARRY_GATE_START = 0.0
-"""Gate logit a carried phase head starts from: mostly the absolute phase (a sigmoid of
-about 0.05), so a decoder grown from an absolute one starts where that one was."""
+"""Gate logit a carried phase head starts from: an even blend. Started at -3 (mostly the
+absolute phase, so a grown decoder starts where it was), the gates got too little
+gradient to open: their bias moved by 0.006 in 400 steps (docs/codec.md)."""
 
 
 def kl_to_prior(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -163,7 +164,7 @@ class Codec(nn.Module):
     # ---- decoder -----------------------------------------------------------------------
 
     def _carried_phase(self, h, phase, turning):
-        """Unit phasors (B, F, bins): each bin's carried phase turned and blended with `phase`.
+        """Unit phasors (B, F, bins) and the advance each bin was turned by (B, F, bins).
 
         p[t] = normalise(g[t] e^{i a[t]} p[t-1] + (1 - g[t]) e^{i phase[t]}). Normalising
         every frame is what lets a gate near 1 hold a partial: without it a steady absolute
@@ -171,7 +172,8 @@ class Codec(nn.Module):
         """
         offset, gate = self.dec_phase(h).chunk(2, dim=-1)
         g = torch.sigmoid(gate)
-        turn = torch.polar(g, self.bin_advance + math.pi * torch.tanh(offset))
+        advance = self.bin_advance + math.pi * torch.tanh(offset)
+        turn = torch.polar(g, advance)
         fresh = torch.polar(1 - g, phase)
         p = turning if turning is not None else torch.zeros_like(fresh[:, 0])
         out = []
@@ -179,9 +181,10 @@ class Codec(nn.Module):
             p = turn[:, t] * p + fresh[:, t]
             p = p / p.abs().clamp_min(1e-6)
             out.append(p)
-        return torch.stack(out, dim=1), p
+        return torch.stack(out, dim=1), p, advance
 
-    def _decode_frames(self, z, state):
+    def _decode_frames(self, z, state, advances: list | None = None):
+        """One stretch of the decoder; `advances`, when given, receives the carried head's advance."""
         cfg = self.cfg
         conv_states, carry, turning = state if state is not None else (None, None, None)
         B, T, _ = z.shape
@@ -191,7 +194,9 @@ class Codec(nn.Module):
         logmag, phase = self.dec_out(h).chunk(2, dim=-1)
         mag = torch.exp(logmag.clamp(max=8.0))
         if cfg.phase_head == "carried":
-            unit, turning = self._carried_phase(h, phase, turning)
+            unit, turning, advance = self._carried_phase(h, phase, turning)
+            if advances is not None:
+                advances.append(advance)
             spec = mag * unit
         else:
             spec = torch.polar(mag, phase)
@@ -207,9 +212,23 @@ class Codec(nn.Module):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Audio of latents (B, T, latent_dim) -> (B, T * hop); the overlap tail past the end is dropped."""
+        return self.decode_with_advance(z)[0]
+
+    def decode_with_advance(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Audio, and the per-bin phase advance of a carried head (B, F, bins; None for an absolute one),
+        which training also teaches directly (train/codec_train.advance_loss)."""
         if z.dim() != 3 or z.shape[2] != self.cfg.latent_dim:
             raise ValueError(f"latents must be (batch, frames, {self.cfg.latent_dim}), got {tuple(z.shape)}")
-        return self._decode_frames(z, None)[0]
+        advances: list = []
+        audio = self._decode_frames(z, None, advances)[0]
+        return audio, (advances[0] if advances else None)
+
+    def analysis_frames(self, wave: torch.Tensor) -> torch.Tensor:
+        """Complex spectra (B, N / stft_hop, bins) of the encoder's frames: frame f ends where the
+        audio of STFT hop f ends. At decoder_delay 3, decoder frame f spans the same samples."""
+        cfg = self.cfg
+        padded = torch.cat([wave.new_zeros(wave.shape[0], cfg.n_fft - cfg.stft_hop), wave], dim=1)
+        return torch.fft.rfft(padded.unfold(1, cfg.n_fft, cfg.stft_hop) * self.window, dim=-1)
 
     def aligned(self, source: torch.Tensor, decoded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """`source` and the audio decoded from its latents, cut to the span where they show the same moments."""

@@ -27,6 +27,7 @@ from .spectral import mel_l1, stft_distance
 from .state import append_log, load_state, read_log, save_state
 
 KL_WEIGHT = 1e-4
+ADVANCE_WEIGHT = 1.0   # a carried phase head's advance loss (advance_loss), beside spectral losses of about 1.5
 ADV_ITEMS = 4          # crops of each batch the discriminator sees: its cost grows with them
 
 
@@ -68,12 +69,34 @@ def reconstruction_losses(codec: Codec, wave: torch.Tensor, sample: bool = True)
     """(losses, reconstructed audio): the adversary needs the audio as well as the distances."""
     mean, logvar = codec.encode_stats(wave)
     z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar) if sample else mean
-    recon = codec.decode(z)
+    recon, advance = codec.decode_with_advance(z)
     kl = kl_to_prior(mean, logvar).mean()
     ref, est = codec.aligned(wave, recon)
     mel = mel_l1(ref, est, codec.cfg.sample_rate)
     stft = stft_distance(ref, est)
-    return {"loss": mel + stft + KL_WEIGHT * kl, "mel_l1": mel, "stft": stft, "kl": kl}, recon
+    losses = {"loss": mel + stft + KL_WEIGHT * kl, "mel_l1": mel, "stft": stft, "kl": kl}
+    if advance is not None:
+        losses["advance"] = advance_loss(codec, wave, advance)
+        losses["loss"] = losses["loss"] + ADVANCE_WEIGHT * losses["advance"]
+    return losses, recon
+
+
+def advance_loss(codec: Codec, wave: torch.Tensor, advance: torch.Tensor) -> torch.Tensor:
+    """How far a carried head's per-bin phase advance is from the input's own, weighted by magnitude.
+
+    Why taught directly: through the spectral losses alone a frequency is a needle in a
+    landscape of ripples (an advance that is off by a little and one that is off by a lot
+    look the same after overlap-add), and the head did not find it (docs/codec.md).
+    Decoder frame f spans encoder frame f + 3 - decoder_delay; 1 - cos is blind to wrapping.
+    """
+    spectra = codec.analysis_frames(wave)
+    shift = codec.cfg.n_fft // codec.cfg.stft_hop - 1 - codec.cfg.decoder_delay
+    frames = min(advance.shape[1], spectra.shape[1] - shift)
+    now, before = spectra[:, shift + 1:shift + frames], spectra[:, shift:shift + frames - 1]
+    heard = torch.angle(now) - torch.angle(before)
+    weight = torch.sqrt(now.abs() * before.abs())
+    miss = 1 - torch.cos(advance[:, 1:frames] - heard)
+    return (weight * miss).sum() / weight.sum().clamp_min(1e-8)
 
 
 def plot_curve(run: Path, path: Path) -> None:
