@@ -99,7 +99,7 @@ def measure_rtf(model: LMDM, codec: Codec, steps: int, guidance: float, blocks: 
     """
     cfg = model.cfg
     cache = _filled_cache(model, cfg.context_frames)
-    decoder = FollowingDecoder(codec.stream_decoder(), codec.cfg.hop)
+    decoder = FollowingDecoder.of(codec)
     cond = _prompt(model)
     if with_controls:
         n = len(cfg.arrangement)

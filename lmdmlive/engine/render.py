@@ -33,7 +33,7 @@ def render_offline(bundle: ModelBundle, style: torch.Tensor | None, seconds: flo
     cfg = model.cfg
     n_blocks = math.ceil(seconds / cfg.block_seconds)
     cache = model.new_cache(1)
-    decoder = FollowingDecoder(codec.stream_decoder(), codec.cfg.hop)
+    decoder = FollowingDecoder.of(codec)
     cond = Conditions(style=style) if style is not None else Conditions()
     pieces = []
     with torch.no_grad():

@@ -113,7 +113,7 @@ class Engine(MidBlockChanges):
         cond = stack_conditions([Conditions()], model.cfg, model.cfg.block_frames)
         with torch.no_grad():
             z = generate_block(model, [model.new_cache(1)], cond, [0], steps=self.steps, guidance=self.guidance)
-            audio = FollowingDecoder(codec.stream_decoder(), codec.cfg.hop)(model.to_codec(z), cond)
+            audio = FollowingDecoder.of(codec)(model.to_codec(z), cond)
         soxr.ResampleStream(codec.cfg.sample_rate, self.server_rate, 1, dtype="float32").resample_chunk(audio)
 
     # ---- streams -------------------------------------------------------------------------------
@@ -127,7 +127,7 @@ class Engine(MidBlockChanges):
             raise ValueError(f"the server runs at {player.sample_rate} Hz, the engine was made for {self.server_rate}")
         stream = EngineStream(player=player, seed=seed, cond=Conditions(style=style) if style is not None
                               else Conditions(), cache=model.new_cache(1),
-                              decoder=FollowingDecoder(codec.stream_decoder(), codec.cfg.hop),
+                              decoder=FollowingDecoder.of(codec),
                               resampler=soxr.ResampleStream(codec.cfg.sample_rate, self.server_rate, 1,
                                                             dtype="float32"),
                               primer=np.zeros(int(PRIMER_SECONDS * codec.cfg.sample_rate), dtype=np.float32))

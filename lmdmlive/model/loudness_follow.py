@@ -12,6 +12,11 @@ than the model played must not make the follower the thing that clips.
 
 The gain is continuous across blocks: it ramps from where the last block ended through
 each frame's centre. A block with no loudness lane eases the gain back to 0 dB.
+
+A codec whose decoder trails its latents (`decoder_delay`) plays frame j's moment mostly
+in audio frame j + 1; the follower then reads the lane that many frames late
+(`lag_frames`, carried across blocks), so a step in the lane lands on the sound it
+asked for and not a frame before it.
 """
 from __future__ import annotations
 
@@ -38,14 +43,33 @@ def lane_db(cond) -> tuple[np.ndarray, np.ndarray] | None:
     return db.float().numpy(), (mask > 0).numpy()
 
 
-class LoudnessFollower:
-    """Per stream: gains successive blocks toward their loudness lanes; `gain_db` is its state."""
+def lag_frames(codec_cfg) -> int:
+    """Whole frames by which a codec's audio trails its latents, to the nearest frame."""
+    return int(round(codec_cfg.delay_samples / codec_cfg.hop))
 
-    def __init__(self, hop: int, strength: float = STRENGTH, max_db: float = MAX_DB):
+
+class LoudnessFollower:
+    """Per stream: gains successive blocks toward their loudness lanes; `gain_db` and the
+    lane's last `lag_frames` frames (`lane_tail`) are its state."""
+
+    def __init__(self, hop: int, strength: float = STRENGTH, max_db: float = MAX_DB, lag_frames: int = 0):
         self.hop, self.strength, self.max_db = int(hop), float(strength), float(max_db)
+        self.lag = int(lag_frames)
         self.gain_db = 0.0
+        self.lane_tail = (np.zeros(self.lag), np.zeros(self.lag, dtype=bool))
+
+    def _lagged(self, lane, frames: int):
+        """The lane as the audio of this block hears it: `lag` frames late, the first from the last block."""
+        if self.lag == 0:
+            return lane
+        want, given = lane if lane is not None else (np.zeros(frames), np.zeros(frames, dtype=bool))
+        want = np.concatenate([self.lane_tail[0], want])
+        given = np.concatenate([self.lane_tail[1], given])
+        self.lane_tail = (want[-self.lag:], given[-self.lag:])
+        return (want[:-self.lag], given[:-self.lag]) if bool(given[:-self.lag].any()) else None
 
     def __call__(self, audio: np.ndarray, lane: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+        lane = self._lagged(lane, len(audio) // self.hop)
         n = len(audio) // self.hop
         if n == 0 or (lane is None and self.gain_db == 0.0):
             return audio
@@ -90,16 +114,21 @@ class FollowingDecoder:
     to generate a playing block again) rewinds the follower's gain with it.
     """
 
-    def __init__(self, decoder, hop: int):
-        self.decoder, self.follower = decoder, LoudnessFollower(hop)
+    def __init__(self, decoder, hop: int, lag_frames: int = 0):
+        self.decoder, self.follower = decoder, LoudnessFollower(hop, lag_frames=lag_frames)
+
+    @classmethod
+    def of(cls, codec) -> "FollowingDecoder":
+        """A fresh stream of `codec`, its follower reading the lane as late as the codec plays."""
+        return cls(codec.stream_decoder(), codec.cfg.hop, lag_frames(codec.cfg))
 
     @property
     def state(self):
-        return self.decoder.state, self.follower.gain_db
+        return self.decoder.state, self.follower.gain_db, self.follower.lane_tail
 
     @state.setter
     def state(self, value) -> None:
-        self.decoder.state, self.follower.gain_db = value
+        self.decoder.state, self.follower.gain_db, self.follower.lane_tail = value
 
     @torch.no_grad()
     def __call__(self, z: torch.Tensor, cond=None) -> np.ndarray:
@@ -108,8 +137,8 @@ class FollowingDecoder:
         return self.follower(audio, lane_db(cond))
 
 
-def follow_blocks(audio: np.ndarray, conds: list, hop: int, block_frames: int) -> np.ndarray:
+def follow_blocks(audio: np.ndarray, conds: list, hop: int, block_frames: int, lag_frames: int = 0) -> np.ndarray:
     """What a FollowingDecoder would have played for `audio` decoded block by block under `conds`."""
-    follower, size = LoudnessFollower(hop), hop * block_frames
+    follower, size = LoudnessFollower(hop, lag_frames=lag_frames), hop * block_frames
     return np.concatenate([follower(audio[b * size:(b + 1) * size], lane_db(c)) for b, c in enumerate(conds)]
                           + [audio[len(conds) * size:]])

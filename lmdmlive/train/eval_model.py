@@ -38,7 +38,7 @@ from ..model.audio_prompt import AudioPromptEncoder, SmallModelConfig
 from ..model.conditioning import arrangement_units, sketch_from_features
 from ..model.config import ARRANGEMENT_CONTROLS, SKETCH_CURVES
 from ..model.features import sketch_features
-from ..model.loudness_follow import follow_blocks
+from ..model.loudness_follow import follow_blocks, lag_frames
 from .audio_models import GROUPS, WINDOW, AttributeClassifier, Windows
 from .codec_eval import pitch_kept
 from .latents import LatentSplit, build_store, store_dir
@@ -173,7 +173,7 @@ def evaluate_model(lmdm, codec, corpus: Path, codec_path: Path, judges: Judges, 
         audio = generate(lmdm, codec, conds, seed=1000 + n, steps=steps, guidance=guidance,
                          sketch_guidance=sketch_guidance)
         delay = codec.cfg.delay_samples        # curves are in latent time; a delayed decoder's audio trails it
-        _follow(sketch_features(follow_blocks(audio, conds, hop, cfg.block_frames)[delay:], rate, hop), curves,
+        _follow(sketch_features(follow_blocks(audio, conds, hop, cfg.block_frames, lag_frames(codec.cfg))[delay:], rate, hop), curves,
                 frames, model_follow)
         _follow(sketch_features(audio[delay:], rate, hop), curves, frames, unfollowed)
         # the same clip through the codec alone: how much any model on this codec can follow

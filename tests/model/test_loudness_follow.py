@@ -106,3 +106,26 @@ def test_a_following_decoder_rewinds_with_its_state():
     again = dec(z, cond)
     dec.state = saved
     assert np.array_equal(dec(z, cond), again)
+
+
+def test_a_follower_of_a_late_decoder_reads_the_lane_as_late_across_blocks():
+    step = (np.array([-27.0, -27, -27, -27, -27, -21], np.float32), np.ones(FRAMES, bool))   # up in the last frame
+    after = lane(-21.0)
+    on_time, late = LoudnessFollower(HOP), LoudnessFollower(HOP, lag_frames=1)
+    first = [f(tone(-24.0), step) for f in (on_time, late)]
+    second = [f(tone(-24.0), after) for f in (on_time, late)]
+    # on time: the last frame is lifted; late: it still hears -27, and the lift waits for the next block
+    assert frame_db(first[0])[-1] > -22.0 and frame_db(first[1])[-1] < -26.0
+    assert frame_db(second[1])[0] > -22.5, "the lane's last frame carries into the next block"
+    # a lane that stops still reaches one more frame of a late decoder's audio
+    gone = late(tone(-24.0), None)
+    assert frame_db(gone)[0] > -22.0
+
+
+def test_a_following_decoder_takes_its_lag_from_the_codec():
+    import dataclasses
+    from lmdmlive.model import Codec
+    from .helpers import SMALL_CODEC
+    assert FollowingDecoder.of(Codec(SMALL_CODEC)).follower.lag == 0
+    late = Codec(dataclasses.replace(SMALL_CODEC, decoder_delay=3))     # 3 of 4 hops: most of a frame
+    assert FollowingDecoder.of(late).follower.lag == 1
