@@ -124,9 +124,13 @@ def plot_curve(run: Path, path: Path) -> None:
     plt.close(fig)
 
 
+def _saved_meta(run: Path) -> dict:
+    path = run / "last.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def _run_config(run: Path, asked: CodecConfig | None) -> CodecConfig:
-    saved_path = run / "last.json"
-    saved = json.loads(saved_path.read_text()).get("config") if saved_path.exists() else None
+    saved = _saved_meta(run).get("config")
     if saved is None:
         return asked or CodecConfig()
     saved = CodecConfig(**saved)
@@ -170,6 +174,9 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
         from ..model import load_codec
         config = load_codec(init).cfg           # a new run from --init keeps its shape unless told otherwise
     config = _run_config(run, config)
+    if not freeze_encoder and _saved_meta(run).get("freeze_encoder"):
+        log(f"{run} trains the decoder alone (it was started with --freeze-encoder), and goes on that way")
+        freeze_encoder = True       # else a resume without the flag would quietly move the latents
     codec = Codec(config)
     if freeze_encoder:
         for name, p in codec.named_parameters():

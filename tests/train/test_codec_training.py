@@ -210,6 +210,13 @@ def test_an_absolute_codec_grows_a_carried_delayed_decoder_and_keeps_its_latents
     train_codec(corpus, tmp_path / "again", steps=15, minutes=None, batch=2, seconds=0.4, init=tmp_path / "grown",
                 freeze_encoder=True, log=lambda m: None)
     assert json.loads((tmp_path / "again" / "last.json").read_text())["config"] == grown_cfg.to_dict()
+    # Resumed without --freeze-encoder, a decoder-only run stays decoder-only: the latents do not move.
+    told = []
+    train_codec(corpus, tmp_path / "again", steps=18, minutes=None, batch=2, seconds=0.4, export=tmp_path / "more",
+                log=told.append)
+    assert any("trains the decoder alone" in m for m in told), told
+    with torch.no_grad():
+        assert torch.equal(start.encode(wave), load_codec(tmp_path / "more").encode(wave))
     # What would change the latents or throw a trained head away is refused, naming the init.
     wider = dataclasses.replace(grown_cfg, latent_dim=16)
     with pytest.raises(ValueError, match="grown: its config differs"):
