@@ -173,8 +173,8 @@ def evaluate_model(lmdm, codec, corpus: Path, codec_path: Path, judges: Judges, 
         audio = generate(lmdm, codec, conds, seed=1000 + n, steps=steps, guidance=guidance,
                          sketch_guidance=sketch_guidance)
         delay = codec.cfg.delay_samples        # curves are in latent time; a delayed decoder's audio trails it
-        _follow(sketch_features(follow_blocks(audio, conds, hop, cfg.block_frames, lag_frames(codec.cfg))[delay:], rate, hop), curves,
-                frames, model_follow)
+        followed = follow_blocks(audio, conds, hop, cfg.block_frames, lag_frames(codec.cfg))
+        _follow(sketch_features(followed[delay:], rate, hop), curves, frames, model_follow)
         _follow(sketch_features(audio[delay:], rate, hop), curves, frames, unfollowed)
         # the same clip through the codec alone: how much any model on this codec can follow
         with torch.no_grad():
