@@ -55,7 +55,7 @@ def cmd_train_codec(args) -> int:
     from pathlib import Path
 
     from ..progress import ProgressBar
-    from ..train.codec_train import train_codec
+    from ..train.codec_train import init_config, train_codec
 
     if args.threads:
         import torch
@@ -65,8 +65,7 @@ def cmd_train_codec(args) -> int:
     shape = {k: v for k, v in (("latent_dim", args.latent_dim), ("phase_head", args.phase_head),
                                ("decoder_delay", args.decoder_delay)) if v is not None}
     if shape and args.init and not (Path(args.run) / "last.json").exists():
-        from ..model import load_codec
-        config = dataclasses.replace(load_codec(args.init).cfg, **shape)   # --init's shape, with these changed
+        config = dataclasses.replace(init_config(Path(args.init)), **shape)   # --init's shape, with these changed
     else:
         config = CodecConfig(**shape) if shape else None
     result = train_codec(Path(args.corpus), Path(args.run), steps=args.steps, minutes=args.minutes,

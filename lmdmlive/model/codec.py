@@ -135,14 +135,20 @@ class Codec(nn.Module):
         if wave.shape[1] % self.cfg.hop:
             raise ValueError(f"{wave.shape[1]} samples is not a whole number of {self.cfg.hop}-sample latent frames")
 
-    def _encode_frames(self, wave, state):
+    def _spectra(self, wave, past=None):
+        """Complex spectra (B, F, bins) of the encoder's frames, and the padded audio they were cut from:
+        frame f ends where STFT hop f of `wave` ends, `past` (or silence) filling the first window."""
         cfg = self.cfg
-        past, conv_states = state if state is not None else (None, None)
         if past is None:
             past = wave.new_zeros(wave.shape[0], cfg.n_fft - cfg.stft_hop)
         padded = torch.cat([past, wave], dim=1)
-        frames = padded.unfold(1, cfg.n_fft, cfg.stft_hop)                      # (B, F, n_fft)
-        mag = torch.fft.rfft(frames * self.window, dim=-1).abs()
+        return torch.fft.rfft(padded.unfold(1, cfg.n_fft, cfg.stft_hop) * self.window, dim=-1), padded
+
+    def _encode_frames(self, wave, state):
+        cfg = self.cfg
+        past, conv_states = state if state is not None else (None, None)
+        spectra, padded = self._spectra(wave, past)
+        mag = spectra.abs()
         x = self.enc_in(torch.log(mag + 1e-4))                                   # (B, F, C)
         x, conv_states = self.enc_stack(x, conv_states)
         x = self.enc_norm(x)
@@ -183,8 +189,8 @@ class Codec(nn.Module):
             out.append(p)
         return torch.stack(out, dim=1), p, advance
 
-    def _decode_frames(self, z, state, advances: list | None = None):
-        """One stretch of the decoder; `advances`, when given, receives the carried head's advance."""
+    def _decode_frames(self, z, state):
+        """One stretch of the decoder: audio, the state to go on from, and a carried head's advance (or None)."""
         cfg = self.cfg
         conv_states, carry, turning = state if state is not None else (None, None, None)
         B, T, _ = z.shape
@@ -193,10 +199,9 @@ class Codec(nn.Module):
         h = self.dec_norm(x)
         logmag, phase = self.dec_out(h).chunk(2, dim=-1)
         mag = torch.exp(logmag.clamp(max=8.0))
+        advance = None
         if cfg.phase_head == "carried":
             unit, turning, advance = self._carried_phase(h, phase, turning)
-            if advances is not None:
-                advances.append(advance)
             spec = mag * unit
         else:
             spec = torch.polar(mag, phase)
@@ -208,7 +213,7 @@ class Codec(nn.Module):
             out[:, r:r + Fr] = out[:, r:r + Fr] + parts[:, :, r]
         if carry is not None:
             out[:, :3] = out[:, :3] + carry
-        return out[:, :Fr].reshape(B, Fr * hop), (conv_states, out[:, Fr:], turning)
+        return out[:, :Fr].reshape(B, Fr * hop), (conv_states, out[:, Fr:], turning), advance
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Audio of latents (B, T, latent_dim) -> (B, T * hop); the overlap tail past the end is dropped."""
@@ -219,16 +224,13 @@ class Codec(nn.Module):
         which training also teaches directly (train/codec_train.advance_loss)."""
         if z.dim() != 3 or z.shape[2] != self.cfg.latent_dim:
             raise ValueError(f"latents must be (batch, frames, {self.cfg.latent_dim}), got {tuple(z.shape)}")
-        advances: list = []
-        audio = self._decode_frames(z, None, advances)[0]
-        return audio, (advances[0] if advances else None)
+        audio, _, advance = self._decode_frames(z, None)
+        return audio, advance
 
     def analysis_frames(self, wave: torch.Tensor) -> torch.Tensor:
-        """Complex spectra (B, N / stft_hop, bins) of the encoder's frames: frame f ends where the
-        audio of STFT hop f ends. At decoder_delay 3, decoder frame f spans the same samples."""
-        cfg = self.cfg
-        padded = torch.cat([wave.new_zeros(wave.shape[0], cfg.n_fft - cfg.stft_hop), wave], dim=1)
-        return torch.fft.rfft(padded.unfold(1, cfg.n_fft, cfg.stft_hop) * self.window, dim=-1)
+        """Complex spectra (B, N / stft_hop, bins) of the encoder's frames, from silence: frame f ends
+        where the audio of STFT hop f ends. At decoder_delay 3, decoder frame f spans the same samples."""
+        return self._spectra(wave)[0]
 
     def aligned(self, source: torch.Tensor, decoded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """`source` and the audio decoded from its latents, cut to the span where they show the same moments."""
@@ -256,7 +258,7 @@ class StreamingDecoder:
 
     @torch.no_grad()
     def __call__(self, z: torch.Tensor) -> torch.Tensor:
-        audio, self.state = self.codec._decode_frames(z, self.state)
+        audio, self.state, _ = self.codec._decode_frames(z, self.state)
         return audio
 
     def reset(self) -> None:

@@ -129,8 +129,13 @@ def _saved_meta(run: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def _run_config(run: Path, asked: CodecConfig | None) -> CodecConfig:
-    saved = _saved_meta(run).get("config")
+def init_config(init: Path) -> CodecConfig:
+    """The config of an --init checkpoint, read from its card without loading its weights."""
+    from ..model.checkpoint import read_card
+    return CodecConfig.from_dict(read_card(init)["config"], where=f"{init}: codec config")
+
+
+def _run_config(run: Path, saved: dict | None, asked: CodecConfig | None) -> CodecConfig:
     if saved is None:
         return asked or CodecConfig()
     saved = CodecConfig(**saved)
@@ -170,11 +175,11 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
     torch.manual_seed(seed)
     torch.set_flush_denormal(True)     # tiny gradients in denormal range slow CPU kernels tenfold
     run.mkdir(parents=True, exist_ok=True)
-    if config is None and init is not None and not (run / "last.json").exists():
-        from ..model import load_codec
-        config = load_codec(init).cfg           # a new run from --init keeps its shape unless told otherwise
-    config = _run_config(run, config)
-    if not freeze_encoder and _saved_meta(run).get("freeze_encoder"):
+    saved = _saved_meta(run)
+    if config is None and init is not None and not saved:
+        config = init_config(init)              # a new run from --init keeps its shape unless told otherwise
+    config = _run_config(run, saved.get("config"), config)
+    if not freeze_encoder and saved.get("freeze_encoder"):
         log(f"{run} trains the decoder alone (it was started with --freeze-encoder), and goes on that way")
         freeze_encoder = True       # else a resume without the flag would quietly move the latents
     codec = Codec(config)
