@@ -63,12 +63,12 @@ def _sketch_provider(items: list[str], bpm: float, bundle, style):
         lanes[lane.strip()] = lane_pattern(lane.strip(), text.strip())
     cfg, rate = bundle.lmdm.cfg, bundle.codec.cfg.sample_rate
     clock = Clock(bpm, 4, rate)
-    hop = bundle.codec.cfg.hop
+    hop, late = bundle.codec.cfg.hop, bundle.codec.cfg.delay_samples
     width = Fraction(hop) * clock.cycle_at(1)
 
     def provider(block: int):
-        first = block * cfg.block_frames
-        cycles = [clock.cycle_at((first + k) * hop) for k in range(cfg.block_frames)]
+        first = block * cfg.block_frames       # each frame asks for the moment it sounds in the file
+        cycles = [clock.cycle_at((first + k) * hop + late) for k in range(cfg.block_frames)]
         sketch, mask = sketch_for_frames(lanes, cycles, width)
         return Conditions(style=style, sketch=sketch, sketch_mask=mask)
     return provider

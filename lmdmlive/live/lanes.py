@@ -84,7 +84,7 @@ def sketch_for_frames(lanes: dict[str, Pattern], frame_cycles: list[Fraction], f
                 if lane == "pitch":
                     mask[0, t, _INDEX["voiced"]] = 1.0          # a rest: explicitly unvoiced
                 continue
-            value = haps[0].value
+            value = min(haps, key=lambda h: h.part.begin).value     # what sounds at the frame's start
             if lane == "pitch":
                 sketch[0, t, _INDEX["pitch"]] = sketch_units("pitch", float(value))
                 mask[0, t, _INDEX["pitch"]] = 1.0

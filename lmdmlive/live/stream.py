@@ -224,7 +224,10 @@ class Stream(pyo.PyoObject):
         engine, clock = self._session.engine, self._session.clock
         cfg = engine.bundle.lmdm.cfg
         frame_samples = Fraction(engine.server_rate, cfg.frame_rate)
-        start = self._start_sample + block * cfg.block_frames * frame_samples
+        # a frame is asked for the moment it will sound: a delayed decoder plays it that much late
+        codec_cfg = engine.bundle.codec.cfg
+        late = Fraction(codec_cfg.delay_samples * engine.server_rate, codec_cfg.sample_rate)
+        start = self._start_sample + late + block * cfg.block_frames * frame_samples
         cycles = [clock.cycle_at(int(start + k * frame_samples)) for k in range(cfg.block_frames)]
         width = clock.cycle_at(int(start + frame_samples)) - clock.cycle_at(int(start))
         es = self._engine_stream

@@ -25,6 +25,15 @@ def test_a_pitch_lane_follows_the_notes_and_rests_are_unvoiced():
     assert mask[0, :, I["loud"]].sum() == 0, "lanes not given stay free"
 
 
+def test_a_frame_across_a_note_change_takes_the_note_at_its_start_in_a_bar_and_across_bars():
+    clock = Clock(120, 4, 48000)
+    inside, width = frames(clock, 23040, count=1)            # 0.48 s..0.52 s: c4, then e4 from 0.5 s
+    across, _ = frames(clock, 95040, count=1)                # 1.98 s..2.02 s: g4, then the next bar's c4
+    lanes = {"pitch": lane_pattern("pitch", "c4 e4 g4 g4")}
+    assert sketch_for_frames(lanes, inside, width)[0][0, 0, I["pitch"]] == sketch_units("pitch", 60.0)
+    assert sketch_for_frames(lanes, across, width)[0][0, 0, I["pitch"]] == sketch_units("pitch", 67.0)
+
+
 def test_loudness_and_brightness_lanes_take_numbers_and_signals():
     clock = Clock(60, 4, 48000)
     cycles, width = frames(clock, 0, count=100)

@@ -1,10 +1,15 @@
 """Streams: prompt and lanes set like attributes, played by the engine, pyo objects themselves."""
+import dataclasses
+import math
+
 import numpy as np
 import pyo
 import pytest
 import torch
 
-from lmdmlive.model import SKETCH_CURVES, sketch_units
+from lmdmlive.live.session import Session
+from lmdmlive.model import SKETCH_CURVES, Codec, sketch_units
+from tests.engine.test_engine import small_bundle
 
 from .helpers import play
 
@@ -26,6 +31,32 @@ def test_a_stream_plays_through_an_effect_and_follows_its_pitch_lane(session):
     cond = a._conditions_for_block(2)             # 0.96 s..1.44 s of a 2 s bar: one frame of c4, then e4
     assert cond.sketch[0, 0, I["pitch"]] == sketch_units("pitch", 60.0)
     assert torch.all(cond.sketch[0, 1:, I["pitch"]] == sketch_units("pitch", 64.0))
+
+
+def test_a_delayed_decoder_asks_each_frame_for_the_moment_it_sounds(manual_server):
+    bundle = small_bundle()
+    bundle.codec = Codec(dataclasses.replace(bundle.codec.cfg, decoder_delay=3)).eval()   # plays 30 ms late
+    session = Session(server=manual_server, bundle=bundle, bpm=120, steps=1, guidance=1.0)
+    notes = [60, 62, 64, 65, 67, 69, 71, 72]             # eight a bar: a new note every 250 ms
+    a = session.stream(seed=1)
+    try:
+        a.pitch = "c4 d4 e4 f4 g4 a4 b4 c5"
+        frame, late = 48000 // 25, 48000 * 30 // 1000
+
+        def note_at(sample):
+            cycle = session.clock.cycle_at(sample)
+            return notes[math.floor((cycle - math.floor(cycle)) * 8)]
+
+        moved = 0
+        for block in range(10):
+            got = a._conditions_for_block(block).sketch[0, :, I["pitch"]]
+            for k in range(12):
+                at = a._start_sample + (block * 12 + k) * frame
+                assert got[k] == sketch_units("pitch", float(note_at(at + late))), (block, k)
+                moved += note_at(at + late) != note_at(at)
+        assert moved > 0          # some frames sound after a note change that their start is before
+    finally:
+        a.close()
 
 
 def test_a_typo_raises_at_the_line_and_the_stream_keeps_its_lane_and_its_sound(session):
