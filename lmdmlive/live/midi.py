@@ -22,6 +22,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+
 from .param import Param
 
 
@@ -350,8 +352,13 @@ class Midi:
         ticks.append(now)
         if len(ticks) > 25:
             del ticks[0]
-        if len(ticks) == 25:                     # one beat of ticks: tempo from their span
-            bpm = 60.0 / (ticks[-1] - ticks[0])
+        if len(ticks) == 25:
+            # One beat of ticks. The tempo is the least-squares slope of their arrival times, not
+            # their span: one tick delivered late (a busy machine, a jittery clock) moves a span
+            # by all of its lateness and the slope by a fraction of it.
+            t = np.asarray(ticks)
+            k = np.arange(25) - 12.0
+            bpm = 60.0 / (24 * float(np.dot(k, t - t.mean()) / np.dot(k, k)))
             if abs(bpm - self.session.bpm) >= 0.5 and 20 <= bpm <= 400:
                 self.session.clock.set_bpm(round(bpm, 1), self.session.now(), quantize="now")
 

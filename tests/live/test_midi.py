@@ -95,6 +95,17 @@ def test_midi_clock_sets_the_tempo(session, jack):
         ctl.delete()
 
 
+def test_one_late_clock_tick_barely_moves_the_tempo(session):
+    from lmdmlive.live.midi import Midi
+    midi = Midi(session)                           # no port: ticks handed in with their arrival times
+    midi.follow_clock()
+    interval = 60.0 / (140 * 24)
+    for i in range(24):
+        midi.handle([0xF8], 10.0 + i * interval)
+    midi.handle([0xF8], 10.0 + 24 * interval + 0.018)   # the beat's last tick 18 ms late: a span says 134.4
+    assert abs(session.bpm - 140) < 1.5, session.bpm
+
+
 def test_mappings_are_saved_loaded_and_survive_an_unplugged_device(session, jack, tmp_path):
     a = session.stream(torch.ones(384) * 0.1, seed=1, name="lead")
     ctl = controller()
