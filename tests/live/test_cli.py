@@ -123,15 +123,16 @@ def test_render_takes_sketch_lanes_and_names_a_bad_one(tmp_path):
 def test_a_rendered_sketch_asks_each_frame_for_the_moment_it_sounds_in_the_file():
     import dataclasses
     from lmdmlive.live.cli import _sketch_provider
-    from lmdmlive.model import Codec, sketch_units
+    from lmdmlive.model import SKETCH_CURVES, Codec, sketch_units
     from tests.engine.test_engine import small_bundle
+    pitch = SKETCH_CURVES.index("pitch")
     bundle = small_bundle()
     bundle.codec = Codec(dataclasses.replace(bundle.codec.cfg, decoder_delay=3))    # plays 720 samples late
     lane = ["pitch=c4 e4 g4"]                                     # 120 BPM: e4 from 0.667 s
-    frame = _sketch_provider(lane, 120, bundle, None)(1).sketch[0, 4, 2]  # block 1's frame 4 starts at 0.64 s
+    frame = _sketch_provider(lane, 120, bundle, None)(1).sketch[0, 4, pitch]   # block 1's frame 4: from 0.64 s
     assert frame == sketch_units("pitch", 64.0)                       # and sounds from 0.67 s: e4
     bundle.codec = Codec(dataclasses.replace(bundle.codec.cfg, decoder_delay=0))
-    assert _sketch_provider(lane, 120, bundle, None)(1).sketch[0, 4, 2] == sketch_units("pitch", 60.0)
+    assert _sketch_provider(lane, 120, bundle, None)(1).sketch[0, 4, pitch] == sketch_units("pitch", 60.0)
 
 
 def test_train_codec_grows_a_decoder_from_init_by_the_shape_flags(tmp_path):
