@@ -17,6 +17,7 @@ import time
 import torch
 
 from ..model import Codec, Conditions, LMDM, generate_block
+from ..model.bf16 import uses_bf16
 from ..model.int8 import enable_int8, uses_int8
 from ..model.loudness_follow import FollowingDecoder
 from ..model.sampler import guided, sample_euler, timesteps
@@ -290,6 +291,7 @@ def run_bench(model: LMDM, codec: Codec, steps: int, guidance: float, quick: boo
     n = 4 if quick else 12
     ctx10 = round(10 * cfg.frame_rate / cfg.block_frames) * cfg.block_frames
     results: dict = {"steps": steps, "guidance": guidance, "threads": torch.get_num_threads(), "int8": uses_int8(model),
+                     "bf16": uses_bf16(codec),
                      "params_lmdm": model.num_params(), "params_codec": codec.num_params(),
                      "block_seconds": cfg.block_seconds, "context_seconds": cfg.context_frames / cfg.frame_rate}
     progress("timing the cached path at 10 s of context ...")

@@ -45,6 +45,7 @@ def run(opts: dict) -> dict:
     from ..audio.melody import practice_melody
     from ..audio.server import boot_server
     from ..model import Conditions
+    from ..model.bf16 import uses_bf16
     from ..model.default import DEFAULT_GUIDANCE, DEFAULT_STEPS, load_default
     from .bench import _rss_bytes
     from .worker import Engine
@@ -52,7 +53,7 @@ def run(opts: dict) -> dict:
     o = dict(DEFAULTS, **opts)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        bundle = load_default(o["model"], o["codec"], warn=False, int8=not o["float32"])
+        bundle = load_default(o["model"], o["codec"], warn=False, float32=o["float32"])
     if o["block_frames"]:
         bundle = dataclasses.replace(bundle, lmdm=with_block(bundle.lmdm, int(o["block_frames"])))
     server = boot_server("jack", nchnls=1, sr=48000, buffersize=256, jack_name=f"lmdmlive-rt-{os.getpid()}")
@@ -98,7 +99,8 @@ def run(opts: dict) -> dict:
         "block_seconds": bundle.lmdm.cfg.block_seconds,
         "underruns": m["underruns"], "errors": m["errors"], "blocks": m["blocks"], "rtf": m["rtf"],
         "block_ms_p50": m["block_ms_p50"], "block_ms_max": m["block_ms_max"], "threads": engine.threads,
-        "redos": m["redos"], "int8": not o["float32"], "lookahead_target_ms": m["lookahead_target_ms"],
+        "redos": m["redos"], "int8": not o["float32"], "bf16": uses_bf16(bundle.codec),
+        "lookahead_target_ms": m["lookahead_target_ms"],
         "latency_p50_ms": 1000 * float(np.percentile(lat, 50)) if lat else None,
         "latency_p95_ms": 1000 * float(np.percentile(lat, 95)) if lat else None,
         "changes": len(lat), "rss_growth": rss["end"] / rss["warm"],

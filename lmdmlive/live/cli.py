@@ -22,7 +22,7 @@ def cmd_render(args) -> int:
         raise CommandError(f"--out {args.out!r}: the file name must end in .wav or .flac")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        bundle = load_default(args.model, args.codec, warn=False, int8=not args.float32)
+        bundle = load_default(args.model, args.codec, warn=False, float32=args.float32)
     if not bundle.trained:
         print(f"note: {UNTRAINED_NOTE}", file=sys.stderr)
     if args.adapter:
@@ -82,7 +82,7 @@ def cmd_bench(args) -> int:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        bundle = load_default(args.model, args.codec, warn=False, int8=not args.float32)
+        bundle = load_default(args.model, args.codec, warn=False, float32=args.float32)
     if args.threads:
         torch.set_num_threads(args.threads)
     steps = args.steps or DEFAULT_STEPS

@@ -8,7 +8,9 @@ from .cli_args import _bounded, _control_guidance, _guidance, _steps
 
 CLASSIFIER_HELP = "attribute classifier checkpoint (default: the shipped one)"
 ENCODER_HELP = "audio-prompt encoder checkpoint (default: the shipped one)"
-FLOAT32_HELP = "generate with float32 weights throughout (default: int8 copies of the transformer's, as played)"
+FLOAT32_HELP = ("float32 throughout (default, as played: int8 copies of the transformer's weights, and bf16 "
+                "decoder products where the CPU multiplies bf16 natively)")
+CODEC_FLOAT32_HELP = "decode in float32 throughout (default, as played: bf16 decoder products where the CPU has them)"
 
 
 def cmd_eval_model(args) -> int:
@@ -23,7 +25,7 @@ def cmd_eval_model(args) -> int:
     from ..model.generate import CONTROL_GUIDANCE, SKETCH_GUIDANCE
     from ..train.eval_model import evaluate_model, load_judges
 
-    bundle = load_default(args.model, args.codec, int8=not args.float32)
+    bundle = load_default(args.model, args.codec, float32=args.float32)
     judges = load_judges(Path(args.classifier or DEFAULT_CLASSIFIER), Path(args.encoder or DEFAULT_AUDIO_PROMPT))
     steps = args.steps or DEFAULT_STEPS
     guidance = DEFAULT_GUIDANCE if args.guidance is None else args.guidance
@@ -74,7 +76,7 @@ def cmd_eval_style(args) -> int:
     if args.adapter:
         from ..model.adapters import find
         find(args.adapter)                    # a wrong name fails here, before minutes of generation
-    bundle = load_default(args.model, args.codec, int8=False)
+    bundle = load_default(args.model, args.codec, float32=True)
     judges = load_judges(Path(args.classifier or DEFAULT_CLASSIFIER), Path(args.encoder or DEFAULT_AUDIO_PROMPT))
     steps = args.steps or DEFAULT_STEPS
     guidance = DEFAULT_GUIDANCE if args.guidance is None else args.guidance
@@ -122,7 +124,7 @@ def cmd_eval_drift(args) -> int:
     for name, path in (("before", args.model), ("after", args.after)):
         if name == "after" and path is None:
             continue
-        bundle = load_default(path, args.codec, int8=not args.float32)
+        bundle = load_default(path, args.codec, float32=args.float32)
         results[name] = evaluate_drift(bundle.lmdm, bundle.codec, Path(args.corpus), Path(args.codec or DEFAULT_CODEC),
                                        judges, lambda t: embed([t]), minutes=args.minutes, prompts=args.prompts,
                                        steps=steps, guidance=guidance,
@@ -149,17 +151,22 @@ def cmd_eval_codec(args) -> int:
     from pathlib import Path
 
     from ..model import load_codec
+    from ..model.bf16 import enable_bf16, uses_bf16
     from ..model.default import DEFAULT_CODEC
     from ..train.codec_eval import OPUS_KBPS, evaluate_codec
 
     codec = load_codec(args.codec or DEFAULT_CODEC)
+    if not args.float32:
+        enable_bf16(codec)
     result = evaluate_codec(codec, Path(args.corpus), clips=args.clips, seconds=args.seconds, plot=args.plot)
+    result["bf16"] = uses_bf16(codec)
     print(f"{'metric':<16} {'codec':>10} {'opus 24k':>10}")
     for key in ("mel_l1", "mel_l1_loud", "mel_l1_quiet", "stft_distance", "si_sdr", "pitch_acc"):
         print(f"{key:<16} {result[key]:>10.4f} {result[key + '_opus24']:>10.4f}")
     print(f"{'decode_rtf':<16} {result['decode_rtf']:>10.1f}")
     print(f"{'latent_kbps':<16} {result['latent_kbps']:>10.2f} {float(OPUS_KBPS):>10.2f}")
-    print(f"({result['clips']} held-out clips of {result['seconds_per_clip']} s)")
+    print(f"({result['clips']} held-out clips of {result['seconds_per_clip']} s, decoded in "
+          f"{'bf16 products' if uses_bf16(codec) else 'float32'})")
     if args.json:
         print(json.dumps(result))
     return 0
@@ -173,6 +180,7 @@ def add_eval_commands(sub) -> None:
     ec.add_argument("--corpus", default="data/corpus", help="corpus folder (default data/corpus)")
     ec.add_argument("--clips", type=_bounded(int, 1, 10000, "a number of clips"), default=24)
     ec.add_argument("--seconds", type=_bounded(float, 1, 600, "seconds from 1 to 600"), default=8.0)
+    ec.add_argument("--float32", action="store_true", help=CODEC_FLOAT32_HELP)
     ec.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
     ec.add_argument("--plot", default=None, metavar="PNG", help="also save spectrograms (original, codec, Opus)")
     ec.set_defaults(func=cmd_eval_codec)

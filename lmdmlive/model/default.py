@@ -16,6 +16,7 @@ import torch
 from .checkpoint import checkpoint_paths, load_checkpoint
 from .codec import Codec
 from .config import CodecConfig, LMDMConfig
+from .bf16 import enable_bf16
 from .int8 import enable_int8
 from .lmdm import LMDM
 
@@ -63,15 +64,18 @@ def untrained_codec(cfg: CodecConfig = CodecConfig(), seed: int = UNTRAINED_SEED
     return Codec(cfg).eval()
 
 
-def load_default(lmdm_path=None, codec_path=None, warn: bool = True, int8: bool = True) -> ModelBundle:
+def load_default(lmdm_path=None, codec_path=None, warn: bool = True, float32: bool = False) -> ModelBundle:
     """The shipped checkpoints when present (or the given ones), else untrained weights.
 
-    `int8`: generate with int8 copies of the transformer's weights (`model/int8.py`),
-    about twice as fast on a CPU; False keeps float32 throughout, for comparisons.
+    Played as the instrument plays them: the transformer with int8 copies of its weights
+    (`model/int8.py`, about twice as fast on a CPU) and the codec decoder with bf16 MLP
+    products where the CPU has them (`model/bf16.py`). `float32` keeps float32
+    throughout, for comparisons.
     """
     bundle = _load(lmdm_path, codec_path, warn)
-    if int8:
+    if not float32:
         enable_int8(bundle.lmdm)
+        enable_bf16(bundle.codec)
     return bundle
 
 

@@ -131,3 +131,14 @@ def test_aligned_lines_a_delayed_decoder_up_with_its_source():
     undelayed = Codec(SMALL_CODEC)
     a, b = undelayed.aligned(source, late)
     assert a is source and b is late, "no delay, nothing cut"
+
+
+def test_the_inference_convolution_is_the_training_one():
+    """Decoding without gradients adds shifted frames instead of calling Conv1d: the same sum."""
+    codec = small_codec()
+    z = torch.randn(2, 20, SMALL_CODEC.latent_dim)
+    trained = codec.decode(z)                       # gradients wanted: the Conv1d path
+    with torch.no_grad():
+        played = codec.decode(z)
+    assert trained.requires_grad and not played.requires_grad
+    assert torch.allclose(played, trained.detach(), atol=1e-5 * max(1.0, float(trained.detach().abs().max())))
