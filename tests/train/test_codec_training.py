@@ -252,3 +252,30 @@ def test_the_advance_loss_knows_a_tone_by_its_frequency_not_its_nearest_bin(dela
     assert float(advance_loss(codec, tone, right)) < 0.05
     assert float(advance_loss(codec, tone, off)) > 5 * float(advance_loss(codec, tone, right))
     assert float(advance_loss(codec, tone, nearest)) > 0.3
+
+
+def test_eval_codec_decodes_as_played_unless_asked_for_float32(tmp_path):
+    """The command measures the decoder the instrument runs (bf16 products where the CPU has
+    them), says which it measured, and `--float32` gives the plain one the same distances."""
+    import subprocess
+    import sys
+
+    from lmdmlive.model import Codec, save_checkpoint
+    from lmdmlive.model.bf16 import bf16_available
+    corpus = _tone_corpus(tmp_path / "corpus")
+    torch.manual_seed(0)
+    save_checkpoint(Codec(TINY).eval(), TINY, tmp_path / "tiny", "codec")
+    results, said = {}, {}
+    for flags in ((), ("--float32",)):
+        out = subprocess.run([sys.executable, "-m", "lmdmlive", "eval", "codec", "--codec", str(tmp_path / "tiny"),
+                              "--corpus", str(corpus), "--clips", "1", "--seconds", "1", "--json", *flags],
+                             capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        results[flags] = json.loads(out.stdout.strip().splitlines()[-1])
+        said[flags] = out.stdout
+    played, plain = results[()], results[("--float32",)]
+    assert played["bf16"] == bf16_available() and plain["bf16"] is False
+    assert ("decoded in bf16 products" in said[()]) == bf16_available()
+    assert "decoded in float32" in said[("--float32",)]
+    assert played["mel_l1"] == pytest.approx(plain["mel_l1"], abs=0.01)
+    assert played["mel_l1_opus24"] == plain["mel_l1_opus24"]
