@@ -24,16 +24,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-def _key(linear: nn.Linear):
-    w, b = linear.weight, linear.bias
-    return (w.data_ptr(), w._version, None if b is None else (b.data_ptr(), b._version))
+from .int8 import weights_key
 
 
 def _bf16_forward(self: nn.Linear, x: torch.Tensor) -> torch.Tensor:
     if torch.is_grad_enabled() or x.device.type != "cpu" or x.dtype != torch.float32:
         return F.linear(x, self.weight, self.bias)
-    key = _key(self)
+    key = weights_key(self)
     if self._bf16_key != key:
         bias = self.bias.detach().bfloat16() if self.bias is not None else None
         self._bf16_weights, self._bf16_key = (self.weight.detach().bfloat16(), bias), key

@@ -35,7 +35,10 @@ def _pack(linear: nn.Linear):
     return torch.ops.quantized.linear_prepack(q, bias)
 
 
-def _key(linear: nn.Linear):
+def weights_key(linear: nn.Linear):
+    """What identifies a linear's current float weights: their storage and version counters,
+    which move on any in-place edit. A cached copy (int8 here, bf16 in `bf16.py`) is stale
+    when its key differs."""
     w, b = linear.weight, linear.bias
     return (w.data_ptr(), w._version, None if b is None else (b.data_ptr(), b._version))
 
@@ -43,7 +46,7 @@ def _key(linear: nn.Linear):
 def _fast_forward(self: nn.Linear, x: torch.Tensor) -> torch.Tensor:
     if torch.is_grad_enabled() or x.device.type != "cpu" or x.dtype != torch.float32 or self.weight.device.type != "cpu":
         return F.linear(x, self.weight, self.bias)
-    key = _key(self)
+    key = weights_key(self)
     try:
         if self._int8_key != key:
             self._int8_packed, self._int8_key = _pack(self), key
