@@ -166,7 +166,7 @@ def cmd_eval_codec(args) -> int:
     print(f"{'decode_rtf':<16} {result['decode_rtf']:>10.1f}")
     print(f"{'latent_kbps':<16} {result['latent_kbps']:>10.2f} {float(OPUS_KBPS):>10.2f}")
     print(f"({result['clips']} held-out clips of {result['seconds_per_clip']} s, decoded in "
-          f"{'bf16 products' if uses_bf16(codec) else 'float32'})")
+          f"{'bf16 products' if result['bf16'] else 'float32'})")
     if args.json:
         print(json.dumps(result))
     return 0
