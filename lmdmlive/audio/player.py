@@ -49,12 +49,14 @@ class _Pull:
 class StreamPlayer(pyo.PyoObject):
     """Plays the audio an engine stream writes into `ring`; a pyo object like any other."""
 
-    def __init__(self, ring_seconds: float = 8.0, fade_ms: float = 5.0, mul=1, add=0):
+    def __init__(self, ring_seconds: float = 8.0, fade_ms: float = 5.0, mul=1, add=0, shared: bool = False):
         pyo.PyoObject.__init__(self, mul, add)
         server = pyo.Sig(0).getServer()
         sr, bs = int(server.getSamplingRate()), int(server.getBufferSize())
         self.sample_rate, self.buffer_size = sr, bs
-        self.ring = AudioRing(int(ring_seconds * sr), fade=max(1, int(fade_ms * sr / 1000)))
+        # shared: the ring lives in shared memory, written by a generating process of its own
+        make = AudioRing.shared if shared else AudioRing
+        self.ring = make(int(ring_seconds * sr), fade=max(1, int(fade_ms * sr / 1000)))
         self._table = pyo.DataTable(size=bs)
         self._reader = pyo.TableRead(self._table, freq=self._table.getRate(), loop=1, interp=1, mul=mul, add=add)
         self._reader.play()

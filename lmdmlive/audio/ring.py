@@ -6,29 +6,87 @@ ahead" and "how late" are plain subtractions. The play head is locked to the aud
 clock: when the worker is late, the missing samples are replaced by a short fade to
 silence (never a click), counted as an underrun, and the late audio, once it comes,
 is joined with a fade-in at the play head.
+
+A ring can live in shared memory (`AudioRing.shared`, then `AudioRing.attach` in
+another process): the generating process writes, the audio process pulls, and the
+positions both sides read are in the shared block, so the audio process never runs
+the model's Python and never waits for it (engine/process.py).
 """
 from __future__ import annotations
 
 import threading
+from multiprocessing import shared_memory
 
 import numpy as np
 
+# slots of the shared state: positions and counters both processes read
+_WRITTEN, _READ, _UNDERRUNS, _STARVED_SAMPLES, _PAUSED, _WAITING = range(6)
+_STATE_SLOTS = 8
+
 
 class AudioRing:
-    def __init__(self, capacity: int, fade: int = 240):
+    def __init__(self, capacity: int, fade: int = 240, _memory: shared_memory.SharedMemory | None = None):
         if capacity < 4 * fade:
             raise ValueError(f"a ring of {capacity} samples is too small for {fade}-sample fades")
-        self.data = np.zeros(capacity, dtype=np.float32)
         self.capacity, self.fade = capacity, fade
-        self.written = 0          # absolute samples written by the worker
-        self.read = 0             # absolute samples consumed by the audio callback
+        self.memory = _memory
+        if _memory is None:
+            self._state = np.zeros(_STATE_SLOTS, dtype=np.int64)
+            self.data = np.zeros(capacity, dtype=np.float32)
+        else:
+            self._state = np.ndarray((_STATE_SLOTS,), dtype=np.int64, buffer=_memory.buf)
+            self.data = np.ndarray((capacity,), dtype=np.float32, buffer=_memory.buf, offset=8 * _STATE_SLOTS)
         self.started = False      # nothing is an underrun before the first samples arrive
         self.starved = False
-        self.underruns = 0
-        self.starved_samples = 0
         self._last = 0.0          # the last sample played, for fading out of it
-        self.paused = False       # a stopped stream: silence, the play head waits, nothing is late
         self._lock = threading.Lock()   # writers only; the callback never takes it
+
+    @classmethod
+    def shared(cls, capacity: int, fade: int = 240) -> "AudioRing":
+        """A ring in a new block of shared memory; `memory.name` lets another process attach."""
+        memory = shared_memory.SharedMemory(create=True, size=8 * _STATE_SLOTS + 4 * capacity)
+        ring = cls(capacity, fade, memory)
+        ring._state[:] = 0
+        return ring
+
+    @classmethod
+    def attach(cls, name: str, capacity: int, fade: int = 240) -> "AudioRing":
+        """The ring another process made with `shared`, by its memory's name."""
+        memory = shared_memory.SharedMemory(name=name)
+        # Python's resource tracker would unlink the block when this (attaching) process
+        # exits, under the feet of its maker; the maker alone owns it.
+        from multiprocessing import resource_tracker
+        resource_tracker.unregister(memory._name, "shared_memory")
+        return cls(capacity, fade, memory)
+
+    def release(self, unlink: bool = False) -> None:
+        """Let go of the shared memory (the maker unlinks it once both sides are done)."""
+        if self.memory is None:
+            return
+        self._state = self._state.copy()
+        self.data = self.data.copy()
+        memory, self.memory = self.memory, None
+        memory.close()
+        if unlink:
+            try:
+                memory.unlink()
+            except FileNotFoundError:
+                pass
+
+    # absolute samples written by the worker, and consumed by the audio callback
+    written = property(lambda self: int(self._state[_WRITTEN]),
+                       lambda self, v: self._state.__setitem__(_WRITTEN, v))
+    read = property(lambda self: int(self._state[_READ]), lambda self, v: self._state.__setitem__(_READ, v))
+    underruns = property(lambda self: int(self._state[_UNDERRUNS]),
+                         lambda self, v: self._state.__setitem__(_UNDERRUNS, v))
+    starved_samples = property(lambda self: int(self._state[_STARVED_SAMPLES]),
+                               lambda self, v: self._state.__setitem__(_STARVED_SAMPLES, v))
+    # a stopped stream: silence, the play head waits, nothing is late (and nothing is generated)
+    paused = property(lambda self: bool(self._state[_PAUSED]),
+                      lambda self, v: self._state.__setitem__(_PAUSED, 1 if v else 0))
+    # a stream held by its player's side until its first prompt is embedded (engine/process.py)
+    waiting = property(lambda self: bool(self._state[_WAITING]),
+                       lambda self, v: self._state.__setitem__(_WAITING, 1 if v else 0))
 
     # ---- worker side -------------------------------------------------------------------------
 

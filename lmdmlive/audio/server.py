@@ -1,5 +1,10 @@
 """Booting the pyo server: JACK when a JACK server runs, else portaudio; offline and manual for tests.
 
+The server opens input ports where the backend has them (JACK: `lmdmlive:input_1` and
+`_2`; portaudio: when the default device records; manual: one silent input; offline:
+none) and notes how many on `server.lmdm_inputs`; `open_input` refuses, with what to do,
+when there is none.
+
 One callback per server runs at the start of every buffer; the stream players and
 the input capture register into it here, so any number of them share pyo's single
 callback slot.
@@ -19,6 +24,10 @@ MODES = ("auto", "jack", "portaudio", "offline", "manual")
 
 class AudioServerError(RuntimeError):
     pass
+
+
+class NoAudioInputError(AudioServerError):
+    """The server has no input channel to listen to."""
 
 
 @contextlib.contextmanager
@@ -44,6 +53,16 @@ def portaudio_outputs() -> int:
         return 0
 
 
+def portaudio_inputs() -> int:
+    """Input channels of portaudio's default input device (0 when there is none)."""
+    try:
+        with quiet_c_stderr():
+            dev = pyo.pa_get_default_input()
+            return max(0, int(pyo.pa_get_input_max_channels(dev))) if dev >= 0 else 0
+    except Exception:      # as above: no host API, no device
+        return 0
+
+
 def jack_running() -> bool:
     exe = shutil.which("jack_lsp")
     if exe is None:
@@ -55,8 +74,13 @@ def jack_running() -> bool:
 
 
 def boot_server(mode: str = "auto", sr: int = 48000, nchnls: int = 2, buffersize: int = 256,
-                duplex: int = 0, jack_name: str = "lmdmlive") -> pyo.Server:
-    """A booted (not started) pyo server; errors say which backend failed and what to try."""
+                inputs: int | None = None, jack_name: str = "lmdmlive") -> pyo.Server:
+    """A booted (not started) pyo server; errors say which backend failed and what to try.
+
+    `inputs`: input channels to open; None opens up to 2 where the backend has them (JACK
+    always, as ports `<jack_name>:input_N`; portaudio when the default device records;
+    manual one, silent; offline none); 0 opens none. `server.lmdm_inputs` says how many opened.
+    """
     if mode not in MODES:
         raise AudioServerError(f"unknown audio mode {mode!r}; choose one of {', '.join(MODES)}")
     if mode == "auto":
@@ -68,7 +92,15 @@ def boot_server(mode: str = "auto", sr: int = 48000, nchnls: int = 2, buffersize
         raise AudioServerError("portaudio finds no audio output device: start JACK (`jackd -d alsa`, or "
                                "`jackd -d dummy` on a machine without a sound card), or render offline with "
                                "`lmdmlive render`")
-    kwargs = dict(sr=sr, nchnls=nchnls, buffersize=buffersize, duplex=duplex)
+    available = {"jack": 2, "portaudio": None, "offline": 0, "manual": 1}[mode]
+    if available is None:
+        available = min(2, portaudio_inputs())
+    ichnls = available if inputs is None else (min(int(inputs), available) if mode == "portaudio" else int(inputs))
+    if mode == "offline":
+        ichnls = 0
+    if ichnls < 0:
+        raise AudioServerError(f"inputs={inputs}: the number of input channels is 0 or more")
+    kwargs = dict(sr=sr, nchnls=nchnls, buffersize=buffersize, duplex=int(ichnls > 0), ichnls=max(1, ichnls))
     if mode == "jack":
         server = pyo.Server(audio="jack", jackname=jack_name, **kwargs)
     else:
@@ -79,7 +111,26 @@ def boot_server(mode: str = "auto", sr: int = 48000, nchnls: int = 2, buffersize
         hint = "is jackd running?" if mode == "jack" else "is an audio device present? `lmdmlive doctor` checks"
         raise AudioServerError(f"the pyo server did not boot with audio={mode!r}: {hint}")
     server.lmdm_mode = mode
+    server.lmdm_inputs = ichnls
     return server
+
+
+def open_input(server, chnl: int = 0) -> pyo.Input:
+    """Input channel `chnl` (0 is the first) of a server from `boot_server`, as a pyo object.
+
+    Raises NoAudioInputError, saying what to do, when the server opened no such input
+    (instead of a pyo.Input that plays silence forever)."""
+    have = getattr(server, "lmdm_inputs", None)       # None: a server booted elsewhere; trust it
+    if have is not None and chnl >= have:
+        mode = getattr(server, "lmdm_mode", "?")
+        why = {"offline": "it renders offline, with no audio device",
+               "portaudio": "portaudio's default device has no input channel"}.get(
+            mode, f"it was booted with {have} input channel(s)")
+        raise NoAudioInputError(
+            f"the audio server has no input {chnl + 1} ({why}): plug in or choose a device that records, or "
+            "run on JACK (`jackd -d alsa`, then `lmdmlive --audio jack`; connect a source to lmdmlive:input_1), "
+            "or play a file instead: source=SfPlayer('take.wav', loop=True)")
+    return pyo.Input(chnl=chnl)
 
 
 class CallbackHub:

@@ -28,6 +28,7 @@ from ..model.features import sketch_features
 ROUTES = ("sketch", "latent")
 MIN_DELAY_BLOCKS = 3      # input block b - N must be complete before block b is generated ahead of play
 HISTORY = 4096            # samples of earlier input the curve windows reach back into
+KEEP_BLOCKS_PER_DELAY = 4  # input blocks kept, in delays: how far the output may fall behind
 
 
 @dataclass
@@ -38,11 +39,18 @@ class InputBlock:
     audio: np.ndarray          # the block as captured, at the codec's rate
 
 
+def check_delay(delay_blocks, route: str = "sketch") -> None:
+    """A clear error for a delay that cannot be made, before anything of it is."""
+    if route not in ROUTES:
+        raise ValueError(f"unknown delay route {route!r}; routes are {list(ROUTES)}")
+    if not isinstance(delay_blocks, int) or isinstance(delay_blocks, bool) or delay_blocks < MIN_DELAY_BLOCKS:
+        raise ValueError(f"a generative delay needs at least {MIN_DELAY_BLOCKS} blocks of delay "
+                         f"(the engine generates ahead of play), got {delay_blocks!r}")
+
+
 class DelayInput:
     def __init__(self, capture, model, codec, server_rate: int, delay_blocks: int):
-        if not isinstance(delay_blocks, int) or isinstance(delay_blocks, bool) or delay_blocks < MIN_DELAY_BLOCKS:
-            raise ValueError(f"a generative delay needs at least {MIN_DELAY_BLOCKS} blocks of delay "
-                             f"(the engine generates ahead of play), got {delay_blocks!r}")
+        check_delay(delay_blocks)
         self.capture, self.model, self.codec = capture, model, codec
         self.delay = delay_blocks
         self.rate = codec.cfg.sample_rate
@@ -53,6 +61,7 @@ class DelayInput:
         self._history = np.zeros(HISTORY, dtype=np.float32)
         self.blocks: dict[int, InputBlock] = {}
         self.captured = 0          # input blocks complete so far
+        self.skipped = 0           # input blocks passed over when the output fell behind
         self._silence: InputBlock | None = None
 
     def pump(self) -> int:
@@ -64,13 +73,24 @@ class DelayInput:
         while len(self._pending) >= self.block_samples:
             block, self._pending = self._pending[:self.block_samples], self._pending[self.block_samples:]
             self.blocks[self.captured] = self._analyse(block)
-            self.blocks.pop(self.captured - 4 * self.delay, None)     # keep a few, not the whole set
+            self.blocks.pop(self.captured - KEEP_BLOCKS_PER_DELAY * self.delay, None)   # a few, not the set
             self.captured += 1
             done += 1
         return done
 
     def ready(self, out_block: int) -> bool:
-        return out_block < self.delay or out_block - self.delay < self.captured
+        return out_block < self.delay or self._input_index(out_block) < self.captured
+
+    def _input_index(self, out_block: int) -> int:
+        """The input block output block `out_block` answers. Output that fell behind (a late
+        engine loses time, the input does not) skips ahead to recent input: a delay answers
+        what was just played, never what was played long ago, and never fails for it."""
+        k = out_block - self.delay + self.skipped
+        oldest = self.captured - KEEP_BLOCKS_PER_DELAY * self.delay + 1
+        if k < oldest and k not in self.blocks:
+            self.skipped += self.captured - 1 - k
+            k = self.captured - 1
+        return k
 
     def for_output(self, out_block: int) -> InputBlock:
         """The input block that output block `out_block` answers (silence before the first echo)."""
@@ -78,7 +98,7 @@ class DelayInput:
             if self._silence is None:
                 self._silence = self._analyse(np.zeros(self.block_samples, dtype=np.float32), keep_state=False)
             return self._silence
-        return self.blocks[out_block - self.delay]
+        return self.blocks[self._input_index(out_block)]
 
     @torch.no_grad()
     def _analyse(self, block: np.ndarray, keep_state: bool = True) -> InputBlock:

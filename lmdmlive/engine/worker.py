@@ -25,7 +25,7 @@ from ..model import Conditions, generate_block
 from ..model.conditioning import stack_conditions
 from ..model.default import DEFAULT_GUIDANCE, DEFAULT_STEPS, ModelBundle
 from ..model.loudness_follow import FollowingDecoder
-from .delay import ROUTES, DelayInput
+from .delay import DelayInput, check_delay
 from .redo import PRIMER_SECONDS, MidBlockChanges, RewindPoint
 
 
@@ -118,11 +118,14 @@ class Engine(MidBlockChanges):
 
     # ---- streams -------------------------------------------------------------------------------
 
-    def add_stream(self, style: torch.Tensor | None = None, seed: int = 0, **player_kwargs) -> EngineStream:
+    def add_stream(self, style: torch.Tensor | None = None, seed: int = 0, player=None,
+                   **player_kwargs) -> EngineStream:
+        """A new stream; `player` is what plays its ring (a pyo StreamPlayer made here by default,
+        or the far end of a shared ring when the engine runs in a process of its own)."""
         model, codec = self.bundle.lmdm, self.bundle.codec
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 31:
             raise ValueError(f"seed must be a whole number from 0 to {2 ** 31 - 1}, got {seed!r}")
-        player = StreamPlayer(**player_kwargs)
+        player = player if player is not None else StreamPlayer(**player_kwargs)
         if player.sample_rate != self.server_rate:
             raise ValueError(f"the server runs at {player.sample_rate} Hz, the engine was made for {self.server_rate}")
         stream = EngineStream(player=player, seed=seed, cond=Conditions(style=style) if style is not None
@@ -138,8 +141,7 @@ class Engine(MidBlockChanges):
     def add_delay(self, capture, delay_blocks: int, route: str = "sketch", strength: float = 0.5, seed: int = 0,
                   style: torch.Tensor | None = None, **player_kwargs) -> EngineStream:
         """A generative delay: a stream that answers `capture`'s input `delay_blocks` blocks later."""
-        if route not in ROUTES:
-            raise ValueError(f"unknown delay route {route!r}; routes are {list(ROUTES)}")
+        check_delay(delay_blocks, route)        # before the stream exists: a refused delay leaves nothing
         stream = self.add_stream(style=style, seed=seed, **player_kwargs)
         stream.delay = DelayInput(capture, self.bundle.lmdm, self.bundle.codec, self.server_rate, delay_blocks)
         stream.route, stream.strength = route, float(strength)

@@ -5,7 +5,7 @@ import argparse
 import sys
 import warnings
 
-from .cli_args import EXIT_USAGE, CommandError, _bounded, _guidance, _seconds, _steps
+from .cli_args import AUDIO_MODES, EXIT_USAGE, CommandError, OneLineParser, _bpm, _guidance, _seconds, _steps
 from .cli_eval import FLOAT32_HELP, add_eval_commands
 from .cli_training import add_training_commands
 
@@ -150,10 +150,9 @@ def cmd_repl(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lmdmlive", description="Live coding with a streaming music diffusion model. "
                                      "With no command, opens the REPL with audio.")
-    parser.add_argument("--audio", default="auto", choices=("auto", "jack", "portaudio"),
+    parser.add_argument("--audio", default="auto", choices=AUDIO_MODES,
                         help="audio backend for the REPL (default: JACK if running, else portaudio)")
-    parser.add_argument("--bpm", type=_bounded(float, 10, 999, "a tempo from 10 to 999 BPM"), default=120.0,
-                        help="starting tempo of the REPL's clock (default 120)")
+    parser.add_argument("--bpm", type=_bpm, default=120.0, help="starting tempo of the REPL's clock (default 120)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     render = sub.add_parser("render", help="render a prompt offline to a WAV file",
@@ -205,7 +204,53 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def cmd_patch(path: str, audio: str = "auto") -> int:
+def build_patch_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="lmdmlive PATCH.py", description="Play a patch file; save it to reload it at the "
+                           "next bar. Ctrl-C stops.")
+    parser.add_argument("patch", help="the patch file (.py)")
+    parser.add_argument("--record", default=None, metavar="FILE",
+                        help="record what is heard (every stream and effect) to a .wav file as it plays")
+    parser.add_argument("--bpm", type=_bpm, default=120.0, help="starting tempo of the clock (default 120)")
+    parser.add_argument("--audio", default="auto", choices=AUDIO_MODES,
+                        help="audio backend (default: JACK if running, else portaudio)")
+    return parser
+
+
+def parse_patch_args(argv: list[str]) -> argparse.Namespace:
+    """The options of `lmdmlive PATCH.py ...`; a mistake is a CommandError naming it."""
+    args, unknown = build_patch_parser().parse_known_args(argv)
+    if unknown:
+        raise CommandError(f"unknown option {unknown[0]!r} for a patch; a patch takes --record FILE, --bpm B, "
+                           "--audio MODE")
+    from pathlib import Path
+    if not Path(args.patch).is_file():
+        raise CommandError(f"{args.patch}: no such patch file")
+    if args.record is not None:
+        rec = Path(args.record)
+        if rec.suffix.lower() != ".wav":
+            raise CommandError(f"--record {args.record!r}: the file name must end in .wav")
+        if not rec.resolve().parent.is_dir():
+            raise CommandError(f"--record {args.record!r}: the folder {str(rec.parent)!r} does not exist")
+    return args
+
+
+def _patch_argument(argv: list[str]) -> str | None:
+    """The patch file when the command line plays one: its first word that is neither an option
+    nor an option's value, when that word ends in .py."""
+    takes_value = {"--audio", "--bpm", "--record"}
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word in takes_value:
+            i += 2
+        elif word.startswith("-"):
+            i += 1
+        else:
+            return word if word.endswith(".py") else None
+    return None
+
+
+def cmd_patch(args) -> int:
     import time
 
     from ..audio.server import AudioServerError
@@ -213,43 +258,64 @@ def cmd_patch(path: str, audio: str = "auto") -> int:
     from .patch import PatchRunner
 
     try:
-        session = prelude.Session(audio=audio)
+        session = prelude.Session(audio=args.audio, bpm=args.bpm)
     except AudioServerError as e:
         print(f"lmdmlive: {e}\n  or `lmdmlive doctor`", file=sys.stderr)
         return EXIT_USAGE
     namespace = prelude.namespace(session)
-    runner = PatchRunner(path, session, namespace)
+    runner = PatchRunner(args.patch, session, namespace)
     runner.load()
     session.start()
-    print(f"playing {path}; save it to reload at the next bar (Ctrl-C stops)", file=sys.stderr)
+    print(f"playing {args.patch} at {session.bpm:g} BPM; save it to reload at the next bar (Ctrl-C stops)",
+          file=sys.stderr, flush=True)
     try:
+        if args.record is not None:
+            session.record(args.record)      # what the listener hears, reloads and effects included
+            print(f"recording to {args.record}", file=sys.stderr, flush=True)
         while True:
             runner.tick()
             time.sleep(0.02)
     except KeyboardInterrupt:
         pass
     finally:
-        session.stop()
+        session.stop()         # stops the recorder too: the file is complete
         session.server.stop()
     return 0
 
 
+CHECKPOINT_OPTIONS = {"model": "LMDM", "after": "LMDM", "codec": "codec"}
+
+
+def _check_checkpoint_options(args) -> None:
+    """A `--model`/`--codec`/`--after` path given but missing is an error naming it, before any work
+    (a damaged one is found when it loads); never a fall-back to other weights."""
+    from ..model import CheckpointError
+    from ..model.default import require_checkpoint
+    for name, what in CHECKPOINT_OPTIONS.items():
+        path = getattr(args, name, None)
+        if path is not None:
+            try:
+                require_checkpoint(path, what)
+            except CheckpointError as e:
+                raise CheckpointError(f"--{name} {e}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    patch = [a for a in argv if a.endswith(".py")]
-    if patch and argv and argv[-1] == patch[0]:
-        from pathlib import Path
-        if not Path(patch[0]).is_file():
-            print(f"lmdmlive: {patch[0]}: no such patch file", file=sys.stderr)
+    if _patch_argument(argv) is not None:
+        try:
+            args = parse_patch_args(argv)
+        except CommandError as e:
+            print(f"lmdmlive: {e}", file=sys.stderr)
             return EXIT_USAGE
-        audio = argv[argv.index("--audio") + 1] if "--audio" in argv[:-1] else "auto"
-        return cmd_patch(patch[0], audio)
+        return cmd_patch(args)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         return cmd_repl(args)
     from ..model import CheckpointError, ConfigError
     try:
+        _check_checkpoint_options(args)
         return args.func(args)
     except (CommandError, CheckpointError, ConfigError, ValueError, OSError) as e:
         print(f"lmdmlive {args.command}: {e}", file=sys.stderr)

@@ -28,3 +28,12 @@ _seconds = _bounded(float, 0.0, 6 * 3600, "a number above 0 (seconds, at most 6 
 _steps = _bounded(int, 1, 8, "a whole number of steps from 1 to 8")
 _guidance = _bounded(float, 0.0, 20.0, "a guidance scale from 0 to 20")
 _control_guidance = _bounded(float, 0.0, 40.0, "a guidance scale from 0 to 40")
+_bpm = _bounded(float, 10, 999, "a tempo from 10 to 999 BPM")
+AUDIO_MODES = ("auto", "jack", "portaudio")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argparse parser whose mistakes raise CommandError (one line) instead of printing usage."""
+
+    def error(self, message):
+        raise CommandError(message)

@@ -15,15 +15,14 @@ class Check:
     fix: str = ""
 
 
-def _audio() -> list[Check]:
+def _audio(jack: bool) -> list[Check]:
     out = []
     try:
         import pyo
     except Exception as e:      # a broken wheel raises anything from ImportError to OSError
         return [Check("pyo", "fail", f"cannot import pyo: {e}", "pip install pyo")]
     out.append(Check("pyo", "ok", f"pyo {pyo.PYO_VERSION}"))
-    from ..audio.server import jack_running
-    if jack_running():
+    if jack:
         out.append(Check("JACK", "ok", "a JACK server is running; streams will use it"))
     elif shutil.which("jackd"):
         out.append(Check("JACK", "warn", "jackd is installed but not running", "start it: jackd -d alsa (or -d dummy)"))
@@ -33,27 +32,36 @@ def _audio() -> list[Check]:
     try:
         with _quiet_c_stderr():
             n = pyo.pa_count_devices()
-        out.append(Check("portaudio", "ok" if n else "warn", f"{n} audio device(s)",
-                         "" if n else "no sound card: use `lmdmlive render` (offline) or start JACK with -d dummy"))
+        if n:
+            out.append(Check("portaudio", "ok", f"{n} audio device(s)"))
+        elif jack:       # the advice follows what was found: with JACK up, portaudio is not needed
+            out.append(Check("portaudio", "ok", "0 audio device(s); not needed, JACK is running"))
+        else:
+            out.append(Check("portaudio", "warn", "0 audio device(s)",
+                             "no sound card: use `lmdmlive render` (offline) or start JACK with -d dummy"))
     except Exception as e:
-        out.append(Check("portaudio", "warn", f"cannot list devices: {e}", "use JACK or offline rendering"))
+        out.append(Check("portaudio", "ok" if jack else "warn", f"cannot list devices: {e}",
+                         "" if jack else "use JACK or offline rendering"))
     return out
 
 
-def _midi() -> list[Check]:
+def _midi(jack: bool) -> list[Check]:
     try:
         import rtmidi
     except Exception as e:
         return [Check("MIDI", "fail", f"cannot import python-rtmidi: {e}", "pip install python-rtmidi")]
     apis = [rtmidi.get_api_display_name(a) for a in rtmidi.get_compiled_api()]
+    # probe the API a session opens: JACK when a JACK server runs, else ALSA (as live/midi.py does)
+    api, api_name = (rtmidi.API_UNIX_JACK, "JACK") if jack else (rtmidi.API_LINUX_ALSA, "ALSA")
     try:
         with _quiet_c_stderr():
-            ports = rtmidi.MidiIn().get_ports()
-        return [Check("MIDI", "ok", f"{', '.join(apis)}; {len(ports)} input port(s)" +
+            ports = rtmidi.MidiIn(rtapi=api, name="lmdmlive-doctor").get_ports()
+        return [Check("MIDI", "ok", f"{api_name} MIDI; {len(ports)} input port(s)" +
                       (f": {', '.join(ports[:4])}" if ports else ""))]
     except Exception as e:
-        return [Check("MIDI", "warn", f"{', '.join(apis)} compiled, but no MIDI system answered ({e})",
-                      "load snd-seq (ALSA) or start JACK; virtual ports work under JACK")]
+        fix = ("JACK runs but its MIDI did not answer: restart jackd, or check python-rtmidi's JACK support"
+               if jack else "load snd-seq (ALSA) or start JACK; virtual ports work under JACK")
+        return [Check("MIDI", "warn", f"{', '.join(apis)} compiled, but {api_name} MIDI did not answer ({e})", fix)]
 
 
 def _models() -> list[Check]:
@@ -103,7 +111,9 @@ def _tools() -> list[Check]:
 
 
 def run_checks() -> list[Check]:
-    return _audio() + _midi() + _models() + _tools()
+    from ..audio.server import jack_running
+    jack = jack_running()          # asked once: every piece of advice depends on it
+    return _audio(jack) + _midi(jack) + _models() + _tools()
 
 
 def format_checks(checks: list[Check]) -> str:

@@ -1,8 +1,9 @@
 """Everything a performer types without importing: `from lmdmlive.live.prelude import *`.
 
 Patterns (mini, sine, saw, ...), note helpers, pyo's effects, `Prompt`, `Param` and
-`Session`; in the REPL and in patches also `session`, `stream`, `delay`, `midi` and
-`live_input` (the audio input, a pyo object).
+`Session`; in the REPL and in patches also `session`, `stream`, `delay`, `midi`,
+`live_input` (the audio input, a pyo object), `hush()` (stop every stream at the next bar)
+and `status()` (print what plays).
 """
 from pyo import (Biquad, Chorus, Clip, Delay, Disto, Freeverb, Harmonizer, Mix, Pan, SigTo, STRev,  # noqa: F401
                  WGVerb)
@@ -18,10 +19,21 @@ __all__ = [name for name in dir() if not name.startswith("_")]
 
 
 def namespace(session) -> dict:
-    """What the REPL and patch files see: this module's names, `session` and `stream`."""
+    """What the REPL and patch files see: this module's names, `session`, `stream`, `hush`, `status`."""
     import sys
     module = sys.modules[__name__]
     ns = {name: getattr(module, name) for name in __all__}
     ns.update(session=session, stream=session.stream, delay=session.delay, midi=session.midi,
               live_input=session.live_input)
+
+    def hush(quant: str = "bar") -> None:
+        """Stop every stream at the next bar; `a.start()` brings one back."""
+        session.hush(quant)
+
+    def status() -> None:
+        """Print what plays: each stream's prompt, lanes, Params, state, underruns."""
+        from .stream import Stream
+        print(session.status({k: v for k, v in ns.items() if isinstance(v, Stream) and not k.startswith("_")}))
+
+    ns.update(hush=hush, status=status)
     return ns

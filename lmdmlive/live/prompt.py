@@ -12,10 +12,13 @@ through the codec and the audio-prompt encoder, trained into the same space.
 from __future__ import annotations
 
 import math
+from concurrent.futures import Future
 from fractions import Fraction
 from pathlib import Path
 
 import torch
+
+from ..engine.style import StyleError, blend
 
 
 class PromptError(ValueError):
@@ -61,21 +64,18 @@ class Prompt:
 
     __rmul__ = __mul__
 
+    def engine_parts(self) -> list[tuple[str, str, float]]:
+        """The parts as plain values the engine blends: ("text", words, w) or ("audio", path, w)."""
+        return [("audio", str(part.path), w) if isinstance(part, AudioClip) else ("text", part, w)
+                for part, w in self.parts]
+
     def vector(self, embed, embed_audio=None) -> torch.Tensor:
         """(1, dim) unit-length blend of the parts' embeddings; `embed(text)` and
         `embed_audio(path)` each give (1, dim) in the same space."""
-        total = sum(w for _, w in self.parts)
-        if total <= 0:
-            raise PromptError("a blend whose weights are all 0 says nothing; give one part a weight above 0")
-        v = 0
-        for part, w in self.parts:
-            if isinstance(part, AudioClip):
-                if embed_audio is None:
-                    raise PromptError("this session cannot hear audio prompts (no audio-prompt encoder)")
-                v = v + w * embed_audio(part.path)
-            else:
-                v = v + w * embed(part)
-        return v / v.norm().clamp_min(1e-8)
+        try:
+            return blend(self.engine_parts(), embed, embed_audio)
+        except StyleError as e:
+            raise PromptError(str(e)) from None
 
     def __repr__(self) -> str:
         def one(part):
@@ -113,16 +113,32 @@ class Morph:
     def __init__(self, start: torch.Tensor, end: torch.Tensor, first: Fraction, last: Fraction):
         self.start, self.end, self.first, self.last = start, end, first, last
 
-    def at(self, cycle) -> torch.Tensor:
+    def at(self, cycle) -> torch.Tensor | None:
+        """The vector at `cycle`; None while an end is still being embedded (see `ready_vector`)."""
+        start, end = ready_vector(self.start), ready_vector(self.end)
         c = Fraction(cycle)
+        if end is None or (start is None and c < self.last):
+            return None
         if c >= self.last:
-            return self.end
+            return end
         x = float(max(Fraction(0), (c - self.first) / (self.last - self.first)))
-        v = (1 - x) * self.start + x * self.end
+        v = (1 - x) * start + x * end
         return v / v.norm().clamp_min(1e-8)
 
     def done(self, cycle) -> bool:
         return Fraction(cycle) >= self.last
+
+
+def ready_vector(value):
+    """A style vector, or None while its embedding is still on its way.
+
+    An engine in its own process embeds prompts there and answers with a future, so
+    that typing a prompt never waits for the text encoder; a failed embedding raises
+    here, where the stream can keep its previous prompt.
+    """
+    if isinstance(value, Future):
+        return value.result() if value.done() else None
+    return value
 
 
 def _weight(w) -> float:

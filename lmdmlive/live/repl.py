@@ -3,8 +3,9 @@
 Enter runs the input when it is a complete statement and opens a new line when it is
 not (an open bracket, a `def`, a trailing colon). An exception prints one line
 (`ValueError: pattern "c4 [e4" at column 4: '[' is never closed`) and the streams play
-on. Tab completes names, attributes and common prompt words; the bottom bar shows
-tempo, bar, real-time factor, lookahead and underruns.
+on. Tab completes names, attributes (a stream's lanes, Params and methods) and common
+prompt words; the bottom bar, redrawn twice a second, shows tempo, bar, real-time factor,
+lookahead, underruns, and xruns and peak where the session measures them.
 """
 from __future__ import annotations
 
@@ -102,17 +103,44 @@ def run_source(source: str, namespace: dict, write=print) -> bool:
 
 
 def status_line(namespace: dict) -> str:
+    """The bottom bar: tempo, bar.beat, real-time factor, lookahead, underruns, and the server's
+    xruns and output peak where the session measures them."""
     session = namespace.get("session")
     if session is None:
         return " lmdmlive (no audio session)"
-    m = session.engine.metrics()
-    bar = float(session.clock.cycle_at(session.now()))
-    look = min(m["lookahead_ms"].values()) if m["lookahead_ms"] else 0.0
-    return (f" {session.bpm:.0f} BPM | bar {int(bar) + 1}.{int((bar % 1) * 4) + 1} | rtf {m['rtf']:.1f} | "
-            f"lookahead {look:.0f} ms | underruns {m['underruns']} | streams {len(session.engine.streams)}")
+    try:
+        m = session.engine.metrics()
+        bar = float(session.clock.cycle_at(session.now()))
+        look = min(m["lookahead_ms"].values()) if m["lookahead_ms"] else 0.0
+        rtf = f"{m['rtf']:.1f}" if m["rtf"] == m["rtf"] else "-"       # NaN before the first block
+        parts = [f"{session.bpm:.0f} BPM", f"bar {int(bar) + 1}.{int((bar % 1) * 4) + 1}", f"rtf {rtf}",
+                 f"lookahead {look:.0f} ms", f"underruns {m['underruns']}"]
+        xruns, peak = _measured(session, "xruns"), _measured(session, "peak")
+        if xruns is not None:
+            parts.append(f"xruns {xruns}")
+        if peak is not None:
+            parts.append(f"peak {peak:.1f} dB")
+        parts.append(f"streams {len(session.engine.streams)}")
+        return " " + " | ".join(parts)
+    except Exception as e:      # redrawn on a timer: a failing read must not take the REPL down
+        return f" lmdmlive (status unavailable: {type(e).__name__})"
 
 
-def make_prompt_session(namespace: dict, history: Path | None = None, **kwargs) -> PromptSession:
+def _measured(session, name):
+    """A figure the session may provide (an attribute or a method), or None."""
+    value = getattr(session, name, None)
+    if callable(value):
+        value = value()
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+STATUS_REFRESH_SECONDS = 0.5
+
+
+def make_prompt_session(namespace: dict, history: Path | None = None,
+                        refresh_interval: float = STATUS_REFRESH_SECONDS, **kwargs) -> PromptSession:
+    """The prompt_toolkit session of the REPL; the bottom bar redraws every `refresh_interval`
+    seconds on its own, not only on a key press."""
     bindings = KeyBindings()
 
     @bindings.add("enter")
@@ -126,7 +154,8 @@ def make_prompt_session(namespace: dict, history: Path | None = None, **kwargs) 
     return PromptSession(
         lexer=PygmentsLexer(PythonLexer), completer=LiveCompleter(namespace), multiline=True,
         key_bindings=bindings, history=FileHistory(str(history)) if history else InMemoryHistory(),
-        bottom_toolbar=lambda: status_line(namespace), prompt_continuation="... ", **kwargs)
+        bottom_toolbar=lambda: status_line(namespace), prompt_continuation="... ",
+        refresh_interval=refresh_interval, **kwargs)
 
 
 def repl(namespace: dict, history: Path | None = None, write=print, **kwargs) -> None:

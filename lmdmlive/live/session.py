@@ -16,14 +16,32 @@ from .stream import Delay, Stream
 
 class Session:
     def __init__(self, audio: str = "auto", bpm: float = 120, bundle: ModelBundle | None = None, server=None,
-                 text_encoder=None, **engine_kwargs):
+                 text_encoder=None, engine: str = "auto", model=None, codec=None, **engine_kwargs):
+        """`engine`: "process" runs the model in a process of its own (engine/process.py), so
+        pyo's audio callback never waits for it; "thread" runs it in this process (offline and
+        manual servers, tests, a given `bundle`). "auto" takes "process" on a real-time server
+        (JACK or portaudio) playing the shipped model or the checkpoints `model`/`codec`."""
+        if engine not in ("auto", "process", "thread"):
+            raise ValueError(f"engine is 'auto', 'process' or 'thread', got {engine!r}")
         self.server = server if server is not None else boot_server(audio)
         if server is None:
             self.server.start()
         self.sample_rate = int(self.server.getSamplingRate())
-        self.bundle = bundle or load_default()
+        if engine == "auto":
+            realtime = getattr(self.server, "lmdm_mode", None) in ("jack", "portaudio")
+            engine = "process" if realtime and bundle is None else "thread"
+        if engine == "process" and bundle is not None:
+            raise ValueError("an engine process loads its model from checkpoints: give model=/codec= paths, "
+                             "not a bundle")
+        from ..audio.master import MasterBus
+        self.master = MasterBus().install()     # every .out() meets here: one gain, one limiter
         self.clock = Clock(bpm, 4, self.sample_rate)
-        self.engine = Engine(self.bundle, self.sample_rate, **engine_kwargs)
+        if engine == "process":
+            from ..engine.process import EngineProcess
+            self.engine = EngineProcess(self.sample_rate, model, codec, **engine_kwargs)
+        else:
+            self.engine = Engine(bundle or load_default(model, codec), self.sample_rate, **engine_kwargs)
+        self.bundle = self.engine.bundle
         self._text = text_encoder
         self._named: dict[str, Stream] = {}
         self._touched: set = set()
@@ -62,32 +80,38 @@ class Session:
         """Run `action` (a small function) in the audio thread at the buffer holding `sample`."""
         self._counter.schedule(sample, action)
 
-    def embed_audio(self, path) -> torch.Tensor:
-        """(1, 384) style vector of an audio file: up to its first 30 s, through the codec and
-        the audio-prompt encoder, averaged over 5 s windows."""
-        import numpy as np
-        import soundfile as sf
-        import soxr
+    @property
+    def engine_apart(self) -> bool:
+        """True when the model runs in a process of its own (prompts are embedded there)."""
+        return not isinstance(self.engine, Engine)
 
+    def style(self, prompt):
+        """The style vector of a prompt (text or `Prompt`): (1, dim) at once with the engine in
+        this process, or a future of it when the engine process embeds it."""
+        from .prompt import Prompt
+        prompt = Prompt.coerce(prompt)
+        if self.engine_apart:
+            return self.engine.style(prompt.engine_parts())
+        return prompt.vector(self.embed, self.embed_audio)
+
+    def embed_audio(self, path) -> torch.Tensor:
+        """(1, 384) style vector of an audio file (engine/style.py)."""
+        from ..engine.style import StyleError, embed_audio_file
         from ..model.default import load_audio_prompt_encoder
+        from .prompt import PromptError
+        if self.engine_apart:
+            from .prompt import Prompt
+            return self.style(Prompt(audio=path)).result(timeout=120)
         if self._audio_encoder is None:
             self._audio_encoder = load_audio_prompt_encoder()
         try:
-            audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
-        except Exception as e:
-            raise ValueError(f"audio prompt {str(path)!r}: cannot read it ({e})") from None
-        codec = self.bundle.codec
-        audio = soxr.resample(audio.mean(axis=1), rate, codec.cfg.sample_rate)[: 30 * codec.cfg.sample_rate]
-        audio = np.ascontiguousarray(audio[: len(audio) // codec.cfg.hop * codec.cfg.hop], dtype=np.float32)
-        if len(audio) < codec.cfg.sample_rate:
-            raise ValueError(f"audio prompt {str(path)!r}: shorter than one second")
-        with torch.no_grad():
-            z = codec.encode(torch.from_numpy(audio)[None])
-            windows = [z[:, i:i + 125] for i in range(0, max(1, z.shape[1] - 124), 125)]
-            v = torch.stack([self._audio_encoder(w)[0] for w in windows]).mean(0, keepdim=True)
-        return v / v.norm().clamp_min(1e-8)
+            return embed_audio_file(self.bundle.codec, self._audio_encoder, path)
+        except StyleError as e:
+            raise PromptError(str(e)) from None
 
     def embed(self, text: str) -> torch.Tensor:
+        if self.engine_apart:
+            return self.style(text).result(timeout=120)
         if self._text is None:
             from ..model.text_encoder import shared_text_encoder
             self._text = shared_text_encoder()
@@ -136,15 +160,20 @@ class Session:
 
     @property
     def live_input(self):
-        """The audio input (channel 1) as a pyo object, made once."""
+        """The audio input (channel 1) as a pyo object, made once; NoAudioInputError, saying
+        what to do, when the server has no input (offline, or a device that does not record)."""
         if self._input is None:
-            import pyo
-            self._input = pyo.Input(chnl=0)
+            from ..audio.server import open_input
+            self._input = open_input(self.server, 0)
         return self._input
 
     def adapter(self, name: str | None):
         """Play through a fine-tuned adapter (by name), or back to the plain model with None.
         Takes effect at the next block of every stream."""
+        if self.engine_apart:
+            self.engine.adapter(name)
+            self._adapter = name
+            return
         from ..model import adapters
         if self._adapter is not None:
             adapters.apply(self.bundle.lmdm, self._adapter, sign=-1.0)
@@ -154,18 +183,11 @@ class Session:
             self._adapter = name
 
     def record(self, path, source=None):
-        """Record `source` (by default every stream, mixed) to a WAV file as it plays; the file
-        stays valid if the set crashes. Effects made after a stream are recorded when passed
-        as the source (pyo has no tap on the server's own output)."""
-        import pyo
-
+        """Record what the listener hears (the master bus after its limiter, stereo, 32-bit
+        float WAV) from now on, streams and effects added later included; or `source` alone.
+        The file stays valid if the set crashes. `rec.stop()` ends it."""
         from ..audio.recorder import Recorder
-        if source is None:
-            players = [s.player for s in self.engine.streams]
-            if not players:
-                raise ValueError("nothing to record yet: make a stream first, or pass a source")
-            source = pyo.Mix(players, voices=1)
-        rec = Recorder(source, path).start()
+        rec = Recorder(self.master.output if source is None else source, path).start()
         self._recorders.append(rec)
         return rec
 
@@ -198,6 +220,44 @@ class Session:
         for rec in self._recorders:
             rec.stop()
         self.engine.stop()
+
+    def hush(self, quant: str = "bar") -> int:
+        """Stop every stream at the next bar (or beat, block, now), fading as `stop` does; each
+        comes back with its own `start()`. Returns how many streams were stopped."""
+        self.quantized(quant)                 # a bad quant raises before any stream is touched
+        streams = [getattr(es.provider, "__self__", None) for es in list(self.engine.streams)]
+        streams = [st for st in streams if isinstance(st, Stream)]
+        for st in streams:
+            st.stop(quant)
+        return len(streams)
+
+    def status(self, names: dict | None = None) -> str:
+        """What plays, as text: each stream with its prompt, lanes, Params, state, underruns,
+        and its level where the stream measures one. Streams are called by their `name=`, or
+        by a name in `names` (e.g. the REPL's variables), else by their number."""
+        from .param import Param
+        streams = [getattr(es.provider, "__self__", None) for es in list(self.engine.streams)]
+        streams = [st for st in streams if isinstance(st, Stream)]
+        called = {id(st): name for name, st in {**(names or {}), **self._named}.items()}
+        bar = self.cycle_now()
+        lines = [f"{self.bpm:g} BPM, bar {int(bar) + 1}, {len(streams)} stream(s)"]
+        for i, st in enumerate(streams):
+            name = called.get(id(st), f"#{i + 1}")
+            head = f"{name}: {type(st).__name__} {st.prompt!r} {'playing' if st.playing else 'stopped'}, " \
+                   f"{st.underruns} underrun(s)"
+            for what in ("level", "peak"):          # levels, when the stream measures them (dB)
+                v = getattr(st, what, None)
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    head += f", {what} {v:.1f} dB"
+            lines.append(head)
+            texts = getattr(st, "_lane_text", {})
+            lanes = [f"{lane} {texts[lane]!r}" if lane in texts else f"{lane} {getattr(st, lane)!r}"
+                     for lane in ("pitch", "loud", "bright", "rhythm") if getattr(st, lane) is not None]
+            lines.append("    lanes: " + ("; ".join(lanes) or "none"))
+            params = [(n, p) for n, p in vars(st).items() if isinstance(p, Param)] + list(st.arrangement.items())
+            lines.append("    params: " + ", ".join(f"{n} {p.value:g}" + ("" if p.mode == "const" else f" ({p.mode})")
+                                              for n, p in params))
+        return "\n".join(lines)
 
 
 class _SampleCounter:

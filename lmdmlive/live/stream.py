@@ -13,7 +13,9 @@ raises a clear error at the line typed, and the stream keeps playing what it had
 """
 from __future__ import annotations
 
+import sys
 import time
+from concurrent.futures import Future
 from fractions import Fraction
 
 import pyo
@@ -26,7 +28,7 @@ from ..model.config import ARRANGEMENT_CONTROLS
 from ..model.sampler import MAX_STEPS
 from .lanes import LANES, lane_pattern, sketch_for_frames
 from .param import MAX_BARS, Param
-from .prompt import Morph, Prompt
+from .prompt import Morph, Prompt, ready_vector
 
 QUANTS = ("bar", "beat", "block", "now")
 ARRANGEMENT_RANGES = {"drums": (0.0, 1.0), "bass": (0.0, 1.0), "harmony": (0.0, 1.0), "lead": (0.0, 1.0),
@@ -45,7 +47,6 @@ class Stream(pyo.PyoObject):
             raise
 
     def _setup(self, session, prompt, seed, mul, add):
-        self._engine_stream.provider = self._conditions_for_block
         self.player = self._engine_stream.player
         self._gate = pyo.SigTo(1.0, time=0.05)
         self.player.mul = self._gate
@@ -60,7 +61,8 @@ class Stream(pyo.PyoObject):
         self.steps = Param("steps", engine.steps, 1, MAX_STEPS, integer=True, now=now)
         self.cfg = Param("cfg", engine.guidance, 0.0, 20.0, now=now)
         self.seed = Param("seed", seed, 0, 2 ** 31 - 1, integer=True, now=now)
-        self._style: torch.Tensor | Morph | None = None
+        self._style: torch.Tensor | Future | Morph | None = None
+        self._good_style = self._good_prompt = None     # the last vector that played, and its prompt
         self._prompt = None
         self._lanes: dict[str, object] = {}
         self._arrangement: dict[str, Param] = {}
@@ -68,6 +70,8 @@ class Stream(pyo.PyoObject):
         self._paused_at: int | None = None
         if prompt is not None:
             self.prompt = prompt
+        # last: the engine asks for controls from its own thread (or process) once this is set
+        self._engine_stream.provider = self._conditions_for_block
 
     # ---- parameters: typing a number, text or pattern sets the Param; reading gives the Param ----
 
@@ -79,7 +83,45 @@ class Stream(pyo.PyoObject):
         if isinstance(current, Param) and value is not current:
             current.set(value.value)
             return
+        if not name.startswith("_"):
+            # A typo (`a.pitchh = "c4"`) would otherwise make a new attribute nobody reads: only
+            # the names __init__/_setup (and Delay.__init__) set, and settable properties, pass.
+            cls = type(self)
+            own = {"player", "steps", "cfg", "seed"}
+            if isinstance(self, Delay):
+                own |= {"strength", "blocks", "route", "capture"}
+            attr = getattr(cls, name, None)
+            if name in own:
+                if name in self.__dict__:
+                    raise AttributeError(f"{name} of a {cls.__name__} is set when it is made and cannot change")
+            elif isinstance(attr, property):
+                if attr.fset is None:
+                    raise AttributeError(f"{name} of a {cls.__name__} is read-only")
+            elif attr is not None and callable(attr):
+                raise AttributeError(f"{name} of a {cls.__name__} is a method: call it, e.g. .{name}()")
+            else:
+                import difflib
+                settable = list(LANES)
+                settable += [n for n, v in self.__dict__.items() if isinstance(v, Param)]
+                for klass in cls.__mro__:
+                    settable += [n for n, v in vars(klass).items() if isinstance(v, property) and v.fset is not None
+                                 and not n.startswith("_") and n not in settable]
+                close = difflib.get_close_matches(name, settable, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise AttributeError(f"a {cls.__name__} has no {name!r} to set: {hint}"
+                                     f"settable are {', '.join(settable)}")
         object.__setattr__(self, name, value)
+        if name in LANES:            # what the performer typed, for Session.status
+            texts = self.__dict__.setdefault("_lane_text", {})
+            if isinstance(value, str) or isinstance(value, (int, float)) and not isinstance(value, bool):
+                texts[name] = str(value)
+            else:
+                texts.pop(name, None)
+
+    def __dir__(self):
+        # pyo's PyoObject.__dir__ lists only the constructor's arguments (add, mul, prompt): the
+        # REPL's completion needs the lanes, Params, methods and properties too.
+        return sorted(object.__dir__(self))
 
     # ---- what the performer sets -----------------------------------------------------------------
 
@@ -89,7 +131,10 @@ class Stream(pyo.PyoObject):
 
     @prompt.setter
     def prompt(self, value):
-        self._style, self._prompt = self._style_of(value), value if not isinstance(value, torch.Tensor) else "<vector>"
+        style = self._style_of(value)
+        self._style, self._prompt = style, value if not isinstance(value, torch.Tensor) else "<vector>"
+        if isinstance(style, Future) and self._good_style is None:
+            self._engine_stream.wait_for(style)     # a new stream starts with its prompt, not before
         self._engine_stream.changed_at = time.perf_counter()
 
     def _style_of(self, value):
@@ -99,9 +144,9 @@ class Stream(pyo.PyoObject):
                 raise ValueError(f"a style vector must have shape ({dim},), got {tuple(value.shape)}")
             return value.float()[None]
         if isinstance(value, str):
-            return self._session.embed(value) if value.strip() else None
+            return self._session.style(value) if value.strip() else None
         if isinstance(value, Prompt):
-            return value.vector(self._session.embed, self._session.embed_audio)
+            return self._session.style(value)
         if value is None:
             return None
         raise TypeError(f"a prompt is text, a Prompt or a style vector, got {type(value).__name__}")
@@ -114,7 +159,7 @@ class Stream(pyo.PyoObject):
         if target is None:
             raise ValueError("morph: the target prompt is empty")
         now = self._session.cycle_now()
-        start = self._style_at(now)
+        start = self._style if isinstance(self._style, Future) else self._style_at(now)
         if start is None:
             start = target
         self._style = Morph(start, target, now, now + Fraction(bars).limit_denominator(1000))
@@ -123,7 +168,19 @@ class Stream(pyo.PyoObject):
         return self
 
     def _style_at(self, cycle):
-        return self._style.at(cycle) if isinstance(self._style, Morph) else self._style
+        """The style vector at `cycle`. A prompt still being embedded (a future, when the
+        engine has a process of its own) leaves the last one playing; a prompt that could
+        not be embedded is reported once and dropped for the last good one."""
+        try:
+            style = self._style.at(cycle) if isinstance(self._style, Morph) else ready_vector(self._style)
+        except Exception as e:
+            print(f"lmdmlive stream: prompt {self._prompt!r}: {e} (keeping the previous prompt)", file=sys.stderr)
+            self._style, self._prompt = self._good_style, self._good_prompt
+            return self._good_style
+        if style is None:
+            return self._good_style if self._style is not None else None
+        self._good_style, self._good_prompt = style, self._prompt
+        return style
 
     def _lane(self, name, value):
         if value is None:
@@ -272,8 +329,11 @@ class Delay(Stream):
     def __init__(self, session, prompt=None, *, blocks: int = 4, route: str = "sketch", strength: float = 0.5,
                  feedback: float = 0.0, source=None, seed: int = 0, mul=1, add=0):
         from ..audio.capture import Capture
+        from ..engine.delay import check_delay
+        check_delay(blocks, route)           # before the capture and the stream: a refused delay leaves nothing
+        _unit("strength", strength)
         fb = pyo.SigTo(_unit("feedback", feedback), time=0.05)
-        source = source if source is not None else pyo.Input(chnl=0)
+        source = source if source is not None else session.live_input
         engine = session.engine
         # The capture hears the source plus the delay's own output times feedback; the output
         # lags the input by `blocks` blocks, so the loop never closes within one buffer.
@@ -281,11 +341,12 @@ class Delay(Stream):
         capture = Capture(mixed)
         es = engine.add_delay(capture, delay_blocks=blocks, route=route, strength=_unit("strength", strength),
                               seed=seed)
+        # the engine may ask for this block's strength as soon as the stream exists
+        object.__setattr__(self, "strength", Param("strength", float(strength), 0.0, 1.0, now=session.cycle_now))
         Stream.__init__(self, session, prompt, seed=seed, mul=mul, add=add, _engine_stream=es)
         self._feedback_value = fb
         self._mixed = mixed
         mixed.value = source + self.player * fb
-        self.strength = Param("strength", float(strength), 0.0, 1.0, now=session.cycle_now)
         self.blocks, self.route, self.capture = blocks, route, capture
 
     @property

@@ -1,9 +1,10 @@
 """The default model: the checkpoints shipped in `lmdmlive/assets/`, or seeded untrained weights.
 
-Until the training issues ship trained checkpoints, the instrument runs on untrained
-weights built from a fixed seed, and says so every time it loads them: the sound is
-noise shaped by random weights, which is enough to measure speed and exercise every
-path, and nothing more.
+Where no trained checkpoints are shipped (a checkout without its assets), the instrument
+runs on untrained weights built from a fixed seed, and says so every time it loads
+them: the sound is noise shaped by random weights, which is enough to measure speed and
+exercise every path, and nothing more. A checkpoint path the caller names is never
+replaced by them: a missing or damaged one is a `CheckpointError` naming it.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import checkpoint_paths, load_checkpoint
+from .checkpoint import CheckpointError, checkpoint_paths, load_checkpoint
 from .codec import Codec
 from .config import CodecConfig, LMDMConfig
 from .bf16 import enable_bf16
@@ -65,7 +66,10 @@ def untrained_codec(cfg: CodecConfig = CodecConfig(), seed: int = UNTRAINED_SEED
 
 
 def load_default(lmdm_path=None, codec_path=None, warn: bool = True, float32: bool = False) -> ModelBundle:
-    """The shipped checkpoints when present (or the given ones), else untrained weights.
+    """The given checkpoints, the shipped ones for those not given, or untrained weights.
+
+    Untrained weights stand in only when no path is given and the shipped checkpoints are
+    absent; a given path that is missing or damaged raises `CheckpointError` naming it.
 
     Played as the instrument plays them: the transformer with int8 copies of its weights
     (`model/int8.py`, about twice as fast on a CPU) and the codec decoder with bf16 MLP
@@ -79,17 +83,31 @@ def load_default(lmdm_path=None, codec_path=None, warn: bool = True, float32: bo
     return bundle
 
 
+def shipped() -> bool:
+    """Whether the trained default checkpoints are in `lmdmlive/assets/`."""
+    return all(p.exists() for path in (DEFAULT_LMDM, DEFAULT_CODEC) for p in checkpoint_paths(path))
+
+
+def require_checkpoint(path, what: str) -> Path:
+    """`path` as a Path when its card and weights exist, else a CheckpointError naming it."""
+    weights, card = checkpoint_paths(path)
+    missing = [p.name for p in (card, weights) if not p.exists()]
+    if missing:
+        raise CheckpointError(f"{path}: no {what} checkpoint there ({' and '.join(missing)} not found in "
+                              f"{card.parent}; a checkpoint is NAME.safetensors beside NAME.json)")
+    return Path(path)
+
+
 def _load(lmdm_path, codec_path, warn: bool) -> ModelBundle:
-    lmdm_path = Path(lmdm_path) if lmdm_path else DEFAULT_LMDM
-    codec_path = Path(codec_path) if codec_path else DEFAULT_CODEC
-    have = all(p.exists() for p in checkpoint_paths(lmdm_path)) and all(p.exists() for p in checkpoint_paths(codec_path))
-    if have:
-        lmdm = load_checkpoint(lmdm_path, "lmdm", LMDMConfig, LMDM)[0]
-        codec = load_checkpoint(codec_path, "codec", CodecConfig, Codec)[0]
-        return ModelBundle(lmdm, codec, True, f"{lmdm_path.name} + {codec_path.name}")
-    if warn:
-        warnings.warn(UNTRAINED_NOTE, stacklevel=2)
-    return ModelBundle(untrained_lmdm(), untrained_codec(), False, "untrained (seeded)")
+    if lmdm_path is None and codec_path is None and not shipped():
+        if warn:
+            warnings.warn(UNTRAINED_NOTE, stacklevel=3)
+        return ModelBundle(untrained_lmdm(), untrained_codec(), False, "untrained (seeded)")
+    lmdm_path = require_checkpoint(DEFAULT_LMDM if lmdm_path is None else lmdm_path, "LMDM")
+    codec_path = require_checkpoint(DEFAULT_CODEC if codec_path is None else codec_path, "codec")
+    lmdm = load_checkpoint(lmdm_path, "lmdm", LMDMConfig, LMDM)[0]
+    codec = load_checkpoint(codec_path, "codec", CodecConfig, Codec)[0]
+    return ModelBundle(lmdm, codec, True, f"{lmdm_path.name} + {codec_path.name}")
 
 
 def load_audio_prompt_encoder(path=None):

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import soundfile as sf
 
 
@@ -47,9 +48,27 @@ def test_bad_arguments_get_one_clear_line_and_exit_2(tmp_path):
     assert out.returncode == 2 and "steps" in out.stderr
     out = run("render", "x", "--seconds", "1", "--out", str(tmp_path / "x.mp4"))
     assert out.returncode == 2 and "must end in .wav or .flac" in out.stderr
-    out = run("render", "x", "--seconds", "1", "--model", str(tmp_path / "missing"), "--codec", str(tmp_path / "nope"),
-              "--out", str(tmp_path / "x.wav"))
-    assert out.returncode == 0, "missing checkpoints fall back to the untrained default"
+    out = run("render", "x", "--seconds", "1", "--model", str(tmp_path / "missing"), "--out", str(tmp_path / "x.wav"))
+    assert out.returncode == 2, "a checkpoint named but missing is an error, never the untrained default"
+    assert len(out.stderr.strip().splitlines()) == 1 and f"--model {tmp_path / 'missing'}:" in out.stderr
+    assert not (tmp_path / "x.wav").exists()
+
+
+CHECKPOINT_OPTIONS = [(["render", "x", "--seconds", "0.5"], "--model"), (["render", "x"], "--codec"),
+                      (["bench", "--quick", "--no-realtime"], "--model"), (["bench"], "--codec"),
+                      (["eval", "codec"], "--codec"), (["eval", "model", "--quick"], "--model"),
+                      (["eval", "model"], "--codec"), (["eval", "style", "folder"], "--model"),
+                      (["eval", "style", "folder"], "--codec"), (["eval", "drift"], "--model"),
+                      (["eval", "drift"], "--after"), (["eval", "drift"], "--codec"), (["train", "lmdm"], "--codec"),
+                      (["train", "arc", "--init", "runs/x"], "--codec"), (["train", "classifier"], "--codec"),
+                      (["finetune", "folder", "-o", "a"], "--model"), (["finetune", "folder", "-o", "a"], "--codec")]
+
+
+@pytest.mark.parametrize("command,option", CHECKPOINT_OPTIONS)
+def test_every_command_refuses_a_missing_checkpoint_path_in_one_line_naming_it(tmp_path, command, option):
+    out = run(*command, option, str(tmp_path / "gone"), timeout=120)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.strip().splitlines() == [out.stderr.strip()] and f"{option} {tmp_path / 'gone'}:" in out.stderr
 
 
 def test_a_damaged_checkpoint_stops_render_with_its_name(tmp_path):
@@ -153,3 +172,67 @@ def test_train_codec_grows_a_decoder_from_init_by_the_shape_flags(tmp_path):
                            (("--phase-head", "free"), "invalid choice: 'free'")):
         bad = run("train", "codec", "--corpus", str(corpus), "--run", str(tmp_path / "bad"), *flags)
         assert bad.returncode == 2 and message in bad.stderr, bad.stderr
+
+
+def test_a_patch_takes_record_bpm_and_audio_and_the_recording_is_complete_after_ctrl_c(tmp_path):
+    import signal
+    import time
+
+    from lmdmlive.audio.jack import dummy_jack
+    patch, wav, seen = tmp_path / "set.py", tmp_path / "set.wav", tmp_path / "bpm.txt"
+    patch.write_text(f'a = stream("warm pads", seed=1, name="a").out()\nopen({str(seen)!r}, "w").write(str(session.bpm))\n')
+    with dummy_jack() as env:
+        proc = subprocess.Popen([sys.executable, "-m", "lmdmlive", str(patch), "--record", str(wav), "--bpm", "93",
+                                 "--audio", "jack"], env=env, stderr=subprocess.PIPE, text=True,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        try:
+            for _ in range(600):             # a timeout for a broken build, not a speed figure
+                if proc.poll() is not None:
+                    break
+                try:
+                    if abs(sf.read(wav)[0]).max() > 0:     # the model is up and the stream sounds
+                        break
+                except (RuntimeError, ValueError):     # not there yet, or its header is being written
+                    pass
+                time.sleep(0.2)
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 0, err
+    assert seen.read_text() == "93.0"
+    assert "at 93 BPM" in err and f"recording to {wav}" in err
+    audio, rate = sf.read(wav)
+    assert rate == 48000 and abs(audio).max() > 0
+
+
+def test_a_patch_with_an_unknown_or_bad_option_says_which_in_one_line(tmp_path):
+    patch = tmp_path / "set.py"
+    patch.write_text("x = 1\n")
+    out = run(str(patch), "--recrod", "x.wav")
+    assert out.returncode == 2 and "unknown option '--recrod'" in out.stderr and len(out.stderr.splitlines()) == 1
+    out = run(str(patch), "--bpm", "fast")
+    assert out.returncode == 2 and "a tempo from 10 to 999 BPM" in out.stderr and len(out.stderr.splitlines()) == 1
+    out = run(str(patch), "--record", str(tmp_path / "set.mp3"))
+    assert out.returncode == 2 and "must end in .wav" in out.stderr
+    out = run(str(patch), "--audio", "alsa")
+    assert out.returncode == 2 and "'alsa'" in out.stderr
+    out = run(str(tmp_path / "missing.py"), "--bpm", "90")
+    assert out.returncode == 2 and "no such patch file" in out.stderr
+
+
+def test_doctor_advice_follows_whether_jack_runs():
+    import os
+
+    from lmdmlive.audio.jack import dummy_jack
+    env = dict(os.environ, JACK_DEFAULT_SERVER="lmdm-no-such-server")
+    down = subprocess.run([sys.executable, "-m", "lmdmlive", "doctor"], capture_output=True, text=True, env=env,
+                          timeout=300)
+    jack_line = next(line for line in down.stdout.splitlines() if "] JACK" in line)
+    assert "not running" in jack_line and "start it: jackd" in down.stdout
+    with dummy_jack() as env:
+        up = subprocess.run([sys.executable, "-m", "lmdmlive", "doctor"], capture_output=True, text=True, env=env,
+                            timeout=300)
+    assert "a JACK server is running" in up.stdout
+    assert "start JACK" not in up.stdout and "start it" not in up.stdout, up.stdout

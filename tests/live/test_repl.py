@@ -51,3 +51,37 @@ def test_completion_of_names_attributes_and_prompt_words():
                                               ("for i in range(3):\n    pass\n\n", True), ("1 +* 2\n", True)])
 def test_enter_runs_complete_input_and_continues_incomplete_input(source, complete):
     assert is_complete(source) == complete
+
+
+def test_the_status_bar_redraws_with_no_key_pressed(session, monkeypatch):
+    import threading
+
+    from lmdmlive.live import repl as repl_module
+    drawn = []
+    real = repl_module.status_line
+    monkeypatch.setattr(repl_module, "status_line", lambda ns: drawn.append(1) or real(ns))
+    with create_pipe_input() as inp:
+        def quit_after_redraws():
+            for _ in range(600):                 # up to a minute; a redraw comes every 0.05 s
+                if len(drawn) >= 5:
+                    break
+                threading.Event().wait(0.1)
+            inp.send_text("\x04")
+        t = threading.Thread(target=quit_after_redraws)
+        t.start()
+        repl({"session": session}, write=lambda s: None, input=inp, output=DummyOutput(), refresh_interval=0.05)
+        t.join()
+    assert len(drawn) >= 5, "the bar was drawn again and again with no key pressed"
+
+
+def test_the_status_bar_shows_tempo_bar_rtf_underruns_and_xruns_and_peak_when_measured(session):
+    from lmdmlive.live.repl import status_line
+    session.stream(seed=1)
+    line = status_line({"session": session})
+    for part in ("120 BPM", "bar 1.1", "rtf ", "underruns 0", "streams 1"):
+        assert part in line, part
+    assert "xruns" not in line and "peak" not in line, "a session that does not measure them shows neither"
+    session.xruns = 3
+    session.peak = lambda: -6.04
+    line = status_line({"session": session})
+    assert "xruns 3" in line and "peak -6.0 dB" in line

@@ -1,0 +1,128 @@
+"""A live set as it is played on JACK (`jackd -d dummy`): the instrument plugged into
+lmdmlive:input_1 and a listener on lmdmlive:output_1/2, both a second process."""
+import json
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from lmdmlive.audio.jack import dummy_jack
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SR, FRAME = 48000, 2400          # 50 ms frames: 20 Hz bins, every test tone on a bin
+
+
+@pytest.fixture
+def jack_server():
+    if shutil.which("jackd") is None:
+        pytest.fail("jackd is not installed: .ci/run installs the Debian package jackd2")
+    with dummy_jack(f"lmdm-live-{os.getpid()}") as env:
+        yield env
+
+
+class Child:
+    """A process whose stdout lines arrive on a queue, so a hung child fails the test instead of hanging it."""
+
+    def __init__(self, args, env):
+        self.proc = subprocess.Popen([sys.executable, "-m", *args], env=env, cwd=ROOT, text=True,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.lines: queue.Queue = queue.Queue()
+        self.err: list = []
+        threading.Thread(target=self._pump, args=(self.proc.stdout, self.lines.put), daemon=True).start()
+        threading.Thread(target=self._pump, args=(self.proc.stderr, self.err.append), daemon=True).start()
+
+    @staticmethod
+    def _pump(stream, put):
+        for line in stream:
+            put(line.strip())
+
+    def wait_for(self, start: str, timeout: float = 60) -> str:
+        while True:
+            try:
+                line = self.lines.get(timeout=timeout)
+            except queue.Empty:
+                raise AssertionError(f"no line starting {start!r} within {timeout} s; stderr: "
+                                     + "\n".join(self.err[-20:])) from None
+            if line.startswith(start):
+                return line
+
+    def send(self, text: str) -> None:
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+def tone(frames: np.ndarray, hz: float) -> np.ndarray:
+    """Amplitude of `hz` in each frame (rows of FRAME samples)."""
+    spec = np.abs(np.fft.rfft(frames * np.hanning(FRAME), axis=1)) / (np.hanning(FRAME).sum() / 2)
+    return spec[:, int(round(hz * FRAME / SR))]
+
+
+def test_the_input_is_heard_loud_sources_stay_under_full_scale_and_the_recording_is_what_was_heard(
+        jack_server, tmp_path):
+    live = Child(["tests.audio.jack_live", str(tmp_path / "set.wav")], jack_server)
+    peer = None
+    try:
+        ready = json.loads(live.wait_for("{", timeout=120))
+        assert ready["inputs"] >= 1
+        ports = subprocess.run(["jack_lsp"], env=jack_server, capture_output=True, text=True).stdout.split()
+        assert "lmdmlive:input_1" in ports and "lmdmlive:output_2" in ports
+        peer = Child(["tests.audio.jack_peer", "--play-to", "lmdmlive:input_1", "--freq", "1000", "--amp", "0.3",
+                      "--record-from", "lmdmlive:output_1,lmdmlive:output_2", "--seconds", "6",
+                      "--out", str(tmp_path / "heard.wav")], jack_server)
+        peer.wait_for("recording")
+        live.send("go")
+        played = json.loads(live.wait_for("{"))
+        json.loads(peer.wait_for("{"))
+        live.send("quit")
+        live.proc.wait(timeout=30)
+    finally:
+        live.close()
+        if peer is not None:
+            peer.close()
+    heard, rate = sf.read(tmp_path / "heard.wav", dtype="float32")
+    assert rate == SR and heard.shape[1] == 2
+    assert np.abs(heard).max() <= 1.0, "the limiter and clip hold full scale"
+    assert played["min_reduction_db"] < -3, played
+
+    n = len(heard) // FRAME
+    left, right = (heard[:n * FRAME, c].reshape(n, FRAME) for c in (0, 1))
+    input_only = (tone(left, 1000) > 0.25) & (tone(left, 220) < 1e-3)
+    loud = tone(left, 220) > 0.05
+    assert input_only.sum() >= 15 and loud.sum() >= 15, (input_only.sum(), loud.sum())
+    # the live input, routed with .out(), is the played sine at unity gain, on the left only
+    mid = np.flatnonzero(input_only)[2:-2]
+    assert np.sqrt(np.mean(left[mid] ** 2)) == pytest.approx(0.3 / np.sqrt(2), rel=0.03)
+    assert np.abs(right[mid]).max() < 1e-4
+    # four loud sources: loud and limited; the unnamed reverb sounds on the right
+    body = np.flatnonzero(loud)[4:]
+    assert np.sqrt(np.mean(left[body] ** 2)) > 0.25
+    assert np.median(tone(right[body], 3000)) > 0.02 > 20 * np.median(tone(left[body], 3000))
+
+    # the recorder: stereo float, from when it was called, and sample for sample what the listener heard
+    info = sf.info(str(tmp_path / "set.wav"))
+    assert info.channels == 2 and info.subtype == "FLOAT" and info.frames == played["frames"]
+    rec, _ = sf.read(tmp_path / "set.wav", dtype="float32")
+    a, b = (int(np.argmax(np.abs(x[:, 0]) > 0.01)) for x in (rec, heard))
+    assert a > SR // 2, "the recording starts when record() is called, before the input plays"
+    # the input alone: the same samples (JACK carries float32 as it is), but for a block an xrun spoils
+    first = np.abs(rec[a:a + SR] - heard[b:b + SR]).reshape(-1, 480, 2).max(axis=(1, 2))
+    assert np.mean(first < 1e-5) > 0.8, f"{np.mean(first < 1e-5):.3f} of 10 ms blocks match"
+    # all of it: the same level in each channel, frame by frame (an xrun under load shifts samples)
+    span = min(len(rec) - a, len(heard) - b) // FRAME * FRAME
+    assert span > 2.5 * SR
+
+    def levels(x):
+        return np.sqrt(np.mean(x[:span].reshape(-1, FRAME, 2) ** 2, axis=1))
+    ratio = levels(rec[a:]) / np.maximum(levels(heard[b:]), 1e-6)
+    assert np.mean(np.abs(ratio - 1) < 0.1) > 0.8, ratio
