@@ -6,4 +6,4 @@ pad = stream(Prompt("warm ambient pads") * 0.6 + Prompt("jazz piano trio") * 0.4
 pad.loud = "-16"
 pad.morph("dark techno with heavy drums", bars=8)
 pad.cfg.ramp(3.0, bars=8)          # guidance rises with it: the new style, more strictly
-Freeverb(pad, size=0.7, bal=0.25).out()
+verb = Freeverb(pad, size=0.7, bal=0.25).out()

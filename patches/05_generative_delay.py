@@ -11,4 +11,4 @@ echo.out()
 
 tape = delay("warm tape choir", blocks=6, route="latent", strength=0.4, source=live_input, name="tape")
 tape.strength.lfo("sine", bars=8, lo=0.2, hi=0.7)
-STRev(tape, revtime=2.5, bal=0.3).out()
+verb = STRev(tape, revtime=2.5, bal=0.3).out()

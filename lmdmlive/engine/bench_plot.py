@@ -1,4 +1,4 @@
-"""The bench chart: seconds per block against context, cached vs naive, with the real-time line."""
+"""The bench chart: median seconds per block against context, cached vs naive, with the real-time line."""
 from __future__ import annotations
 
 
@@ -14,6 +14,8 @@ def plot_context_sweep(sweep: dict, block_seconds: float, path: str, title: str)
     ax.axhline(block_seconds * 250, color="grey", ls=":", lw=1, label="budget: 25 % of the block")
     ax.set_xlabel("clean context held (s)")
     ax.set_ylabel("compute per block (ms)")
+    if "repeats" in sweep:
+        title += f"\nmedians of {sweep['repeats']} blocks per point, cached and naive taken in turn"
     ax.set_title(title, fontsize=10)
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=8)

@@ -159,6 +159,9 @@ class ChildHost:
             return
         torch.set_num_threads(self.engine.threads)
         self.engine_ready.set()
+        # Streams wait for their prompts anyway; generating while the text encoder loads
+        # (seconds of both cores) would only make the first blocks late.
+        self.text_ready.wait()
         self.send(("ready", bundle.source))
         last_metrics = 0.0
         while self.running:

@@ -176,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.set_defaults(func=cmd_render)
 
     bench = sub.add_parser("bench", help="measure speed and memory (ratios from one run)",
-                           description="Measure kv_speedup, flat_ratio, rtf, cache_growth, matmul_fraction and "
+                           description="Measure kv_speedup, flat_ratio, rtf, stream_rss_growth, matmul_fraction and "
                                        "hour_block_time_ratio on the default model; then, in real time on a "
                                        "private JACK server (dummy driver), latency_p95_ms, latency_p95_ms_low, "
                                        "soak_underruns and soak_rss_growth.")

@@ -39,19 +39,22 @@ def weights_key(linear: nn.Linear):
     """What identifies a linear's current float weights: their storage and version counters,
     which move on any in-place edit. A cached copy (int8 here, bf16 in `bf16.py`) is stale
     when its key differs."""
-    w, b = linear.weight, linear.bias
+    params = linear._parameters         # not `linear.weight`: Module.__getattr__ costs a step microseconds
+    w, b = params["weight"], params["bias"]
     return (w.data_ptr(), w._version, None if b is None else (b.data_ptr(), b._version))
 
 
 def _fast_forward(self: nn.Linear, x: torch.Tensor) -> torch.Tensor:
-    if torch.is_grad_enabled() or x.device.type != "cpu" or x.dtype != torch.float32 or self.weight.device.type != "cpu":
-        return F.linear(x, self.weight, self.bias)
+    params = self._parameters
+    if torch.is_grad_enabled() or x.device.type != "cpu" or x.dtype != torch.float32 \
+            or params["weight"].device.type != "cpu":
+        return F.linear(x, params["weight"], params["bias"])
     key = weights_key(self)
     try:
         if self._int8_key != key:
             self._int8_packed, self._int8_key = _pack(self), key
         shape = x.shape
-        y = torch.ops.quantized.linear_dynamic(x.reshape(-1, shape[-1]).contiguous(), self._int8_packed, True)
+        y = torch.ops.quantized.linear_dynamic.default(x.reshape(-1, shape[-1]).contiguous(), self._int8_packed, True)
     except (RuntimeError, AttributeError, NotImplementedError):
         del self.forward                 # this torch cannot: float32 from now on, for this layer
         return F.linear(x, self.weight, self.bias)

@@ -148,6 +148,7 @@ class AttentionPrefix:
         self.batch = self.items * copies          # rows of the target batch callers pass in
         self.state = "fuse" if all(pending) else "plain"
         self._masks: dict = {}
+        self.conditioned = None     # (conditions, what the target tokens take from them): set by the model
         self.k = [torch.empty(self.items, H, bf + W + copies * bf, hd, dtype=first.k.dtype) for _ in range(n_layers)]
         self.v = [torch.empty_like(t) for t in self.k]
         ring_valid, ring_kept, pos, self.replaced = [], [], [], []

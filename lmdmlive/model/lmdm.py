@@ -154,31 +154,41 @@ class LMDM(nn.Module):
 
     # ---- tokens and modulation ------------------------------------------------------
 
-    def _target_tokens(self, x_t, t, cond: Conditions):
+    def _target_conditioning(self, cond: Conditions, B: int, T: int, dtype):
+        """What target tokens take from their conditions, the same at every denoising step of a block:
+        the per-frame inputs added to the tokens (a list, summed in its order), and the vector (B, d)
+        added to the timestep embedding."""
+        c = cond.filled(self.cfg, B, T, dtype)
+        sk_mask = c.sketch_mask
+        audio_mask = c.audio_mask[..., None]
+        added = [self.sketch_proj(torch.cat([c.sketch * sk_mask, sk_mask], dim=-1)),
+                 self.audio_proj(torch.cat([c.audio * audio_mask, audio_mask], dim=-1))]
+        if self.pitch_proj is not None:
+            p = self.pitch_index
+            added.append(self.pitch_proj(pitch_fourier(c.sketch[..., p], self.cfg.pitch_features) * sk_mask[..., p, None]))
+        style_mask = c.style_mask[:, None]
+        arr_mask = c.arrangement_mask
+        fixed = (self.style_proj(torch.cat([c.style * style_mask, style_mask], dim=-1))
+                 + self.arrangement_proj(torch.cat([c.arrangement * arr_mask, arr_mask], dim=-1)))
+        return added, fixed
+
+    def _target_tokens(self, x_t, t, cond: Conditions, conditioning=None):
         """Token embeddings (B, T, d) and conditioning vectors (B, K, d) of noisy target frames.
 
         `t` is one noise level per item (B,) or a scalar (K = 1), or one per block (B, K)
-        when training on several target blocks at once.
+        when training on several target blocks at once. `conditioning`: what
+        `_target_conditioning` returned for `cond` (the cached path computes it once per block).
         """
         B, T, _ = x_t.shape
-        c = cond.filled(self.cfg, B, T, x_t.dtype)
-        sk_mask = c.sketch_mask
-        audio_mask = c.audio_mask[..., None]
-        h = (self.in_proj(x_t)
-             + self.sketch_proj(torch.cat([c.sketch * sk_mask, sk_mask], dim=-1))
-             + self.audio_proj(torch.cat([c.audio * audio_mask, audio_mask], dim=-1)))
-        if self.pitch_proj is not None:
-            p = self.pitch_index
-            h = h + self.pitch_proj(pitch_fourier(c.sketch[..., p], self.cfg.pitch_features) * sk_mask[..., p, None])
+        added, fixed = conditioning or self._target_conditioning(cond, B, T, x_t.dtype)
+        h = self.in_proj(x_t)
+        for a in added:
+            h = h + a
         t = torch.as_tensor(t, dtype=x_t.dtype)
         if t.dim() == 0:
             t = t.expand(B)
         t = t.reshape(B, -1)
         K = t.shape[1]
-        style_mask = c.style_mask[:, None]
-        arr_mask = c.arrangement_mask
-        fixed = (self.style_proj(torch.cat([c.style * style_mask, style_mask], dim=-1))
-                 + self.arrangement_proj(torch.cat([c.arrangement * arr_mask, arr_mask], dim=-1)))
         g = self.t_embed(t.reshape(-1)).view(B, K, -1) + fixed[:, None, :]
         return h, F.silu(g)
 
@@ -335,7 +345,9 @@ class LMDM(nn.Module):
         if x_t.shape[0] != prefix.batch:
             raise ValueError(f"target batch {x_t.shape[0]} does not match the prefix batch {prefix.batch}")
         n, G, bf = prefix.items, prefix.copies, self.cfg.block_frames
-        h, g = self._target_tokens(x_t, t, cond)                 # (n * G, Bf, d), (n * G, 1, d)
+        if prefix.conditioned is None or prefix.conditioned[0] is not cond:    # once per block: steps share it
+            prefix.conditioned = (cond, self._target_conditioning(cond, x_t.shape[0], bf, x_t.dtype))
+        h, g = self._target_tokens(x_t, t, cond, prefix.conditioned[1])    # (n * G, Bf, d), (n * G, 1, d)
         d = h.shape[-1]
         h = h.reshape(n, G * bf, d)
         mod = self.ada(g)

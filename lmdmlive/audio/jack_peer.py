@@ -1,0 +1,74 @@
+"""A JACK client of its own (a second process): plays a sine into one port and records others.
+
+    python -m tests.audio.jack_peer --play-to lmdmlive:input_1 --freq 1000 --amp 0.3 \\
+        --record-from lmdmlive:output_1,lmdmlive:output_2 --seconds 6 --out heard.wav
+
+It boots pyo on JACK under its own client name (no automatic connections), connects
+with `jack_connect`, prints "recording" when it listens, records `--seconds` into a
+float WAV (one channel per recorded port) and prints one JSON line. The tests use it as
+the far end of a live set: the instrument plugged in, and the listener.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pyo
+import soundfile as sf
+
+
+def run_peer(play_to: str | None, record_from: list[str], seconds: float, out: str, freq: float = 1000.0,
+             amp: float = 0.3, name: str | None = None, sr: int = 48000, buffersize: int = 256) -> dict:
+    name = name or f"peer{os.getpid()}"
+    server = pyo.Server(sr=sr, nchnls=1, ichnls=max(1, len(record_from)), buffersize=buffersize, duplex=1,
+                        audio="jack", jackname=name)
+    server.setJackAuto(False, False)
+    server.setVerbosity(1)
+    server.boot()
+    if not server.getIsBooted():
+        raise RuntimeError("the peer's pyo server did not boot on JACK")
+    server.start()
+    sine = pyo.Sine(freq, mul=amp).out() if play_to else None
+    inputs = pyo.Input(chnl=list(range(len(record_from))))
+    table = pyo.NewTable(length=seconds, chnls=len(record_from))
+    pairs = ([(f"{name}:output_1", play_to)] if play_to else []) + \
+        [(port, f"{name}:input_{i + 1}") for i, port in enumerate(record_from)]
+    for a, b in pairs:
+        done = subprocess.run(["jack_connect", a, b], capture_output=True, text=True, timeout=10)
+        if done.returncode != 0:
+            raise RuntimeError(f"jack_connect {a} {b}: {done.stderr.strip() or done.stdout.strip()}")
+    rec = pyo.TableRec(inputs, table, fadetime=0).play()
+    print("recording", flush=True)
+    t0 = time.perf_counter()
+    time.sleep(seconds + 0.3)          # TableRec stops by itself at the table's end
+    wall = time.perf_counter() - t0
+    rec.stop()
+    audio = np.stack([np.asarray(table.getBuffer(c)).copy() for c in range(len(record_from))], axis=1)
+    sf.write(out, audio, sr, subtype="FLOAT")
+    del sine
+    server.stop()
+    return {"frames": len(audio), "wall": wall, "peak": float(np.abs(audio).max())}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--play-to", default=None, help="the JACK port the sine goes to")
+    p.add_argument("--freq", type=float, default=1000.0)
+    p.add_argument("--amp", type=float, default=0.3)
+    p.add_argument("--record-from", default="", help="JACK ports to record, comma-separated")
+    p.add_argument("--seconds", type=float, default=4.0)
+    p.add_argument("--out", required=True)
+    p.add_argument("--name", default=None, help="the peer's JACK client name")
+    a = p.parse_args(argv)
+    ports = [x for x in a.record_from.split(",") if x]
+    print(json.dumps(run_peer(a.play_to, ports, a.seconds, a.out, a.freq, a.amp, a.name)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
