@@ -40,6 +40,7 @@ class AudioRing:
         self.starved = False
         self._last = 0.0          # the last sample played, for fading out of it
         self._lock = threading.Lock()   # writers only; the callback never takes it
+        self._wrote = False             # the writer's own: whether audio was written (start_at moves until then)
 
     @classmethod
     def shared(cls, capacity: int, fade: int = 240) -> "AudioRing":
@@ -98,18 +99,33 @@ class AudioRing:
         return self.capacity - max(0, self.lookahead())
 
     def write(self, samples: np.ndarray) -> int:
-        """Append after what was written; returns the absolute position of the first sample."""
+        """Append after what was written; returns the absolute position of the first sample.
+
+        Audio keeps its time: what arrives late, for a moment already played, is dropped
+        and the rest plays when it was meant to, so a stream stays on its clock's grid
+        (its lanes, its bar lines, a delay's distance to its input) through any lateness.
+        """
         samples = np.asarray(samples, dtype=np.float32).reshape(-1)
         with self._lock:
-            if self.written < self.read:          # late audio for a time already played: skip it
-                self.written = self.read
-            n = len(samples)
-            if n > self.space():
-                raise OverflowError(f"ring full: {n} samples do not fit in {self.space()} free")
-            at = self.written
-            self._put(at, samples)
-            self.written += n                     # published last: the callback sees whole writes
+            at, n = self.written, len(samples)
+            late = min(n, max(0, self.read - at))
+            if n - late > self.space():
+                raise OverflowError(f"ring full: {n - late} samples do not fit in {self.space()} free")
+            if late < n:
+                self._put(at + late, samples[late:])
+            self._wrote = True
+            self.written = at + n                 # published last: the callback sees whole writes
             return at
+
+    def start_at(self, position: int) -> None:
+        """Let a ring that was never written begin at absolute `position` (silence until then):
+        a stream that starts after its ring was made starts on its grid, not at once."""
+        with self._lock:
+            if self._wrote or position <= self.written:
+                return
+            if position - self.read > self.capacity:
+                raise ValueError(f"cannot start {position - self.read} samples ahead in a ring of {self.capacity}")
+            self.written = position
 
     def splice(self, position: int, samples: np.ndarray, fade: int, guard: int) -> bool:
         """Replace what is queued from absolute `position` on with `samples`, crossfading

@@ -185,7 +185,7 @@ def measure_stream_churn(model: LMDM, codec: Codec, rounds: int = 60, live: int 
     Each round starts a stream (a cache and a decoder, as the engine's `add_stream` makes),
     generates one block for every live stream in one batched call (one step, no guidance:
     memory does not depend on them), decodes each, and drops the oldest stream beyond
-    `live`; one stream lives through every round, so its cache slides and rebases. Whatever
+    `live`; one stream lives through every round, so its window fills and slides. Whatever
     a stream leaves behind when it goes (a cache, a prefix, a memo keyed by stream) shows
     up as growth; a ring allocated once per stream does not.
     """

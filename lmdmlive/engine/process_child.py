@@ -98,6 +98,9 @@ class ChildHost:
             kind = msg[0]
             if kind == "stop":
                 break
+            if kind == "add" and msg[7] is not None:
+                # a delay's input counts from when its ring was made, loaded or not
+                self.inboxes[msg[1]] = Inbox()
             if kind == "input":
                 inbox = self.inboxes.get(msg[1])
                 if inbox is not None:
@@ -208,7 +211,7 @@ class ChildHost:
                 es = engine.add_stream(seed=seed, player=player)
             else:
                 blocks, route, strength = delay
-                inbox = self.inboxes[sid] = Inbox()
+                inbox = self.inboxes.setdefault(sid, Inbox())
                 es = engine.add_delay(inbox, delay_blocks=blocks, route=route, strength=strength, seed=seed,
                                       player=player)
             es.provider = self._provider(sid, es)

@@ -8,6 +8,7 @@ reads rings, so a late block costs an underrun (a fade, counted), never a stall.
 """
 from __future__ import annotations
 
+import math
 import os
 import statistics
 import sys
@@ -15,6 +16,7 @@ from collections import deque
 import threading
 import time
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 
 import numpy as np
 import soxr
@@ -51,7 +53,8 @@ class EngineStream:
     cache: object = None
     decoder: object = None
     resampler: object = None
-    blocks: int = 0
+    blocks: int = 0                        # the next block's index on the stream's grid (see _start_in_time)
+    first_block: int = 0                   # where it started on that grid
     changed_at: float | None = None        # when the performer last changed the conditions
     provider: object = None                # optional: block index -> Conditions (patterned lanes)
     latencies: list = field(default_factory=list)
@@ -158,6 +161,9 @@ class Engine(MidBlockChanges):
         target = int(self.lookahead_target() * self.server_rate)
         block = int(self.bundle.lmdm.cfg.block_seconds * self.server_rate) + 2048
         now = time.perf_counter()
+        for s in self.streams:
+            if s.in_total == 0 and s.active:
+                self._start_in_time(s, target)
         waiting = any(s.delay is not None and not s.delay.ready(s.blocks) for s in self.streams)
         if waiting or now - self._pumped >= PUMP_SECONDS:    # otherwise input is collected every 20 ms
             self._pumped = now
@@ -172,6 +178,19 @@ class Engine(MidBlockChanges):
         # instead of rounds back to back that each eat into the others' lookahead.
         soon = target + int(self.bundle.lmdm.cfg.block_seconds * self.server_rate)
         return [s for s in ready if s.player.ring.lookahead() < soon]
+
+    def _start_in_time(self, s: EngineStream, target: int) -> None:
+        """Block b of a stream sounds at ring position b x (a block's samples): its ring's grid,
+        which its lanes were asked for and a delay's input was captured on. A stream whose
+        ring has been playing silence (the engine was busy, loading, or the stream waited
+        for its prompt) starts at the first block still ahead of the play head."""
+        cfg, codec = self.bundle.lmdm.cfg, self.bundle.codec.cfg
+        block = Fraction(cfg.block_frames * codec.hop * self.server_rate, codec.sample_rate)
+        read = s.player.ring.read
+        if s.blocks * block >= read:           # the planned start is still ahead (a late head is dropped)
+            return
+        s.blocks = s.first_block = math.ceil((read + target) / block)
+        s.player.ring.start_at(int(s.blocks * block))
 
     def lookahead_target(self) -> float:
         """Seconds of audio to keep queued before generating the next block.
@@ -353,7 +372,7 @@ class Engine(MidBlockChanges):
         lat = [x for s in self.streams for x in s.latencies]
         return {
             "rtf": self.audio_seconds / self.busy_seconds if self.busy_seconds else float("nan"),
-            "blocks": sum(s.blocks for s in self.streams),
+            "blocks": sum(s.blocks - s.first_block for s in self.streams),
             "block_ms_p50": 1000 * statistics.median(self.compute_seconds) if self.compute_seconds else float("nan"),
             "block_ms_max": 1000 * max(self.compute_seconds) if self.compute_seconds else float("nan"),
             "lookahead_target_ms": 1000 * self.lookahead_target(),

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from .conditioning import Conditions
 from .config import LMDMConfig
+from .int8 import weights_key
 from .kv_cache import AttentionPrefix, BlockCache
 from .rope import Rotary
 
@@ -93,6 +94,9 @@ class Block(nn.Module):
         x = torch.addcmul(x, gate2, self.mlp(torch.addcmul(shift2, self.norm2(x), scale2)))
         return x, k, v
 
+
+MODULATION_MEMO = 64
+"""Entries of the cached path's memo of target modulations (noise level x conditions) before it starts over."""
 
 GROWN_INPUTS = ("pitch_proj.",)
 """Parameters of inputs added after the first checkpoints; they start at zero when an older state grows."""
@@ -172,25 +176,68 @@ class LMDM(nn.Module):
                  + self.arrangement_proj(torch.cat([c.arrangement * arr_mask, arr_mask], dim=-1)))
         return added, fixed
 
-    def _target_tokens(self, x_t, t, cond: Conditions, conditioning=None):
+    def _target_tokens(self, x_t, t, cond: Conditions):
         """Token embeddings (B, T, d) and conditioning vectors (B, K, d) of noisy target frames.
 
         `t` is one noise level per item (B,) or a scalar (K = 1), or one per block (B, K)
-        when training on several target blocks at once. `conditioning`: what
-        `_target_conditioning` returned for `cond` (the cached path computes it once per block).
+        when training on several target blocks at once.
         """
         B, T, _ = x_t.shape
-        added, fixed = conditioning or self._target_conditioning(cond, B, T, x_t.dtype)
+        added, fixed = self._target_conditioning(cond, B, T, x_t.dtype)
+        return self._embed_target(x_t, added), self._step_conditioning(t, fixed, B)
+
+    def _embed_target(self, x_t, added: list[torch.Tensor]) -> torch.Tensor:
+        """Token embeddings (B, T, d): the noisy latents' plus the per-frame inputs, summed in their order."""
         h = self.in_proj(x_t)
         for a in added:
             h = h + a
-        t = torch.as_tensor(t, dtype=x_t.dtype)
+        return h
+
+    def _step_conditioning(self, t, fixed: torch.Tensor, B: int) -> torch.Tensor:
+        """Conditioning vectors (B, K, d) at noise level `t`: the timestep embedding plus `fixed`."""
+        t = torch.as_tensor(t, dtype=fixed.dtype)
         if t.dim() == 0:
             t = t.expand(B)
         t = t.reshape(B, -1)
         K = t.shape[1]
         g = self.t_embed(t.reshape(-1)).view(B, K, -1) + fixed[:, None, :]
-        return h, F.silu(g)
+        return F.silu(g)
+
+    def _step_modulation(self, t, fixed: torch.Tensor, B: int):
+        """(g, ada(g), final_ada(g)) of target tokens at noise level `t`, memoised without gradients.
+
+        The sampler visits the same noise levels every block and a prompt holds for many
+        blocks, so on the cached path these small-row products (the adaLN weights are the
+        largest float32 matrices a step reads) are mostly looked up. An entry is used only
+        for the same weights (version counters), level, batch and conditions, compared by value.
+        """
+        if torch.is_grad_enabled():
+            g = self._step_conditioning(t, fixed, B)
+            return g, self.ada(g), self.final_ada(g)
+        t = torch.as_tensor(t, dtype=fixed.dtype)
+        layers = (self.t_embed.mlp[0], self.t_embed.mlp[2], self.ada, self.final_ada)
+        key = (tuple(t.reshape(-1).tolist()), B, tuple(weights_key(m) for m in layers))
+        memo = self.__dict__.setdefault("_modulation_memo", {})
+        hit = memo.get(key)
+        if hit is not None and torch.equal(hit[0], fixed):
+            return hit[1]
+        g = self._step_conditioning(t, fixed, B)
+        out = (g, self.ada(g), self.final_ada(g))
+        if len(memo) >= MODULATION_MEMO:
+            memo.clear()
+        memo[key] = (fixed.clone(), out)
+        return out
+
+    def _context_modulation(self) -> torch.Tensor:
+        """ada(silu(context_cond)) (1, 1, 6d): a constant of the weights, computed again when they change."""
+        key = (weights_key(self.ada), self.context_cond.data_ptr(), self.context_cond._version)
+        memo = self.__dict__.get("_context_memo")
+        if torch.is_grad_enabled() or memo is None or memo[0] != key:
+            mod = self.ada(F.silu(self.context_cond)[None, None, :])         # as _context_tokens gives it
+            if torch.is_grad_enabled():
+                return mod
+            self._context_memo = memo = (key, mod)
+        return memo[1]
 
     def load_grown(self, state: dict) -> list[str]:
         """Load a state written before zero-initialised inputs were added; returns the inputs left at zero.
@@ -212,8 +259,9 @@ class LMDM(nn.Module):
         """Clean context carries no noise level and no condition: its modulation is a learned constant."""
         return self.in_proj(latents), F.silu(self.context_cond)[None, None, :]
 
-    def _output(self, h, g):
-        shift, scale = self.final_ada(g).chunk(2, dim=-1)
+    def _output(self, h, g, final: torch.Tensor | None = None):
+        """Velocity from hidden states; `final`: final_ada(g) when already computed."""
+        shift, scale = (self.final_ada(g) if final is None else final).chunk(2, dim=-1)
         return self.out_proj(modulate(self.final_norm(h), shift, scale))
 
     # ---- the naive outpainting path ---------------------------------------------------
@@ -347,16 +395,17 @@ class LMDM(nn.Module):
         n, G, bf = prefix.items, prefix.copies, self.cfg.block_frames
         if prefix.conditioned is None or prefix.conditioned[0] is not cond:    # once per block: steps share it
             prefix.conditioned = (cond, self._target_conditioning(cond, x_t.shape[0], bf, x_t.dtype))
-        h, g = self._target_tokens(x_t, t, cond, prefix.conditioned[1])    # (n * G, Bf, d), (n * G, 1, d)
+        added, fixed = prefix.conditioned[1]
+        h = self._embed_target(x_t, added)                                  # (n * G, Bf, d)
+        g, mod, final = self._step_modulation(t, fixed, x_t.shape[0])      # (n * G, 1, d), (n * G, 1, 6d)
         d = h.shape[-1]
         h = h.reshape(n, G * bf, d)
-        mod = self.ada(g)
         mod = mod if G == 1 else mod.view(n, G, 1, -1).expand(n, G, bf, -1).reshape(n, G * bf, -1)
         fused = prefix.state == "fuse"
         if fused:
-            h_c, g_c = self._context_tokens(prefix.pending)
+            h_c = self.in_proj(prefix.pending)
             h = torch.cat([h_c, h], dim=1)
-            mod = torch.cat([self.ada(g_c).expand(n, bf, -1), mod.expand(n, G * bf, -1)], dim=1)
+            mod = torch.cat([self._context_modulation().expand(n, bf, -1), mod.expand(n, G * bf, -1)], dim=1)
             rope = prefix.rope_fused
         else:
             rope = prefix.rope
@@ -368,7 +417,7 @@ class LMDM(nn.Module):
         if fused:
             prefix.commit()
             h = h[:, bf:]
-        return self._output(h.reshape(n * G, bf, d), g)
+        return self._output(h.reshape(n * G, bf, d), g, final)
 
     def append(self, caches: list[BlockCache], clean: torch.Tensor) -> None:
         """Run a finished block through once as clean context and store its keys/values now.
@@ -382,8 +431,8 @@ class LMDM(nn.Module):
             raise ValueError(f"clean block of shape {tuple(clean.shape)} does not fit caches of batch "
                              f"{n} and blocks of {self.cfg.block_frames} frames")
         prefix = self.prefix(caches, copies=1)
-        h, g = self._context_tokens(clean)
-        mod = self.ada(g)
+        h = self.in_proj(clean)
+        mod = self._context_modulation()
         mask = prefix.mask(False)
         last = len(self.blocks) - 1
         for layer, block in enumerate(self.blocks):

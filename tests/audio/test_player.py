@@ -35,7 +35,7 @@ def test_a_late_engine_gives_one_counted_underrun_a_fade_and_a_clean_return(manu
     assert player.underruns == 1
     assert np.abs(np.diff(out)).max() < 0.5 / 200      # a 5 ms ramp, not a step
     assert out[-BS:].max() == 0.0
-    player.ring.write(np.full(BS * 4, 0.5, dtype=np.float32))
+    player.ring.write(np.full(BS * 8, 0.5, dtype=np.float32))    # its first four buffers were due already
     back = record(manual_server, player, 4)
     assert np.abs(np.diff(back)).max() < 0.5 / 200 and back[-1] == pytest.approx(0.5)
     assert player.underruns == 1, "recovering is not a second underrun"
@@ -67,14 +67,42 @@ def test_the_ring_refuses_to_overwrite_unplayed_audio():
         ring.write(np.zeros(200, dtype=np.float32))
 
 
-def test_late_audio_for_a_time_already_played_is_skipped_not_queued():
+def test_late_audio_keeps_its_time_its_late_head_is_dropped():
     ring = AudioRing(48000, fade=64)
     out = np.zeros(256, dtype=np.float32)
     ring.write(np.ones(256, dtype=np.float32))
     for _ in range(4):
         ring.pull(out)                   # three buffers late
-    ring.write(np.full(256, 2.0, dtype=np.float32))
-    assert ring.written == ring.read + 256, "the late block is placed at the play head"
+    block = np.arange(1024, dtype=np.float32)
+    assert ring.write(block) == 256, "a write says where its first sample belongs"
+    assert ring.written == 256 + 1024 and ring.lookahead() == 256 + 1024 - 1024
+    ring.pull(out)
+    assert np.array_equal(out[64:], block[768 + 64:]), "what plays now is what was meant for now"
+    assert ring.underruns == 1
+    ring.pull(out)
+    ring.pull(out)                                       # late again: the play head is at 1792
+    ring.write(np.ones(100, dtype=np.float32))           # entirely in the past ...
+    assert ring.write(np.full(4096, 2.0, np.float32)) == 1380
+    ring.pull(out)
+    assert np.all(out[64:] == 2.0), "... is dropped, and the next block plays on time"
+
+
+def test_a_ring_can_start_on_its_grid_after_playing_silence():
+    ring = AudioRing(48000, fade=64)
+    out = np.ones(256, dtype=np.float32)
+    for _ in range(10):
+        ring.pull(out)
+    assert ring.underruns == 0 and not out.any(), "nothing written yet: silence, not an underrun"
+    ring.start_at(4096)
+    ring.write(np.full(512, 5.0, np.float32))
+    played = []
+    for _ in range(6):
+        ring.pull(out)
+        played.append(out.copy())
+    played = np.concatenate(played)                      # absolute 2560 .. 4096
+    assert not played[:4096 - 2560].any() and np.all(played[4096 - 2560:] == 5.0)
+    with pytest.raises(ValueError, match="ahead"):
+        AudioRing(4096, fade=64).start_at(10000)
 
 
 def test_a_splice_crossfades_into_new_audio_ahead_of_the_play_head_and_nowhere_else():

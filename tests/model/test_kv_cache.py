@@ -122,3 +122,32 @@ def test_changing_the_prompt_leaves_the_cache_untouched():
                 assert torch.equal(a.k, b.k)
     # The block generated under the new prompt differs, and so does what it appends.
     assert not torch.equal(a.pending, b.pending)
+
+
+def _fresh_copy(model):
+    from lmdmlive.model import LMDM
+    other = LMDM(model.cfg).eval()
+    other.load_state_dict(model.state_dict())
+    return other
+
+
+@pytest.mark.parametrize("edit", ["ada", "final_ada", "t_embed", "context_cond", "conditions"])
+def test_memoised_modulations_follow_in_place_edits_of_weights_and_conditions(edit):
+    # The cached path remembers a step's modulation between blocks; an edit in place (an adapter
+    # merge, a knob written into the same tensor) must reach the next block as in a fresh model.
+    model = small_lmdm()
+    cond = _cond(1)
+    cache = model.new_cache(1)
+    with torch.no_grad():
+        for i in range(3):
+            generate_block(model, [cache], cond, [4], steps=2, guidance=2.0)
+        target = {"ada": model.ada.weight, "final_ada": model.final_ada.bias, "t_embed": model.t_embed.mlp[0].weight,
+                  "context_cond": model.context_cond, "conditions": cond.style}[edit]
+        target.add_(0.05)
+        fresh, fresh_cache = _fresh_copy(model), model.new_cache(1)
+        for name in ("k", "v", "frame_index"):
+            getattr(fresh_cache, name).copy_(getattr(cache, name))
+        fresh_cache.blocks_seen, fresh_cache.base, fresh_cache.pending = cache.blocks_seen, cache.base, cache.pending.clone()
+        got = generate_block(model, [cache], cond, [4], steps=2, guidance=2.0)
+        want = generate_block(fresh, [fresh_cache], cond, [4], steps=2, guidance=2.0)
+    assert torch.equal(got, want)
