@@ -1,6 +1,6 @@
 """A JACK client of its own (a second process): plays a sine into one port and records others.
 
-    python -m tests.audio.jack_peer --play-to lmdmlive:input_1 --freq 1000 --amp 0.3 \\
+    python -m lmdmlive.audio.jack_peer --play-to lmdmlive:input_1 --freq 1000 --amp 0.3 \\
         --record-from lmdmlive:output_1,lmdmlive:output_2 --seconds 6 --out heard.wav
 
 It boots pyo on JACK under its own client name (no automatic connections), connects
@@ -23,7 +23,8 @@ import soundfile as sf
 
 
 def run_peer(play_to: str | None, record_from: list[str], seconds: float, out: str, freq: float = 1000.0,
-             amp: float = 0.3, name: str | None = None, sr: int = 48000, buffersize: int = 256) -> dict:
+             amp: float = 0.3, name: str | None = None, sr: int = 48000, buffersize: int = 256,
+             play_file: str | None = None) -> dict:
     name = name or f"peer{os.getpid()}"
     server = pyo.Server(sr=sr, nchnls=1, ichnls=max(1, len(record_from)), buffersize=buffersize, duplex=1,
                         audio="jack", jackname=name)
@@ -33,7 +34,12 @@ def run_peer(play_to: str | None, record_from: list[str], seconds: float, out: s
     if not server.getIsBooted():
         raise RuntimeError("the peer's pyo server did not boot on JACK")
     server.start()
-    sine = pyo.Sine(freq, mul=amp).out() if play_to else None
+    if not play_to:
+        sine = None
+    elif play_file:                                  # a recording, from its start when the peer listens
+        sine = pyo.SfPlayer(play_file, loop=False, mul=amp).stop()
+    else:
+        sine = pyo.Sine(freq, mul=amp).out()
     inputs = pyo.Input(chnl=list(range(len(record_from))))
     table = pyo.NewTable(length=seconds, chnls=len(record_from))
     pairs = ([(f"{name}:output_1", play_to)] if play_to else []) + \
@@ -43,6 +49,8 @@ def run_peer(play_to: str | None, record_from: list[str], seconds: float, out: s
         if done.returncode != 0:
             raise RuntimeError(f"jack_connect {a} {b}: {done.stderr.strip() or done.stdout.strip()}")
     rec = pyo.TableRec(inputs, table, fadetime=0).play()
+    if play_file and sine is not None:
+        sine.out()
     print("recording", flush=True)
     t0 = time.perf_counter()
     time.sleep(seconds + 0.3)          # TableRec stops by itself at the table's end
@@ -59,6 +67,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--play-to", default=None, help="the JACK port the sine goes to")
     p.add_argument("--freq", type=float, default=1000.0)
+    p.add_argument("--play-file", default=None, help="a sound file to play (once) instead of the sine")
     p.add_argument("--amp", type=float, default=0.3)
     p.add_argument("--record-from", default="", help="JACK ports to record, comma-separated")
     p.add_argument("--seconds", type=float, default=4.0)
@@ -66,7 +75,8 @@ def main(argv=None) -> int:
     p.add_argument("--name", default=None, help="the peer's JACK client name")
     a = p.parse_args(argv)
     ports = [x for x in a.record_from.split(",") if x]
-    print(json.dumps(run_peer(a.play_to, ports, a.seconds, a.out, a.freq, a.amp, a.name)), flush=True)
+    print(json.dumps(run_peer(a.play_to, ports, a.seconds, a.out, a.freq, a.amp, a.name,
+                                play_file=a.play_file)), flush=True)
     return 0
 
 

@@ -30,6 +30,19 @@ class NoAudioInputError(AudioServerError):
     """The server has no input channel to listen to."""
 
 
+class MissingInput:
+    """What `live_input` is on a server with no input: using it raises why, where it is used."""
+
+    def __init__(self, error: NoAudioInputError):
+        self.error = error
+
+    def __getattr__(self, name):
+        raise NoAudioInputError(str(self.error))
+
+    def __repr__(self) -> str:
+        return f"<no live input: {self.error}>"
+
+
 @contextlib.contextmanager
 def quiet_c_stderr():
     """ALSA and portaudio print pages of probing noise from C; our own messages say what matters."""

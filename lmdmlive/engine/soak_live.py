@@ -44,10 +44,13 @@ def gaps(audio: np.ndarray, rate: int, gap_ms: float = GAP_MS, start_after: floa
     body = audio[loud[0] + int(start_after * rate):loud[-1] + 1]
     quiet = np.abs(body).max(axis=1) < SILENCE if len(body) else np.zeros(0, bool)
     edges = np.diff(np.concatenate([[0], quiet.astype(np.int8), [0]]))
-    runs = np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)
+    starts = np.flatnonzero(edges == 1)
+    runs = np.flatnonzero(edges == -1) - starts
     limit = gap_ms * rate / 1000
+    offset = loud[0] + int(start_after * rate)
     return {"gaps": int((runs > limit).sum()), "gap_ms_max": float(1000 * runs.max() / rate) if len(runs) else 0.0,
-            "heard_seconds": float(len(body) / rate)}
+            "heard_seconds": float(len(body) / rate),
+            "gap_at": [round(float((offset + a) / rate), 3) for a in starts[runs > limit][:20]]}
 
 
 def play_floor(seconds: float) -> None:

@@ -172,12 +172,21 @@ class Engine(MidBlockChanges):
                     s.delay.pump()
         ready = [s for s in self.streams if s.active and s.player.ring.space() > block
                  and (s.delay is None or s.delay.ready(s.blocks))]
-        if not any(s.player.ring.lookahead() < target for s in ready):
-            return []
-        # Streams that would be due within the next block ride along: one model call for all,
-        # instead of rounds back to back that each eat into the others' lookahead.
-        soon = target + int(self.bundle.lmdm.cfg.block_seconds * self.server_rate)
-        return [s for s in ready if s.player.ring.lookahead() < soon]
+        playing = [s for s in ready if s.in_total > 0]
+        if any(s.player.ring.lookahead() < target for s in playing):
+            # Streams that would be due within the next block ride along: one model call for all,
+            # instead of rounds back to back that each eat into the others' lookahead.
+            soon = target + int(self.bundle.lmdm.cfg.block_seconds * self.server_rate)
+            return [s for s in playing if s.player.ring.lookahead() < soon]
+        # A stream's first block has a round of its own, once every playing stream can ride it
+        # out: joined to their round, it made that round late (a gap heard on JACK). It starts
+        # on the next block of its grid that is still ahead (_start_in_time).
+        fresh = [s for s in ready if s.in_total == 0]
+        recent = list(self.compute_seconds)[-32:]
+        spare = target + int(1.5 * (statistics.median(recent) if recent else ADAPTIVE_START) * self.server_rate)
+        if fresh and all(s.player.ring.lookahead() >= spare for s in self.streams if s.active and s.in_total > 0):
+            return fresh
+        return []
 
     def _start_in_time(self, s: EngineStream, target: int) -> None:
         """Block b of a stream sounds at ring position b x (a block's samples): its ring's grid,

@@ -24,7 +24,7 @@ def namespace(session) -> dict:
     module = sys.modules[__name__]
     ns = {name: getattr(module, name) for name in __all__}
     ns.update(session=session, stream=session.stream, delay=session.delay, midi=session.midi,
-              live_input=session.live_input)
+              live_input=_input_or_missing(session))
 
     def hush(quant: str = "bar") -> None:
         """Stop every stream at the next bar; `a.start()` brings one back."""
@@ -37,3 +37,12 @@ def namespace(session) -> dict:
 
     ns.update(hush=hush, status=status)
     return ns
+
+
+
+def _input_or_missing(session):
+    from ..audio.server import MissingInput, NoAudioInputError
+    try:
+        return session.live_input
+    except NoAudioInputError as e:        # the REPL or patch still starts; the input says why it is silent
+        return MissingInput(e)

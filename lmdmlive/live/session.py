@@ -192,19 +192,23 @@ class Session:
         return rec
 
     def begin_run(self) -> None:
-        """Start counting which named streams a patch run touches."""
+        """Start counting which named streams a patch run touches (and what it sends to the master bus)."""
         self._touched = set()
+        self.master.begin_run()
 
     def end_run(self) -> list[str]:
         """Stop the named streams the last run no longer mentions; returns their names."""
         gone = [n for n in self._named if n not in self._touched]
         for n in gone:
             self._named.pop(n).close()
+        self.master.end_run()       # what the last run sent to the bus and this one did not
         return gone
 
     def keep_all(self) -> None:
-        """A failed patch run: treat every named stream as mentioned, so none is stopped."""
+        """A failed patch run: treat every named stream as mentioned, so none is stopped; the bus
+        lets go only of what the failed run itself added."""
         self._touched = set(self._named)
+        self.master.abort_run()
 
     @property
     def bpm(self) -> float:

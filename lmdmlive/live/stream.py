@@ -22,6 +22,7 @@ import pyo
 import torch
 
 from ..audio.player import keep_alive
+from ..audio.server import MissingInput, NoAudioInputError
 from ..model import Conditions
 from ..model.conditioning import arrangement_units
 from ..model.config import ARRANGEMENT_CONTROLS
@@ -310,7 +311,12 @@ class Stream(pyo.PyoObject):
         """Per-block parameters of subclasses (the delay's strength)."""
 
     def close(self) -> None:
+        """Remove the stream: the engine stops generating it and the master bus lets it go."""
+        from ..audio.master import installed
         self._session.engine.remove_stream(self._engine_stream)
+        bus = installed()
+        if bus is not None:
+            bus.remove(self)
 
     def __repr__(self) -> str:
         lanes = ", ".join(f"{k}" for k in self._lanes) or "no lanes"
@@ -334,6 +340,8 @@ class Delay(Stream):
         _unit("strength", strength)
         fb = pyo.SigTo(_unit("feedback", feedback), time=0.05)
         source = source if source is not None else session.live_input
+        if isinstance(source, MissingInput):
+            raise NoAudioInputError(str(source.error))
         engine = session.engine
         # The capture hears the source plus the delay's own output times feedback; the output
         # lags the input by `blocks` blocks, so the loop never closes within one buffer.

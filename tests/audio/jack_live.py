@@ -1,7 +1,7 @@
 """Run under a JACK server: a Session with its master bus, as a performer would play it.
 
 Started by test_live_jack.py in its own process (pyo allows one booted server per process);
-tests/audio/jack_peer.py is the other end. Lines on stdin pace it: after "ready" it waits
+lmdmlive/audio/jack_peer.py is the other end. Lines on stdin pace it: after "ready" it waits
 for "go", then plays the live input alone for 1.5 s, then adds four loud sines and an
 effect bound to no name for 1.5 s, stops recording, prints one JSON line and waits for
 "quit".

@@ -2,64 +2,15 @@
 lmdmlive:input_1 and a listener on lmdmlive:output_1/2, both a second process."""
 import json
 import os
-import queue
-import shutil
 import subprocess
-import sys
-import threading
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from lmdmlive.audio.jack import dummy_jack
+from tests.audio.jack_child import Child, jack_server  # noqa: F401 (a fixture)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SR, FRAME = 48000, 2400          # 50 ms frames: 20 Hz bins, every test tone on a bin
-
-
-@pytest.fixture
-def jack_server():
-    if shutil.which("jackd") is None:
-        pytest.fail("jackd is not installed: .ci/run installs the Debian package jackd2")
-    with dummy_jack(f"lmdm-live-{os.getpid()}") as env:
-        yield env
-
-
-class Child:
-    """A process whose stdout lines arrive on a queue, so a hung child fails the test instead of hanging it."""
-
-    def __init__(self, args, env):
-        self.proc = subprocess.Popen([sys.executable, "-m", *args], env=env, cwd=ROOT, text=True,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        self.lines: queue.Queue = queue.Queue()
-        self.err: list = []
-        threading.Thread(target=self._pump, args=(self.proc.stdout, self.lines.put), daemon=True).start()
-        threading.Thread(target=self._pump, args=(self.proc.stderr, self.err.append), daemon=True).start()
-
-    @staticmethod
-    def _pump(stream, put):
-        for line in stream:
-            put(line.strip())
-
-    def wait_for(self, start: str, timeout: float = 60) -> str:
-        while True:
-            try:
-                line = self.lines.get(timeout=timeout)
-            except queue.Empty:
-                raise AssertionError(f"no line starting {start!r} within {timeout} s; stderr: "
-                                     + "\n".join(self.err[-20:])) from None
-            if line.startswith(start):
-                return line
-
-    def send(self, text: str) -> None:
-        self.proc.stdin.write(text + "\n")
-        self.proc.stdin.flush()
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
 
 
 def tone(frames: np.ndarray, hz: float) -> np.ndarray:
@@ -77,7 +28,7 @@ def test_the_input_is_heard_loud_sources_stay_under_full_scale_and_the_recording
         assert ready["inputs"] >= 1
         ports = subprocess.run(["jack_lsp"], env=jack_server, capture_output=True, text=True).stdout.split()
         assert "lmdmlive:input_1" in ports and "lmdmlive:output_2" in ports
-        peer = Child(["tests.audio.jack_peer", "--play-to", "lmdmlive:input_1", "--freq", "1000", "--amp", "0.3",
+        peer = Child(["lmdmlive.audio.jack_peer", "--play-to", "lmdmlive:input_1", "--freq", "1000", "--amp", "0.3",
                       "--record-from", "lmdmlive:output_1,lmdmlive:output_2", "--seconds", "6",
                       "--out", str(tmp_path / "heard.wav")], jack_server)
         peer.wait_for("recording")
