@@ -24,7 +24,7 @@ import soundfile as sf
 
 def run_peer(play_to: str | None, record_from: list[str], seconds: float, out: str, freq: float = 1000.0,
              amp: float = 0.3, name: str | None = None, sr: int = 48000, buffersize: int = 256,
-             play_file: str | None = None) -> dict:
+             play_file: str | None = None, loop: bool = False) -> dict:
     name = name or f"peer{os.getpid()}"
     server = pyo.Server(sr=sr, nchnls=1, ichnls=max(1, len(record_from)), buffersize=buffersize, duplex=1,
                         audio="jack", jackname=name)
@@ -37,7 +37,7 @@ def run_peer(play_to: str | None, record_from: list[str], seconds: float, out: s
     if not play_to:
         sine = None
     elif play_file:                                  # a recording, from its start when the peer listens
-        sine = pyo.SfPlayer(play_file, loop=False, mul=amp).stop()
+        sine = pyo.SfPlayer(play_file, loop=loop, mul=amp).stop()
     else:
         sine = pyo.Sine(freq, mul=amp).out()
     inputs = pyo.Input(chnl=list(range(len(record_from))))
@@ -67,7 +67,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--play-to", default=None, help="the JACK port the sine goes to")
     p.add_argument("--freq", type=float, default=1000.0)
-    p.add_argument("--play-file", default=None, help="a sound file to play (once) instead of the sine")
+    p.add_argument("--play-file", default=None, help="a sound file to play instead of the sine")
+    p.add_argument("--loop", action="store_true", help="play --play-file over and over")
     p.add_argument("--amp", type=float, default=0.3)
     p.add_argument("--record-from", default="", help="JACK ports to record, comma-separated")
     p.add_argument("--seconds", type=float, default=4.0)
@@ -76,7 +77,7 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     ports = [x for x in a.record_from.split(",") if x]
     print(json.dumps(run_peer(a.play_to, ports, a.seconds, a.out, a.freq, a.amp, a.name,
-                                play_file=a.play_file)), flush=True)
+                                play_file=a.play_file, loop=a.loop)), flush=True)
     return 0
 
 

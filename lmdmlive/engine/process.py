@@ -314,6 +314,7 @@ class EngineProcess:
                 self._metrics = msg[1]
             elif kind == "ready":
                 self.ready.set()
+                print(f"lmdmlive engine ready: {msg[1]}, in a process of its own", file=sys.stderr, flush=True)
             elif kind == "failed":
                 self._gone(msg[1])
 
