@@ -4,6 +4,7 @@ of its own, as `lmdmlive` plays it. Started by test_set_on_jack.py; a second pro
 
     python -m tests.audio.jack_set delay            # a strength-0 latent delay of 4 blocks
     python -m tests.audio.jack_set changes CLIP DIR  # a stream, then the API's work during play
+    python -m tests.audio.jack_set hold             # a stream, then a line that holds the interpreter
 
 It prints "sounding" once its first stream is heard, then JSON lines with what it did
 and when (seconds since "sounding"), and waits for "quit" on stdin.
@@ -77,6 +78,17 @@ def main():
         say(did="adapter")
         time.sleep(3.0)
         say(did="end", errors=session.engine.metrics()["errors"], underruns=session.engine.metrics()["underruns"])
+    elif scenario == "hold":
+        a = session.stream("warm ambient pads", seed=1).out()
+        wait_sounding(a)
+        t0 = time.perf_counter()
+        print("sounding", flush=True)
+        time.sleep(3.0)
+        say(did="hold")
+        x = 10 ** (3 * 10 ** 6)           # one line that holds the interpreter's lock for seconds
+        say(did="held", bits=x.bit_length())
+        time.sleep(3.0)
+        say(did="end", errors=session.engine.metrics()["errors"])
     sys.stdin.readline()
     session.stop()
     session.server.stop()
