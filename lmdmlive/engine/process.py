@@ -228,6 +228,16 @@ class EngineProcess:
             if c is not None:
                 c.close()
 
+    def rss_bytes(self) -> int:
+        """The engine process's resident memory (Linux), for the soak's memory budget."""
+        try:
+            for line in open(f"/proc/{self._proc.pid}/status"):
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        except OSError:
+            pass
+        return 0
+
     @property
     def alive(self) -> bool:
         return self._proc.poll() is None

@@ -102,14 +102,18 @@ def play_live(opts: dict) -> dict:
         raise RuntimeError(f"the engine process did not start ({engine.failed})")
     print("playing", flush=True)
     t0 = time.perf_counter()
-    time.sleep(float(o["seconds"]))
+    seconds = float(o["seconds"])
+    time.sleep(min(10.0, 0.2 * seconds))
+    warm = engine.rss_bytes()
+    time.sleep(seconds - min(10.0, 0.2 * seconds))
+    end = engine.rss_bytes()
     m = engine.metrics()
     engine.stop()
     mix.stop()
     bus.uninstall()
     server.stop()
     return {"underruns": m["underruns"], "errors": m["errors"], "blocks": m["blocks"], "rtf": m["rtf"],
-            "block_ms_max": m["block_ms_max"], "wall": time.perf_counter() - t0}
+            "block_ms_max": m["block_ms_max"], "wall": time.perf_counter() - t0, "rss_growth": end / warm}
 
 
 def soak(seconds: float = 60.0, progress=print, **opts) -> dict:
@@ -150,7 +154,7 @@ def soak(seconds: float = 60.0, progress=print, **opts) -> dict:
             "soak_peak": float(np.abs(audio).max()), "soak_gaps": g["gaps"], "soak_gap_ms_max": g["gap_ms_max"],
             "soak_heard_seconds": g["heard_seconds"], "soak_underruns": result["underruns"],
             "soak_errors": result["errors"], "soak_blocks": result["blocks"], "soak_rtf": result["rtf"],
-            "soak_block_ms_max": result["block_ms_max"]}
+            "soak_block_ms_max": result["block_ms_max"], "soak_rss_growth": result["rss_growth"]}
 
 
 def _run(cmd, env, timeout) -> str:
