@@ -112,7 +112,9 @@ class MasterBus:
         la = float(lookahead_ms) / 1000.0
         self._delayed = pyo.SDelay(self._sum, delay=la, maxdelay=2 * la + buffer / self.sample_rate, mul=self._amp)
         self.output = pyo.Clip(self._delayed, min=-1.0, max=1.0)
-        self._chain = (self._gain, *self._mixers, self._sum, level, self._amp, self._delayed, self.output)
+        self._meter = pyo.PeakAmp(self.output)        # each buffer's peak, for the status bar
+        self._chain = (self._gain, *self._mixers, self._sum, level, self._amp, self._delayed, self.output,
+                       self._meter)
         self._own = set()            # the bus's own objects: their out() is pyo's
         self._clock = _Clock(buffer)
         self._hub = CallbackHub.of(server)
@@ -238,6 +240,13 @@ class MasterBus:
     def gain(self, db) -> None:
         self._gain_db = _check_gain(db)
         self._gain.value = _amp(self._gain_db)
+
+    @property
+    def peak_db(self) -> float:
+        """The peak of the last buffer heard, in dB (-inf for silence)."""
+        values = self._meter.get(all=True)
+        peak = max(values) if isinstance(values, list) else values
+        return 20 * math.log10(peak) if peak > 0 else float("-inf")
 
     @property
     def reduction(self) -> float:

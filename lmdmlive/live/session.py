@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 from fractions import Fraction
 
 import torch
@@ -50,8 +51,21 @@ class Session:
         self._audio_encoder = None
         self._recorders: list = []
         self._adapter = None
-        self._counter = _SampleCounter(int(self.server.getBufferSize()))
+        bs = int(self.server.getBufferSize())
+        realtime = getattr(self.server, "lmdm_mode", None) in ("jack", "portaudio")
+        self._counter = _SampleCounter(bs, bs / self.sample_rate if realtime else None)
         CallbackHub.of(_c_server()).add(self._counter)
+
+    @property
+    def xruns(self) -> int | None:
+        """Buffers the audio callback was too late for (an estimate from its timing; JACK's own
+        count is in its log), on a real-time server; None offline or in manual mode."""
+        return self._counter.missed if self._counter.period is not None else None
+
+    @property
+    def peak(self) -> float:
+        """The output's recent peak in dB (the master bus after its limiter)."""
+        return self.master.peak_db
 
     def now(self) -> int:
         """Samples the server has played since the session began: the clock's time."""
@@ -267,17 +281,25 @@ class Session:
 class _SampleCounter:
     """The session's audio-thread hook: counts samples and runs actions scheduled for now."""
 
-    __slots__ = ("samples", "step", "_due", "errors")
+    __slots__ = ("samples", "step", "_due", "errors", "period", "missed", "_last")
 
-    def __init__(self, step: int):
+    def __init__(self, step: int, period: float | None = None):
         self.samples, self.step = 0, step
         self._due: list = []
         self.errors = 0
+        # on a real-time server: buffers the callback came too late for (it waited for the
+        # interpreter's lock, or for a core), estimated from the time between calls
+        self.period, self.missed, self._last = period, 0, None
 
     def schedule(self, sample: int, action) -> None:
         self._due = sorted(self._due + [(int(sample), id(action), action)], key=lambda x: x[:2])
 
     def __call__(self) -> None:
+        if self.period is not None:
+            now = time.perf_counter()
+            if self._last is not None and now - self._last > 2.5 * self.period:
+                self.missed += int((now - self._last) / self.period) - 1
+            self._last = now
         end = self.samples + self.step
         while self._due and self._due[0][0] < end:
             (_, _, action), self._due = self._due[0], self._due[1:]

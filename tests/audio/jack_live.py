@@ -22,6 +22,7 @@ def main():
     server.start()
     session = Session(server=server, bundle=small_bundle(), steps=1, guidance=1.0)
     rec = session.record(sys.argv[1])
+    time.sleep(1.0)                              # a second of silence recorded before anything plays
     print(json.dumps({"ready": True, "inputs": server.lmdm_inputs}), flush=True)
     sys.stdin.readline()
     session.live_input.out()                     # the input on the left
