@@ -228,12 +228,7 @@ class ChildHost:
         elif kind == "adapter":
             from ..model import adapters
             _, req, name = msg
-            if self.adapter is not None:
-                adapters.apply(engine.bundle.lmdm, self.adapter, sign=-1.0)
-                self.adapter = None
-            if name is not None:
-                adapters.apply(engine.bundle.lmdm, name)
-                self.adapter = name
+            self.adapter = adapters.switch(engine.bundle.lmdm, self.adapter, name)
             self.send(("reply", req, True, None))
         else:
             raise ValueError(f"unknown command {kind!r}")

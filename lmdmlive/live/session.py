@@ -189,12 +189,7 @@ class Session:
             self._adapter = name
             return
         from ..model import adapters
-        if self._adapter is not None:
-            adapters.apply(self.bundle.lmdm, self._adapter, sign=-1.0)
-            self._adapter = None
-        if name is not None:
-            adapters.apply(self.bundle.lmdm, name)
-            self._adapter = name
+        self._adapter = adapters.switch(self.bundle.lmdm, self._adapter, name)
 
     def record(self, path, source=None):
         """Record what the listener hears (the master bus after its limiter, stereo, 32-bit

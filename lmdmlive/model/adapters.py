@@ -48,3 +48,15 @@ def apply(model, name_or_path, sign: float = 1.0) -> dict:
     weights, meta = find(name_or_path)
     merge(model, load_file(str(weights)), float(meta["alpha"]), sign)
     return meta
+
+
+def switch(model, current, name):
+    """Take `current` off the model (if any) and put `name` on (None: the plain model); returns
+    what is on now. A name that cannot be found changes nothing: it is looked up first."""
+    if name is not None:
+        find(name)
+    if current is not None:
+        apply(model, current, sign=-1.0)
+    if name is not None:
+        apply(model, name)
+    return name

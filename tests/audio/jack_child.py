@@ -1,24 +1,11 @@
-"""Helpers of the JACK tests: a private dummy JACK server, and child processes read line by line."""
+"""Helpers of the JACK tests: child processes whose output is read line by line."""
 import os
 import queue
-import shutil
 import subprocess
 import sys
 import threading
 
-import pytest
-
-from lmdmlive.audio.jack import dummy_jack
-
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-@pytest.fixture
-def jack_server():
-    if shutil.which("jackd") is None:
-        pytest.fail("jackd is not installed: .ci/run installs the Debian package jackd2")
-    with dummy_jack(f"lmdm-live-{os.getpid()}") as env:
-        yield env
 
 
 class Child:
@@ -55,15 +42,3 @@ class Child:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=10)
-
-
-
-
-@pytest.fixture
-def jack_logged(tmp_path):
-    """A dummy JACK server whose log counts each client's xruns: (environment, log path)."""
-    if shutil.which("jackd") is None:
-        pytest.fail("jackd is not installed: .ci/run installs the Debian package jackd2")
-    log = tmp_path / "jackd.log"
-    with dummy_jack(f"lmdm-set-{os.getpid()}", log=log) as env:
-        yield env, log

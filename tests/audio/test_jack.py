@@ -1,21 +1,10 @@
 """A stream played in real time through a real JACK server (`jackd -d dummy`)."""
 import json
 import os
-import shutil
 import subprocess
 import sys
 
-import pytest
 
-from lmdmlive.audio.jack import dummy_jack
-
-
-@pytest.fixture
-def jack_server():
-    if shutil.which("jackd") is None:
-        pytest.fail("jackd is not installed: .ci/run installs the Debian package jackd2")
-    with dummy_jack(f"lmdm-test-{os.getpid()}") as env:
-        yield env
 
 
 def test_twenty_seconds_in_real_time_are_continuous_and_a_stall_is_counted(jack_server):

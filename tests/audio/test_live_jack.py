@@ -1,14 +1,13 @@
 """A live set as it is played on JACK (`jackd -d dummy`): the instrument plugged into
 lmdmlive:input_1 and a listener on lmdmlive:output_1/2, both a second process."""
 import json
-import os
 import subprocess
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.audio.jack_child import Child, jack_server  # noqa: F401 (a fixture)
+from tests.audio.jack_child import Child
 
 SR, FRAME = 48000, 2400          # 50 ms frames: 20 Hz bins, every test tone on a bin
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from tests.audio.jack_child import ROOT, Child, jack_logged  # noqa: F401 (a fixture)
+from tests.audio.jack_child import ROOT, Child
 from tests.audio.test_set_on_jack import bursts
 
 SR = 48000

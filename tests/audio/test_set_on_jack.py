@@ -8,7 +8,7 @@ import soundfile as sf
 
 from lmdmlive.audio.jack import xruns
 from lmdmlive.engine.soak_live import gaps
-from tests.audio.jack_child import Child, jack_logged  # noqa: F401 (a fixture)
+from tests.audio.jack_child import Child
 
 SR = 48000
 

@@ -78,3 +78,26 @@ def test_a_prompt_of_the_wrong_kind_is_refused(session):
         a.prompt = 42
     with pytest.raises(ValueError, match=r"must have shape \(384,\)"):
         a.prompt = torch.zeros(10)
+
+
+def test_a_stream_started_late_plays_each_block_where_its_lanes_were_asked_for(session):
+    """The engine comes to a new stream a quarter second late (busy, or still loading): the
+    stream starts on the next block of its grid instead of shifting, so block b's audio
+    sounds at the session time its lanes were computed for, and quantised stops land on
+    the bar the lanes play."""
+    a = session.stream("x", seed=1)
+    asked = []
+    provider = a._engine_stream.provider
+    a._engine_stream.provider = lambda block: (asked.append(block), provider(block))[1]
+    for _ in range(50):                       # 50 buffers of silence before the engine looks
+        session.server.process()
+    play(session, 3.0)
+    es, ring = a._engine_stream, a.player.ring
+    cfg, codec = session.bundle.lmdm.cfg, session.bundle.codec.cfg
+    block = cfg.block_frames * codec.hop * session.sample_rate // codec.sample_rate
+    assert es.first_block >= 1 and asked[0] == es.first_block, "it starts on its grid, not at once"
+    # the resampler's output sample i is input time i: the ring holds output i at the block grid's start + i
+    assert es.rewind.ring_pos - es.rewind.ideal == es.first_block * block, "block b sounds b blocks from the start"
+    # the ring's start is the stream's start on the session clock (the lanes' time origin)
+    assert abs((session.now() - a._start_sample) - ring.read) <= session.server.getBufferSize()
+    assert ring.underruns == 0
