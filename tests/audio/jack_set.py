@@ -88,7 +88,7 @@ def main():
         x = 10 ** (3 * 10 ** 6)           # one line that holds the interpreter's lock for seconds
         say(did="held", bits=x.bit_length())
         time.sleep(3.0)
-        say(did="end", errors=session.engine.metrics()["errors"])
+        say(did="end", errors=session.engine.metrics()["errors"], xruns=session.xruns)
     sys.stdin.readline()
     session.stop()
     session.server.stop()

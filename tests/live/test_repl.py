@@ -80,8 +80,8 @@ def test_the_status_bar_shows_tempo_bar_rtf_underruns_and_xruns_and_peak_when_me
     line = status_line({"session": session})
     for part in ("120 BPM", "bar 1.1", "rtf ", "underruns 0", "streams 1"):
         assert part in line, part
-    assert "xruns" not in line and "peak" not in line, "a session that does not measure them shows neither"
-    session.xruns = 3
-    session.peak = lambda: -6.04
+    assert "xruns" not in line, "a manual server keeps no real time: no xruns to show"
+    assert "peak -inf dB" in line or "peak -" in line, "the master bus's peak"
+    session._counter.period, session._counter.missed = 256 / 48000, 3     # as on a real-time server
     line = status_line({"session": session})
-    assert "xruns 3" in line and "peak -6.0 dB" in line
+    assert "xruns 3" in line
