@@ -134,6 +134,9 @@ class EngineProcess:
                  redo: bool = True, lookahead_seconds: float | None = None, float32: bool = False):
         self.server_rate = int(server_rate)
         self.bundle = ModelShape.of(lmdm_path, codec_path)
+        # pyo's callback asks for the interpreter's lock every buffer (5.3 ms at 256 samples):
+        # this process's own threads give it up within a millisecond, not Python's default 5.
+        sys.setswitchinterval(0.001)
         self.steps, self.guidance = steps, guidance
         self.streams: list[RemoteStream] = []
         self.errors = 0

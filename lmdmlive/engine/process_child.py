@@ -22,7 +22,8 @@ import torch
 from ..audio.ring import AudioRing
 
 CONTROLS_TIMEOUT = 0.3      # seconds to wait for a block's controls before keeping the last ones
-METRICS_SECONDS = 0.25
+METRICS_SECONDS = 1.0       # the status bar redraws twice a second; fewer wake-ups of the audio process
+NICENESS = 10               # the engine process yields a core to the audio process when both want it
 
 
 class ControlsUnanswered(RuntimeError):
@@ -280,6 +281,12 @@ def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     address, opts = argv[0], json.loads(argv[1])
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    # Below the performer's process: its threads hold the interpreter lock pyo's callback
+    # waits for, and one of them preempted by the model while it holds it is a dropout.
+    try:
+        os.nice(NICENESS)
+    except OSError:
+        pass
     key = bytes.fromhex(os.environ.pop("LMDMLIVE_ENGINE_KEY"))
     cmd = Client(address, family="AF_UNIX", authkey=key)
     ctl = Client(address, family="AF_UNIX", authkey=key)
