@@ -287,6 +287,15 @@ def main(argv=None) -> None:
         os.nice(NICENESS)
     except OSError:
         pass
+    # The first core is left to the audio process (the engine's torch threads are one fewer
+    # than the cores, engine/worker.py default_threads): the performer's threads then never
+    # wait behind the model for a core while they hold the lock pyo's callback needs.
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cores) >= 2:
+        try:
+            os.sched_setaffinity(0, cores[1:])
+        except OSError:
+            pass
     key = bytes.fromhex(os.environ.pop("LMDMLIVE_ENGINE_KEY"))
     cmd = Client(address, family="AF_UNIX", authkey=key)
     ctl = Client(address, family="AF_UNIX", authkey=key)
