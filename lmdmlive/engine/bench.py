@@ -14,14 +14,13 @@ from __future__ import annotations
 import dataclasses
 import gc
 import json
-import os
-import resource
 import statistics
 import time
 from typing import Callable
 
 import torch
 
+from .memory import rss_bytes
 from ..model import Codec, Conditions, LMDM, generate_block
 from ..model.bf16 import uses_bf16
 from ..model.int8 import enable_int8, uses_int8
@@ -170,14 +169,6 @@ def measure_rtf(model: LMDM, codec: Codec, steps: int, guidance: float, blocks: 
     return model.cfg.block_seconds / _median(interleaved({"rtf": run}, blocks)["rtf"])
 
 
-def _rss_bytes() -> int:
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
 @torch.no_grad()
 def measure_stream_churn(model: LMDM, codec: Codec, rounds: int = 60, live: int = 3, warm_rounds: int = 10) -> dict:
     """Process memory while streams come and go: its resident size at the end over after `warm_rounds`.
@@ -209,7 +200,7 @@ def measure_stream_churn(model: LMDM, codec: Codec, rounds: int = 60, live: int 
             decoder(model.to_codec(z[k:k + 1]))
         if r + 1 in (warm_rounds, rounds):
             gc.collect()
-            rss[r + 1] = _rss_bytes()
+            rss[r + 1] = rss_bytes()
     return {"stream_rss_growth": rss[rounds] / rss[warm_rounds], "stream_rounds": rounds,
             "cache_mb": keeper[0].nbytes() / 2 ** 20}
 

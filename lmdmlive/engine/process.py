@@ -43,6 +43,7 @@ from ..model.checkpoint import read_card
 from ..model.config import CodecConfig, LMDMConfig
 from ..model.default import DEFAULT_CODEC, DEFAULT_GUIDANCE, DEFAULT_LMDM, DEFAULT_STEPS
 from .delay import check_delay
+from .memory import rss_bytes
 
 PUMP_SECONDS = 0.02         # how often captured input is sent to the engine process
 START_TIMEOUT = 120.0       # loading the model and the text encoder on a cold machine
@@ -101,7 +102,6 @@ class RemoteStream:
         self.steps = self.guidance = self.strength = None
         self.active = True
         self.capture = None
-        self.blocks = 0
 
     @property
     def changed_at(self):
@@ -232,14 +232,8 @@ class EngineProcess:
                 c.close()
 
     def rss_bytes(self) -> int:
-        """The engine process's resident memory (Linux), for the soak's memory budget."""
-        try:
-            for line in open(f"/proc/{self._proc.pid}/status"):
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-        except OSError:
-            pass
-        return 0
+        """The engine process's resident memory, for the soak's memory budget."""
+        return rss_bytes(self._proc.pid)
 
     @property
     def alive(self) -> bool:
@@ -344,7 +338,6 @@ class EngineProcess:
                     reply = ("none", seq)
                 else:
                     cond = stream.provider(block)
-                    stream.blocks = block + 1
                     reply = ("ok", seq, conditions_to_arrays(cond),
                              {"steps": stream.steps, "guidance": stream.guidance, "seed": stream.seed,
                               "strength": stream.strength})

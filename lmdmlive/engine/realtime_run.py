@@ -47,7 +47,7 @@ def run(opts: dict) -> dict:
     from ..model import Conditions
     from ..model.bf16 import uses_bf16
     from ..model.default import DEFAULT_GUIDANCE, DEFAULT_STEPS, load_default
-    from .bench import _rss_bytes
+    from .memory import rss_bytes
     from .worker import Engine
 
     o = dict(DEFAULTS, **opts)
@@ -86,9 +86,9 @@ def run(opts: dict) -> dict:
             streams[0].set_conditions(Conditions(style=style()))
             next_change = now + rng.uniform(0.4, 1.2)
         if "warm" not in rss and now - t0 >= min(10.0, 0.2 * seconds):
-            rss["warm"] = _rss_bytes()
+            rss["warm"] = rss_bytes()
         time.sleep(0.01)
-    rss["end"] = _rss_bytes()
+    rss["end"] = rss_bytes()
     engine.stop()
     m = engine.metrics()
     lat = [x for s in streams for x in s.latencies]
