@@ -12,6 +12,6 @@ ctl.cc(74, lead.cfg, lo=1, hi=6)        # cutoff knob -> how strictly the lead f
 ctl.cc(71, pad.cfg, lo=1, hi=6)
 ctl.cc(1, lead.steps, lo=1, hi=8)       # mod wheel -> denoising steps
 ctl.notes(lead)                         # keys -> the lead's pitch lane
-ctl.trigger(36, lambda: pad.stop())
-ctl.trigger(37, lambda: pad.start())
+ctl.trigger(36, lambda: pad.stop_at("bar"))
+ctl.trigger(37, lambda: pad.play_at("bar"))
 ctl.follow_clock()

@@ -3,7 +3,7 @@ soak and the tests have a dummy sound card whose input is silent.
 
 Built from `Sine`, not `SineLoop`: pyo 1.1.0's `SineLoop` with an audio-rate frequency
 and `feedback > 0` kills the process with a segmentation fault after a few minutes of
-audio (docs/engine.md, "A pyo crash in the soak's input"), which is what ended the
+audio (docs/dev/engine.md, "A pyo crash in the soak's input"), which is what ended the
 first 10-minute soaks.
 """
 from __future__ import annotations

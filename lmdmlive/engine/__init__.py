@@ -1,1 +1,1 @@
-"""Real-time generation: offline rendering and the bench now; the live worker and ring buffers to come."""
+"""The only door to the model: per-stream state, the worker and its process, rings, offline rendering."""

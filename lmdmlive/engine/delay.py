@@ -6,9 +6,11 @@ delay stream's own blocks, and for every block two things are kept:
 - its codec latents (in the model's standardised units), for route "latent": the
   block the stream generates N blocks later starts from them, noised to `strength`
   (0 gives back what was played, through the codec), and is conditioned on them;
-- its sketch curves (loudness, brightness, pitch with voicing, onsets), for route
-  "sketch": the player's phrasing drives a sketch-conditioned stream whose timbre
-  comes from its prompt -- the method's own generative delay.
+- its sketch curves (loudness in dB, brightness in Hz, pitch as a MIDI note with
+  voicing, onsets), for route "sketch": the player's phrasing drives a sketch-conditioned
+  stream whose timbre comes from its prompt -- the method's own generative delay. They
+  are lanes in the performer's units, as if typed (engine/controls.py): the engine fills
+  a stream's controls with them where the performer gave no lane.
 
 Output block b uses input block b - N. For b < N there is no input yet, and the
 stream is fed silence: a delay line says nothing before its first echo.
@@ -21,8 +23,6 @@ import numpy as np
 import soxr
 import torch
 
-from ..model.conditioning import sketch_from_features
-from ..model.config import SKETCH_CURVES
 from ..model.features import sketch_features
 
 ROUTES = ("sketch", "latent")
@@ -34,8 +34,7 @@ KEEP_BLOCKS_PER_DELAY = 4  # input blocks kept, in delays: how far the output ma
 @dataclass
 class InputBlock:
     latents: torch.Tensor      # (1, Bf, D), model units
-    sketch: torch.Tensor       # (1, Bf, n_curves), model units
-    sketch_mask: torch.Tensor  # (1, Bf, n_curves)
+    lanes: dict                # curve -> (Bf,) in the performer's units (pitch NaN where unvoiced)
     audio: np.ndarray          # the block as captured, at the codec's rate
 
 
@@ -108,9 +107,10 @@ class DelayInput:
         else:
             z = self.codec.encode(torch.from_numpy(np.ascontiguousarray(block))[None])
         span = np.concatenate([self._history, block]) if keep_state else np.concatenate([np.zeros(HISTORY, np.float32), block])
-        feats = sketch_features(span, self.rate, hop)
-        curves = np.stack([feats[c][-bf:] for c in SKETCH_CURVES], axis=1)
-        sketch, mask = sketch_from_features(torch.from_numpy(curves)[None])
+        features = sketch_features(span, self.rate, hop)
+        lanes = {curve: values[-bf:].astype(np.float64) for curve, values in features.items()}
+        # a pitch means something only where it is voiced (as model/conditioning.py sketch_from_features)
+        lanes["pitch"] = np.where(lanes["voiced"] > 0.5, lanes["pitch"], np.nan)
         if keep_state:
             self._history = span[-HISTORY:]
-        return InputBlock(self.model.from_codec(z), sketch, mask, block)
+        return InputBlock(self.model.from_codec(z), lanes, block)

@@ -10,15 +10,17 @@ pyo patch. Here the model, the decoder and the text encoder live in a child proc
 streams' controls, and its interpreter is idle while music plays.
 
     performer's process                      engine process
-    Stream.controls ◄──── "controls" ─────── Engine (the same class as in a thread)
+    Stream.controls_at ◄── "controls" ────── Engine (the same class as in a thread)
     StreamPlayer ◄── shared-memory ring ◄─── decode + resample
     Capture ──────────── "input" ──────────► DelayInput
     Prompt text ──────── "style" ──────────► MiniLM / audio-prompt encoder ─► future
 
 The child asks for a block's controls when it needs them (as late as possible, so a
-change lands soon) and gives up on an answer after `CONTROLS_TIMEOUT`, keeping the
-stream's previous conditions, so a performer's process busy with their own code
-costs the new block its freshest controls, never the audio already queued.
+change lands soon), sending the block's frame times; the answer is a `BlockControls`
+in the performer's units, which the child turns into the model's conditions. It gives
+up on an answer after `CONTROLS_TIMEOUT`, keeping the stream's previous controls, so a
+performer's process busy with their own code costs the new block its freshest
+controls, never the audio already queued.
 """
 from __future__ import annotations
 
@@ -31,17 +33,17 @@ import sys
 import threading
 import time
 from concurrent.futures import Future
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from multiprocessing.connection import Listener
 
 import numpy as np
 import torch
 
 from ..audio.player import StreamPlayer
-from ..model import Conditions
 from ..model.checkpoint import read_card
 from ..model.config import CodecConfig, LMDMConfig
 from ..model.default import DEFAULT_CODEC, DEFAULT_GUIDANCE, DEFAULT_LMDM, DEFAULT_STEPS
+from .controls import BlockControls
 from .delay import check_delay
 from .memory import rss_bytes
 
@@ -78,28 +80,31 @@ class ModelShape:
                    None if lmdm_path is None else str(lmdm_path), None if codec_path is None else str(codec_path))
 
 
-def conditions_to_arrays(cond: Conditions) -> dict:
-    return {f.name: (None if getattr(cond, f.name) is None else getattr(cond, f.name).detach().numpy())
-            for f in fields(cond)}
+def controls_to_plain(controls: BlockControls) -> dict:
+    """The controls as plain values for the pipe: a tensor would cross it through torch's own
+    pickling (shared-memory handles), numpy arrays and numbers cross as bytes."""
+    plain = {f.name: getattr(controls, f.name) for f in fields(controls)}
+    plain["style"] = None if controls.style is None else controls.style.detach().float().numpy()
+    plain["arrangement"] = dict(controls.arrangement)
+    return plain
 
 
-def conditions_from_arrays(arrays: dict) -> Conditions:
-    return Conditions(**{k: (None if v is None else torch.from_numpy(v)) for k, v in arrays.items()})
+def controls_from_plain(plain: dict) -> BlockControls:
+    controls = BlockControls(**plain)
+    return controls if controls.style is None else replace(controls, style=torch.from_numpy(controls.style))
 
 
 class RemoteStream:
     """The performer's side of one stream in the engine process: what `Stream` reads and sets.
 
-    `provider(block)` is asked by the engine process for each block's controls;
-    `steps`, `guidance`, `seed` and `strength` are read back after each answer.
-    A stream whose first prompt is still being embedded is held (`waiting`), so it
-    never starts under no prompt at all.
+    `provider(frame_times)` (a Stream's `controls_at`) is asked by the engine process for
+    each block's controls, and writes nothing back. A stream whose first prompt is still
+    being embedded is held (`waiting`), so it never starts under no prompt at all.
     """
 
     def __init__(self, host: "EngineProcess", sid: int, player: StreamPlayer, seed: int):
         self._host, self.id, self.player, self.seed = host, sid, player, seed
         self.provider = None
-        self.steps = self.guidance = self.strength = None
         self.active = True
         self.capture = None
 
@@ -329,7 +334,7 @@ class EngineProcess:
         """Answer the engine process's "controls for block N of stream S" (run here, where the lanes are)."""
         while True:
             try:
-                _, seq, sid, block = self._ctl.recv()
+                _, seq, sid, times = self._ctl.recv()
             except (EOFError, OSError):
                 return
             stream = self._by_id.get(sid)
@@ -337,10 +342,7 @@ class EngineProcess:
                 if stream is None or stream.provider is None:
                     reply = ("none", seq)
                 else:
-                    cond = stream.provider(block)
-                    reply = ("ok", seq, conditions_to_arrays(cond),
-                             {"steps": stream.steps, "guidance": stream.guidance, "seed": stream.seed,
-                              "strength": stream.strength})
+                    reply = ("ok", seq, controls_to_plain(stream.provider(times)))
             except Exception as e:      # a pattern that fails at play time: the engine keeps the last ones
                 reply = ("error", seq, f"{type(e).__name__}: {e}")
             try:

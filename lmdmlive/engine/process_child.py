@@ -235,12 +235,14 @@ class ChildHost:
             raise ValueError(f"unknown command {kind!r}")
 
     def _provider(self, sid: int, es):
-        from .process import conditions_from_arrays
+        """Stream `sid`'s provider here: its frame times go to the performer's process, whose
+        Stream answers with its controls (a BlockControls, converted here by the engine)."""
+        from .process import controls_from_plain
 
-        def controls(block: int):
+        def controls(times):
             self._seq += 1
             seq = self._seq
-            self.ctl.send(("controls", seq, sid, block))
+            self.ctl.send(("controls", seq, sid, times))
             deadline = time.perf_counter() + CONTROLS_TIMEOUT
             while True:
                 left = deadline - time.perf_counter()
@@ -253,14 +255,8 @@ class ChildHost:
             if reply[0] == "error":
                 raise RuntimeError(reply[2])
             if reply[0] == "none":
-                return es.cond
-            _, _, arrays, params = reply
-            es.steps, es.guidance = params["steps"], params["guidance"]
-            if params["seed"] is not None:
-                es.seed = int(params["seed"])
-            if params["strength"] is not None:
-                es.strength = float(params["strength"])
-            return conditions_from_arrays(arrays)
+                return es.controls
+            return controls_from_plain(reply[2])
         return controls
 
 

@@ -41,7 +41,7 @@ FALLBACK_ROUND_SECONDS = 0.4  # a round's compute before any is measured (the en
 class RewindPoint:
     """Everything needed to generate a stream's last block again, taken before it was decoded."""
     block: int                  # the block's index in its stream
-    cond: Conditions            # what it was generated under
+    cond: Conditions            # what it was generated under (the model's, to compare a change against)
     ring_pos: int               # absolute ring position of its first resampled sample
     ideal: int                  # that sample's index on the stream's ideal output timeline
     in_total: int               # codec-rate samples decoded before it
@@ -85,7 +85,7 @@ def splice_plan(rp: RewindPoint, origin: int, out_len: int, read: int, guard: in
 
 class MidBlockChanges:
     """The engine's part that generates a playing block again (mixed into `Engine`, whose
-    streams, rings, `_generate` and `_conditions` it uses)."""
+    streams, rings, `_generate` and `_plan` it uses)."""
 
     def _guard(self) -> int:
         bs = self.streams[0].player.buffer_size if self.streams else 256
@@ -117,27 +117,29 @@ class MidBlockChanges:
     def _redo_blocks(self, streams: list) -> None:
         model, rate = self.bundle.lmdm, self.bundle.codec.cfg.sample_rate
         saved = {id(s): (s.cache.pending, s.decoder.state, s.faded, s.blocks) for s in streams}
-        snapshot = []
+        planned, changes = [], []
         for s in streams:
             s.rewind.tried = s.changed_at
             s.cache.pending, s.blocks, s.faded = None, s.rewind.block, dict(s.rewind.faded)
-            cond = self._conditions(s)
-            if same_conditions(cond, s.rewind.cond):      # e.g. a change quantized to a later bar
+            p = self._plan(s)
+            if same_conditions(p.cond, s.rewind.cond):     # e.g. a change quantized to a later bar
                 self._restore(s, saved[id(s)])
                 continue
-            snapshot.append((s, cond, s.changed_at))
-        if not snapshot:
+            planned.append(p)
+            changes.append(s.changed_at)
+        if not planned:
             return
         try:
-            z = self._generate(snapshot)
+            z = self._generate(planned)
         except BaseException:
-            for s, _, _ in snapshot:                     # a failed redo leaves every stream as it was
-                self._restore(s, saved[id(s)])
+            for p in planned:                            # a failed redo leaves every stream as it was
+                self._restore(p.stream, saved[id(p.stream)])
             raise
-        for i, (s, cond, changed) in enumerate(snapshot):
+        for i, (p, changed) in enumerate(zip(planned, changes)):
+            s = p.stream
             rp, ring = s.rewind, s.player.ring
             s.decoder.state = rp.decoder_state
-            audio = s.decoder(model.to_codec(z[i]), cond)
+            audio = s.decoder(model.to_codec(z[i]), p.controls.loud_db)
             resampler, out, origin = primed_resample(rp.primer, audio, rate, self.server_rate, rp.in_total)
             plan = splice_plan(rp, origin, len(out), ring.read, self._guard())
             fade = int(SPLICE_FADE_SECONDS * self.server_rate)
@@ -149,7 +151,7 @@ class MidBlockChanges:
             s.in_total = rp.in_total + len(audio)
             s.primer = np.concatenate([rp.primer, audio])[-len(rp.primer):]
             s.blocks = rp.block + 1
-            rp.cond = cond
+            rp.cond = p.cond
             self.redos += 1
             if changed is not None and s.changed_at == changed:
                 s.latencies.append(time.perf_counter() - changed + max(0, cut - ring.read) / self.server_rate)

@@ -1,8 +1,8 @@
 """Offline rendering: a prompt to a WAV file, block by block, exactly as a live stream would.
 
 The same code path as performance (KV cache, streaming decode, seeded noise per
-block), so a render is a faithful preview of what a stream plays, and the same
-seed gives the same file.
+block, the same provider of controls asked at the same frame times), so a render is a
+faithful preview of what a stream plays, and the same seed gives the same file.
 """
 from __future__ import annotations
 
@@ -12,20 +12,22 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..model import Conditions, generate_block
+from ..model import generate_block
 from ..model.default import ModelBundle
 from ..model.loudness_follow import FollowingDecoder
+from .controls import BlockControls, Provider, frame_times, to_conditions
 
 MAX_SECONDS = 6 * 3600
 
 
 def render_offline(bundle: ModelBundle, style: torch.Tensor | None, seconds: float, *, seed: int = 0,
                    steps: int = 4, guidance: float = 2.0, progress: Callable[[int, int], None] | None = None,
-                   conditions: Callable[[int], Conditions] | None = None) -> np.ndarray:
+                   controls: Provider | None = None) -> np.ndarray:
     """Mono float32 audio at the codec's sample rate, `seconds` long.
 
-    `conditions(block)` gives each block's conditions (sketch lanes, arrangement) when
-    they change over time; otherwise every block has the prompt alone.
+    `controls(frame_times)` gives each block's controls (sketch lanes, arrangement, and its
+    own steps, guidance or seed where it sets them), asked as a live stream is asked, on a
+    clock at the codec's rate; otherwise every block has the prompt alone.
     """
     if not isinstance(seconds, (int, float)) or not math.isfinite(seconds) or not 0 < seconds <= MAX_SECONDS:
         raise ValueError(f"seconds must be a number above 0 and at most {MAX_SECONDS}, got {seconds!r}")
@@ -34,13 +36,15 @@ def render_offline(bundle: ModelBundle, style: torch.Tensor | None, seconds: flo
     n_blocks = math.ceil(seconds / cfg.block_seconds)
     cache = model.new_cache(1)
     decoder = FollowingDecoder.of(codec)
-    cond = Conditions(style=style) if style is not None else Conditions()
+    fixed = BlockControls(style=style)
     pieces = []
     with torch.no_grad():
         for i in range(n_blocks):
-            block_cond = conditions(i) if conditions is not None else cond
-            z = generate_block(model, [cache], block_cond, [seed], steps=steps, guidance=guidance)
-            pieces.append(decoder(model.to_codec(z), block_cond))
+            c = controls(frame_times(i, bundle, codec.cfg.sample_rate)) if controls is not None else fixed
+            z = generate_block(model, [cache], to_conditions(c, cfg), [seed if c.seed is None else c.seed],
+                               steps=steps if c.steps is None else c.steps,
+                               guidance=guidance if c.guidance is None else c.guidance)
+            pieces.append(decoder(model.to_codec(z), c.loud_db))
             if progress is not None:
                 progress(i + 1, n_blocks)
     audio = np.concatenate(pieces)[: int(round(seconds * codec.cfg.sample_rate))]

@@ -1,10 +1,12 @@
 """The engine: one thread that keeps every live stream's ring ahead of the play head.
 
-Each round it takes the streams whose lookahead fell under the target, generates the
-next block for all of them in one batched model call (each with its own cache,
-seed and conditions, snapshotted at the block boundary), decodes and resamples each
-to the server's rate, and writes it into that stream's ring. The audio callback only
-reads rings, so a late block costs an underrun (a fade, counted), never a stall.
+Each round it takes the streams whose lookahead fell under the target, asks each for
+its next block's controls (engine/controls.py, in the performer's units), turns them
+into the model's conditions, generates the block for all of them in one batched model
+call (each with its own cache, seed and conditions, snapshotted at the block boundary),
+decodes and resamples each to the server's rate, and writes it into that stream's ring.
+The audio callback only reads rings, so a late block costs an underrun (a fade,
+counted), never a stall.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from ..model import Conditions, generate_block
 from ..model.conditioning import stack_conditions
 from ..model.default import DEFAULT_GUIDANCE, DEFAULT_STEPS, ModelBundle
 from ..model.loudness_follow import FollowingDecoder
+from .controls import BlockControls, Glide, Provider, frame_times, to_conditions
 from .delay import DelayInput, check_delay
 from .redo import PRIMER_SECONDS, MidBlockChanges, RewindPoint
 
@@ -40,7 +43,7 @@ def default_threads() -> int:
 
     The audio callback needs a core of its own: measured on 2 cores under JACK, one
     torch thread gave a real-time factor of 4.4 and p95 latency 566 ms, two threads
-    3.8 and 659 ms (docs/engine.md).
+    3.8 and 659 ms (docs/dev/engine.md).
     """
     return max(1, (os.cpu_count() or 2) - 1)
 
@@ -48,22 +51,20 @@ def default_threads() -> int:
 @dataclass
 class EngineStream:
     player: StreamPlayer
-    seed: int
-    cond: Conditions                       # what the next block is generated under
+    seed: int                              # the stream's own; its controls may give another per block
+    controls: BlockControls                # what the next block is generated under (when no provider)
     cache: object = None
     decoder: object = None
     resampler: object = None
     blocks: int = 0                        # the next block's index on the stream's grid (see _start_in_time)
     first_block: int = 0                   # where it started on that grid
     changed_at: float | None = None        # when the performer last changed the conditions
-    provider: object = None                # optional: block index -> Conditions (patterned lanes)
+    provider: Provider | None = None       # frame times -> BlockControls (a Stream's controls_at)
     latencies: list = field(default_factory=list)
     delay: DelayInput | None = None        # a generative delay's input, N blocks behind
     route: str = "sketch"                  # how the delay's input steers it (see engine/delay.py)
     strength: float = 0.5                  # route "latent": noise level the input is started from
     faded: dict = field(default_factory=dict)   # name -> (value last used, crossfade in progress)
-    steps: int | None = None               # None: the engine's
-    guidance: float | None = None          # None: the engine's
     active: bool = True                    # a stopped stream is not generated (its ring is paused)
     rewind: RewindPoint | None = None      # how to generate the last block again (engine/redo.py)
     in_total: int = 0                      # codec-rate samples decoded so far
@@ -71,10 +72,18 @@ class EngineStream:
     out_total: int = 0                     # samples the current resampler has given
     primer: np.ndarray | None = None       # the last codec-rate audio, to prime a fresh resampler
 
-    def set_conditions(self, cond: Conditions) -> None:
+    def set_controls(self, controls: BlockControls) -> None:
         """Takes effect at the next block boundary; the time is kept to measure control-to-sound latency."""
-        self.cond = cond
+        self.controls = controls
         self.changed_at = time.perf_counter()
+
+
+@dataclass
+class Planned:
+    """One stream's next block as the engine generates it."""
+    stream: EngineStream
+    controls: BlockControls                # the performer's units (the follower reads its loud_db)
+    cond: Conditions                       # the model's, crossfaded
 
 
 class Engine(MidBlockChanges):
@@ -109,14 +118,14 @@ class Engine(MidBlockChanges):
 
         The first model call in a process pays for loading kernels and libraries from disk:
         on a fresh CI machine the test model's first block took 7.7 s; here, with the page
-        cache dropped, 7.3 s against 6 ms for the next (docs/engine.md). Paid here, before
+        cache dropped, 7.3 s against 6 ms for the next (docs/dev/engine.md). Paid here, before
         any stream exists, the first stream's sound starts within its lookahead.
         """
         model, codec = self.bundle.lmdm, self.bundle.codec
         cond = stack_conditions([Conditions()], model.cfg, model.cfg.block_frames)
         with torch.no_grad():
             z = generate_block(model, [model.new_cache(1)], cond, [0], steps=self.steps, guidance=self.guidance)
-            audio = FollowingDecoder.of(codec)(model.to_codec(z), cond)
+            audio = FollowingDecoder.of(codec)(model.to_codec(z))
         soxr.ResampleStream(codec.cfg.sample_rate, self.server_rate, 1, dtype="float32").resample_chunk(audio)
 
     # ---- streams -------------------------------------------------------------------------------
@@ -131,8 +140,7 @@ class Engine(MidBlockChanges):
         player = player if player is not None else StreamPlayer(**player_kwargs)
         if player.sample_rate != self.server_rate:
             raise ValueError(f"the server runs at {player.sample_rate} Hz, the engine was made for {self.server_rate}")
-        stream = EngineStream(player=player, seed=seed, cond=Conditions(style=style) if style is not None
-                              else Conditions(), cache=model.new_cache(1),
+        stream = EngineStream(player=player, seed=seed, controls=BlockControls(style=style), cache=model.new_cache(1),
                               decoder=FollowingDecoder.of(codec),
                               resampler=soxr.ResampleStream(codec.cfg.sample_rate, self.server_rate, 1,
                                                             dtype="float32"),
@@ -244,26 +252,30 @@ class Engine(MidBlockChanges):
         self.busy_seconds += spent
         return True
 
-    def _generate(self, snapshot) -> dict[int, torch.Tensor]:
-        """Latents of the next block of each (stream, conditions, ...) in `snapshot`, by index.
+    def _generate(self, planned: list["Planned"]) -> dict[int, torch.Tensor]:
+        """Latents of the next block of each planned stream, by index.
 
         One model call for every stream generated from noise; streams that start from
         their delay input's latents are grouped by how much noise they start from.
-        Streams with their own step count or guidance are grouped the same way.
+        Streams whose controls give their own step count or guidance are grouped the same way.
         """
         model = self.bundle.lmdm
         groups: dict = {}
-        for i, (s, cond, *_) in enumerate(snapshot):
-            start = round(s.strength, 4) if s.delay is not None and s.route == "latent" and s.strength < 1 else None
-            steps = self.steps if s.steps is None else s.steps
-            guidance = self.guidance if s.guidance is None else s.guidance
+        for i, p in enumerate(planned):
+            s, c = p.stream, p.controls
+            strength = s.strength if c.strength is None else c.strength
+            start = round(strength, 4) if s.delay is not None and s.route == "latent" and strength < 1 else None
+            steps = self.steps if c.steps is None else c.steps
+            guidance = self.guidance if c.guidance is None else c.guidance
             groups.setdefault((start, steps, guidance), []).append(i)
         z: dict[int, torch.Tensor] = {}
         for (start, steps, guidance), members in groups.items():
-            streams = [snapshot[i][0] for i in members]
-            cond = stack_conditions([snapshot[i][1] for i in members], model.cfg, model.cfg.block_frames)
+            streams = [planned[i].stream for i in members]
+            seeds = [planned[i].stream.seed if planned[i].controls.seed is None else planned[i].controls.seed
+                     for i in members]
+            cond = stack_conditions([planned[i].cond for i in members], model.cfg, model.cfg.block_frames)
             init = None if start is None else torch.cat([s.delay.for_output(s.blocks).latents for s in streams])
-            out = generate_block(model, [s.cache for s in streams], cond, [s.seed for s in streams],
+            out = generate_block(model, [s.cache for s in streams], cond, seeds,
                                  steps=steps, guidance=guidance, init=init, strength=1.0 if start is None else start)
             for j, i in enumerate(members):
                 z[i] = out[j:j + 1]
@@ -271,15 +283,16 @@ class Engine(MidBlockChanges):
 
     def _next_blocks(self, due: list[EngineStream]) -> None:
         model = self.bundle.lmdm
-        # the crossfade state is taken before _conditions moves it on: a redo starts from it
-        snapshot = [(s, self._conditions_keeping(s), s.changed_at) for s in due]
-        z = self._generate([(s, cond) for s, (cond, _), _ in snapshot])
-        for i, (s, (cond, faded_before), changed) in enumerate(snapshot):
+        # the crossfade state is taken before _plan moves it on: a redo starts from it
+        snapshot = [(dict(s.faded), self._plan(s), s.changed_at) for s in due]
+        z = self._generate([p for _, p, _ in snapshot])
+        for i, (faded_before, p, changed) in enumerate(snapshot):
+            s = p.stream
             state_before = s.decoder.state
-            audio = s.decoder(model.to_codec(z[i]), cond)
+            audio = s.decoder(model.to_codec(z[i]), p.controls.loud_db)
             out = s.resampler.resample_chunk(audio)
             at = s.player.ring.write(out)
-            s.rewind = RewindPoint(block=s.blocks, cond=cond, ring_pos=at, ideal=s.out_origin + s.out_total,
+            s.rewind = RewindPoint(block=s.blocks, cond=p.cond, ring_pos=at, ideal=s.out_origin + s.out_total,
                                    in_total=s.in_total, decoder_state=state_before, primer=s.primer,
                                    faded=faded_before)
             s.in_total += len(audio)
@@ -292,54 +305,43 @@ class Engine(MidBlockChanges):
                 s.latencies.append(time.perf_counter() - changed + max(0, at - ring.read) / self.server_rate)
                 s.changed_at = None
 
-    def _conditions_keeping(self, s: EngineStream):
-        faded = dict(s.faded)
-        return self._conditions(s), faded
-
-    def _conditions(self, s: EngineStream) -> Conditions:
-        """The stream's conditions for its next block: its own (a failing provider keeps the
-        last good ones), its delay input's, and a crossfade from the last block's vectors."""
+    def _plan(self, s: EngineStream) -> "Planned":
+        """The stream's next block: its controls (a failing provider keeps the last good ones),
+        with its delay input's lanes where it gives none, and the model's conditions for them,
+        crossfaded from the last block's vectors."""
         if s.provider is not None:
             try:
-                s.cond = s.provider(s.blocks)
+                s.controls = s.provider(frame_times(s.blocks, self.bundle, self.server_rate))
             except Exception as e:          # a pattern that fails at play time must not stop the sound
                 self.errors += 1
-                print(f"lmdmlive stream: {type(e).__name__}: {e} (keeping the previous conditions)", file=sys.stderr)
-        cond = s.cond
-        if s.delay is not None:
-            cond = self._with_input(s, cond)
-        return self._crossfaded(s, cond)
-
-    @staticmethod
-    def _with_input(s: EngineStream, cond: Conditions) -> Conditions:
-        block = s.delay.for_output(s.blocks)
-        if s.route == "latent":
-            return replace(cond, audio=block.latents, audio_mask=torch.ones(1, block.latents.shape[1]))
-        if cond.sketch is None:             # the performer's own lanes win over the input's curves
-            return replace(cond, sketch=block.sketch, sketch_mask=block.sketch_mask)
-        return cond
+                print(f"lmdmlive stream: {type(e).__name__}: {e} (keeping the previous controls)", file=sys.stderr)
+        controls = s.controls
+        block = s.delay.for_output(s.blocks) if s.delay is not None else None
+        if block is not None and s.route == "sketch" and not controls.lanes():
+            controls = controls.with_lanes(block.lanes)     # the performer's own lanes win over the input's
+        cond = to_conditions(controls, self.bundle.lmdm.cfg)
+        if block is not None and s.route == "latent":
+            cond = replace(cond, audio=block.latents, audio_mask=torch.ones(1, block.latents.shape[1]))
+        return Planned(s, controls, self._crossfaded(s, cond))
 
     def _crossfaded(self, s: EngineStream, cond: Conditions) -> Conditions:
-        """A changed prompt or arrangement reaches its new value linearly over
+        """A changed prompt or arrangement reaches its new value along a glide over
         `crossfade_blocks` + 1 blocks, starting from what the last block used."""
         n = self.crossfade_blocks
         out = {}
         for name in ("style", "arrangement"):
             target = getattr(cond, name)
             used, fade = s.faded.get(name, (None, None))
-            if fade is not None and (target is None or not torch.equal(fade[1], target)):
+            if fade is not None and (target is None or not torch.equal(fade[0].end, target)):
                 fade = None                                     # the target moved: start again from here
             if fade is None and n >= 1 and used is not None and target is not None \
                     and used.shape == target.shape and not torch.equal(used, target):
-                fade = (used, target, 0)
+                fade = (Glide(used, target, 0, n + 1), 0)
             if fade is not None:
-                start, goal, k = fade
-                k += 1
-                value = start + (goal - start) * (k / (n + 1))
-                fade = (start, goal, k) if k <= n else None
-                if fade is None:
-                    value = goal
-                else:
+                glide, k = fade[0], fade[1] + 1
+                value = glide.at(k)
+                fade = (glide, k) if k <= n else None
+                if fade is not None:
                     out[name] = value
                 s.faded[name] = (value, fade)
             else:

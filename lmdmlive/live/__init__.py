@@ -1,1 +1,1 @@
-"""What the performer touches: the command line now; Session, Stream, Prompt, REPL and MIDI to come."""
+"""What the performer touches: Session, Stream, Delay, Prompt, Param, Midi, the clock, the REPL and patches."""

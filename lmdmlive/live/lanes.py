@@ -1,12 +1,12 @@
-"""Sketch lanes: patterns turned into the per-frame curves the model is conditioned on.
+"""Sketch lanes: patterns asked, frame by frame, what a block should sound like.
 
 A lane takes mini-notation, a number, a Pattern or a signal. For each latent frame of
-a block, the clock gives the frame's cycle position and the lane's pattern is asked
-what sounds there:
+a block, the clock gives the frame's span in cycles and the lane's pattern is asked
+what sounds there, in the performer's units (engine/controls.py `BlockControls`):
 
 - `loud` (dB), `bright` (Hz), `pitch` (note names or MIDI numbers): the value of the
-  event covering the frame; a rest leaves the frame free (mask 0) for `loud` and
-  `bright`, and marks it unvoiced for `pitch`;
+  event covering the frame; a rest leaves the frame free (NaN) for `loud` and `bright`,
+  and marks it unvoiced for `pitch`;
 - `rhythm`: an onset curve, 1 on the frame where an event starts, 0 elsewhere.
 """
 from __future__ import annotations
@@ -14,15 +14,14 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-import torch
+import numpy as np
 
-from ..model import SKETCH_CURVES, sketch_units
 from ..pattern import Pattern, mini, pure
 from ..pattern.notes import note
 
 LANES = ("loud", "bright", "pitch", "rhythm")
 RANGES = {"loud": (-100.0, 20.0, "dB"), "bright": (20.0, 20000.0, "Hz")}
-_INDEX = {name: i for i, name in enumerate(SKETCH_CURVES)}
+FIELDS = {"loud": ("loud_db",), "bright": ("bright_hz",), "pitch": ("pitch_note", "voiced"), "rhythm": ("onset",)}
 
 
 class LaneError(ValueError):
@@ -67,31 +66,34 @@ def lane_pattern(lane: str, value) -> Pattern:
     return pat
 
 
-def sketch_for_frames(lanes: dict[str, Pattern], frame_cycles: list[Fraction], frame_width: Fraction):
-    """(sketch, mask), each (1, frames, n_curves) in model units, for frames starting at `frame_cycles`."""
-    T = len(frame_cycles)
-    sketch = torch.zeros(1, T, len(SKETCH_CURVES))
-    mask = torch.zeros(1, T, len(SKETCH_CURVES))
-    for lane, pat in lanes.items():
-        for t, c in enumerate(frame_cycles):
-            haps = pat.query(c, c + frame_width)
-            if lane == "rhythm":
-                mask[0, t, _INDEX["onset"]] = 1.0
-                if any(h.whole is not None and c <= h.whole.begin < c + frame_width for h in haps):
-                    sketch[0, t, _INDEX["onset"]] = 1.0
+def frame_cycles(clock, times, origin: int = 0) -> list[Fraction]:
+    """The cycle position of each bound of `times` (engine/controls.py `FrameTimes`) on `clock`,
+    for a stream that started at the clock's sample `origin`."""
+    if times.rate != clock.sample_rate:
+        raise ValueError(f"frame times at {times.rate} Hz cannot be read on a clock at {clock.sample_rate} Hz")
+    return [clock.cycle_at(s) for s in times.samples(origin)]
+
+
+def lanes_for_frames(lanes: dict[str, Pattern], bounds: list[Fraction]) -> dict[str, np.ndarray]:
+    """The BlockControls lanes (loud_db, bright_hz, pitch_note, voiced, onset) of frames whose
+    cycle spans are bounds[k]..bounds[k + 1]; NaN on a frame a lane leaves free."""
+    T = len(bounds) - 1
+    out = {field: np.full(T, np.nan) for name in lanes for field in FIELDS[name]}
+    for name, pat in lanes.items():
+        for t in range(T):
+            c, end = bounds[t], bounds[t + 1]
+            haps = pat.query(c, end)
+            if name == "rhythm":
+                out["onset"][t] = float(any(h.whole is not None and c <= h.whole.begin < end for h in haps))
                 continue
             if not haps:
-                if lane == "pitch":
-                    mask[0, t, _INDEX["voiced"]] = 1.0          # a rest: explicitly unvoiced
+                if name == "pitch":
+                    out["voiced"][t] = 0.0                    # a rest: explicitly unvoiced
                 continue
-            value = min(haps, key=lambda h: h.part.begin).value     # what sounds at the frame's start
-            if lane == "pitch":
-                sketch[0, t, _INDEX["pitch"]] = sketch_units("pitch", float(value))
-                mask[0, t, _INDEX["pitch"]] = 1.0
-                sketch[0, t, _INDEX["voiced"]] = 1.0
-                mask[0, t, _INDEX["voiced"]] = 1.0
+            value = float(min(haps, key=lambda h: h.part.begin).value)     # what sounds at the frame's start
+            if name == "pitch":
+                out["pitch_note"][t] = value
+                out["voiced"][t] = 1.0
             else:
-                curve = {"loud": "loud", "bright": "bright"}[lane]
-                sketch[0, t, _INDEX[curve]] = float(sketch_units(curve, float(value)))
-                mask[0, t, _INDEX[curve]] = 1.0
-    return sketch, mask
+                out[FIELDS[name][0]][t] = value
+    return out

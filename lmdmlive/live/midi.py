@@ -76,6 +76,15 @@ class CCBinding:
 
 
 class Midi:
+    """A MIDI input: knobs on Params, keys on pitch lanes, tempo from MIDI clock.
+
+        >>> a = session.stream("warm ambient pads", name="a")
+        >>> ctl = session.midi(virtual="lmdmlive in")   # a port your controller connects to
+        >>> ctl.cc(74, a.cfg, lo=1, hi=6)               # a knob, over a range
+        >>> ctl.notes(a)                                # keys set a's pitch lane
+        >>> ctl.follow_clock()                          # the tempo follows MIDI clock
+    """
+
     def __init__(self, session, port: str | None = None, api: str = "auto", client: str = "lmdmlive",
                  watch_seconds: float = 1.0):
         self.session, self.api, self.client = session, api, client

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
+from ..engine.controls import Glide
 from ..pattern import Pattern, mini
 from ..pattern import signals
 
@@ -27,6 +28,17 @@ class ParamError(ValueError):
 
 
 class Param:
+    """One number of a stream (`cfg`, `steps`, `seed`, an arrangement knob): set, ramp, modulate, pattern.
+
+        >>> a = session.stream("warm ambient pads")
+        >>> a.cfg = 3                              # set it
+        >>> a.cfg.ramp(6, bars=4)                  # glide from here to 6 over four bars
+        >>> a.cfg.lfo("sine", bars=2, lo=1, hi=5)
+        >>> a.cfg = "<1 3 5>"                      # a pattern: one value per cycle
+        >>> a.cfg = 99
+        ParamError: cfg: 99 is outside 0..20 (line 1)
+    """
+
     def __init__(self, name: str, value: float, lo: float = -math.inf, hi: float = math.inf,
                  integer: bool = False, now=None):
         self.name, self.lo, self.hi, self.integer = name, lo, hi, integer
@@ -68,7 +80,7 @@ class Param:
         target = self._check(to)
         bars = _positive(self.name, "bars", bars)
         start = self._now()
-        self._source = ("ramp", self.value, target, start, start + Fraction(bars).limit_denominator(1000))
+        self._source = ("ramp", Glide(self.value, target, start, start + Fraction(bars).limit_denominator(1000)))
         return self
 
     def lfo(self, shape: str = "sine", bars: float = 1, lo: float | None = None, hi: float | None = None) -> "Param":
@@ -109,12 +121,7 @@ class Param:
         if kind == "const":
             return self._source[1]
         if kind == "ramp":
-            _, a, b, start, end = self._source
-            c = Fraction(cycle)
-            if c >= end:
-                return self._finish(b)
-            frac = max(Fraction(0), (c - start) / (end - start))
-            return self._finish(a + (b - a) * float(frac))
+            return self._finish(self._source[1].at(Fraction(cycle)))
         pat = self._source[1]
         c = Fraction(cycle)
         haps = pat.query(c, c + Fraction(1, 1000))

@@ -27,7 +27,7 @@ def namespace(session) -> dict:
               live_input=_input_or_missing(session))
 
     def hush(quant: str = "bar") -> None:
-        """Stop every stream at the next bar; `a.start()` brings one back."""
+        """Stop every stream at the next bar; `a.play_at()` brings one back."""
         session.hush(quant)
 
     def status() -> None:

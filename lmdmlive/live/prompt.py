@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from ..engine.controls import Glide
 from ..engine.style import StyleError, blend
 
 
@@ -26,6 +27,13 @@ class PromptError(ValueError):
 
 
 class Prompt:
+    """What a stream should sound like: text or an audio clip, blended by weights.
+
+        >>> a = session.stream(Prompt("deep house") * 0.7 + Prompt("jazz piano") * 0.3)
+        >>> a.prompt = Prompt(audio="my_loop.wav") * 0.5 + "dark techno"
+        >>> a.morph("warm ambient pads", bars=8)   # glide the style there over eight bars
+    """
+
     def __init__(self, text: str | None = None, *, audio=None, weight: float = 1.0):
         if audio is not None:
             if text is not None:
@@ -108,7 +116,8 @@ class AudioClip:
 
 
 class Morph:
-    """A glide between two style vectors over a span of cycles (then the target holds)."""
+    """A glide between two style vectors over a span of cycles (then the target holds), kept at
+    unit length; either end may still be a future of its vector (see `ready_vector`)."""
 
     def __init__(self, start: torch.Tensor, end: torch.Tensor, first: Fraction, last: Fraction):
         self.start, self.end, self.first, self.last = start, end, first, last
@@ -121,8 +130,7 @@ class Morph:
             return None
         if c >= self.last:
             return end
-        x = float(max(Fraction(0), (c - self.first) / (self.last - self.first)))
-        v = (1 - x) * start + x * end
+        v = Glide(start, end, self.first, self.last).at(c)
         return v / v.norm().clamp_min(1e-8)
 
     def done(self, cycle) -> bool:

@@ -9,13 +9,26 @@ from fractions import Fraction
 import torch
 
 from ..audio.server import CallbackHub, boot_server
-from ..engine.clock import Clock
+from .clock import Clock
 from ..engine.worker import Engine
 from ..model.default import ModelBundle, load_default
 from .stream import Delay, Stream
 
 
 class Session:
+    """The instrument: the audio server, the clock, the model and its engine, the master bus.
+
+    The REPL and `lmdmlive PATCH.py` make one and call it `session`. In a script of your
+    own, `session = Session(bpm=120)` boots the audio (JACK if it runs, else the sound
+    card) and `session.start()` begins generating.
+
+        >>> a = session.stream("warm ambient pads", seed=1, name="pads").out()
+        >>> session.master.gain = -6                      # dB, on everything that calls out()
+        >>> session.clock.set_bpm(100, session.now())     # at the next bar
+        >>> rec = session.record("take.wav")              # what you hear, from now on
+        >>> session.hush()                                # every stream stops at the next bar
+    """
+
     def __init__(self, audio: str = "auto", bpm: float = 120, bundle: ModelBundle | None = None, server=None,
                  text_encoder=None, engine: str = "auto", model=None, codec=None, **engine_kwargs):
         """`engine`: "process" runs the model in a process of its own (engine/process.py), so
@@ -51,6 +64,8 @@ class Session:
         self._audio_encoder = None
         self._recorders: list = []
         self._adapter = None
+        self._wallclock = None
+        self._sync: dict = {}           # OSC inputs, Link, MIDI clock outs, by what made them
         bs = int(self.server.getBufferSize())
         realtime = getattr(self.server, "lmdm_mode", None) in ("jack", "portaudio")
         self._counter = _SampleCounter(bs, bs / self.sample_rate if realtime else None)
@@ -223,6 +238,70 @@ class Session:
     def bpm(self) -> float:
         return self.clock.bpm
 
+    # ---- playing with others: live/timebase.py, osc.py, link.py, midi_clock_out.py --------------
+
+    @property
+    def wallclock(self):
+        """When samples are computed, in `time.monotonic()` seconds (live/timebase.py)."""
+        if self._wallclock is None:
+            from .timebase import WallClock
+            self._wallclock = WallClock(self)
+        return self._wallclock
+
+    @property
+    def nudge(self) -> float:
+        """Seconds every sync output moves, later (positive) or earlier: sounds placed by OSC
+        timetags, bars against the Link bar, MIDI clock ticks (docs/osc.md)."""
+        return self.wallclock.nudge
+
+    @nudge.setter
+    def nudge(self, seconds) -> None:
+        self.wallclock.nudge = seconds
+
+    @property
+    def latency(self) -> float:
+        """Seconds added to OSC timetags, time for the model to answer an event (docs/osc.md)."""
+        return self.wallclock.latency
+
+    @latency.setter
+    def latency(self, seconds) -> None:
+        self.wallclock.latency = seconds
+
+    @property
+    def streams_by_name(self) -> dict:
+        """The streams made with `name=`, by name: what OSC and saved MIDI mappings address."""
+        return dict(self._named)
+
+    def osc(self, port: int | None = None, host: str = "127.0.0.1"):
+        """Listen for OSC (live/osc.py): `/lmdm/<stream>/<attribute> value` and SuperDirt's
+        `/dirt/play`. `port` None: the port already listening (`--osc`), else 57120."""
+        from .osc import DEFAULT_PORT, OscIn
+        listening = [s for s in self._sync.values() if isinstance(s, OscIn)]
+        if port is None and listening:
+            return listening[0]
+        key = ("osc", DEFAULT_PORT if port is None else port, host)
+        if key not in self._sync or port == 0:
+            made = OscIn(self, key[1], host)
+            self._sync[key if port != 0 else ("osc", made.port, host)] = made
+            return made
+        return self._sync[key]
+
+    def link(self, quantum: int | None = None):
+        """Join an Ableton Link session (live/link.py; `pip install 'lmdmlive[link]'`)."""
+        from .link import LinkSync
+        if ("link",) not in self._sync:
+            self._sync[("link",)] = LinkSync(self, quantum)
+        return self._sync[("link",)]
+
+    def midi_clock_out(self, port=None, virtual: str | None = None, api: str = "auto"):
+        """MIDI clock (live/midi_clock_out.py) to an output by (part of) its name or index, or
+        from a `virtual` port of our own ("lmdmlive clock" when neither is given)."""
+        from .midi_clock_out import MidiClockOut
+        key = ("midi clock", port, virtual, api)
+        if key not in self._sync:
+            self._sync[key] = MidiClockOut(self, port=port, virtual=virtual, api=api)
+        return self._sync[key]
+
     def start(self) -> "Session":
         self.engine.start()
         return self
@@ -230,18 +309,24 @@ class Session:
     def stop(self) -> None:
         for _, m in self._midi:
             m.close()
+        for sync in self._sync.values():
+            sync.close()
+        self._sync = {}
+        if self._wallclock is not None:
+            self._wallclock.close()
+            self._wallclock = None
         for rec in self._recorders:
             rec.stop()
         self.engine.stop()
 
     def hush(self, quant: str = "bar") -> int:
-        """Stop every stream at the next bar (or beat, block, now), fading as `stop` does; each
-        comes back with its own `start()`. Returns how many streams were stopped."""
+        """Stop every stream at the next bar (or beat, block, now), fading as `stop_at` does; each
+        comes back with its own `play_at()` (or `play()`). Returns how many streams were stopped."""
         self.quantized(quant)                 # a bad quant raises before any stream is touched
         streams = [getattr(es.provider, "__self__", None) for es in list(self.engine.streams)]
         streams = [st for st in streams if isinstance(st, Stream)]
         for st in streams:
-            st.stop(quant)
+            st.stop_at(quant)
         return len(streams)
 
     def status(self, names: dict | None = None) -> str:

@@ -6,10 +6,13 @@
     >>> a.cfg.ramp(4, bars=8)
     >>> a.morph("dark techno", bars=8)
     >>> verb = Freeverb(a, size=0.8).out()
-    >>> a.stop()                        # fades out at the next bar; a.start() comes back
+    >>> a.stop_at("bar")                # fades out at the next bar; a.play_at("bar") comes back
+    >>> a.stop()                        # as any pyo object: stops now; a.play() or a.out() resumes
 
 A new prompt, lane or parameter takes effect at the stream's next block. A mistake
 raises a clear error at the line typed, and the stream keeps playing what it had.
+The engine asks a stream for its controls once a block (`controls_at`), in the
+performer's units; the stream writes nothing into the engine.
 """
 from __future__ import annotations
 
@@ -23,20 +26,25 @@ import torch
 
 from ..audio.player import keep_alive
 from ..audio.server import MissingInput, NoAudioInputError
-from ..model import Conditions
-from ..model.conditioning import arrangement_units
-from ..model.config import ARRANGEMENT_CONTROLS
-from ..model.sampler import MAX_STEPS
-from .lanes import LANES, lane_pattern, sketch_for_frames
+from ..engine.controls import ARRANGEMENT_RANGES, MAX_STEPS, BlockControls, FrameTimes
+from .lanes import LANES, frame_cycles, lane_pattern, lanes_for_frames
 from .param import MAX_BARS, Param
 from .prompt import Morph, Prompt, ready_vector
 
 QUANTS = ("bar", "beat", "block", "now")
-ARRANGEMENT_RANGES = {"drums": (0.0, 1.0), "bass": (0.0, 1.0), "harmony": (0.0, 1.0), "lead": (0.0, 1.0),
-                      "density": (1.0, 16.0), "brightness": (250.0, 4000.0), "tempo": (60.0, 180.0)}
+FADE_SECONDS = 0.05          # stop() and play() fade over this: pyo's stop is a cut, a stream never clicks
 
 
 class Stream(pyo.PyoObject):
+    """Generated music as a pyo object: a prompt, sketch lanes and Params, played by the engine.
+
+        >>> a = session.stream("dusty boom bap drums", seed=3)
+        >>> a.loud = "-12 -20"                # a lane: loudness in dB, in mini-notation
+        >>> a.pitch = "c4 [eb4 g4]"           # note names; "~" leaves a frame free
+        >>> verb = Freeverb(a, size=0.8, bal=0.3).out()   # any pyo effect after it
+        >>> a.stop_at("bar")                  # fades out at the next bar; a.play_at("bar") brings it back
+    """
+
     def __init__(self, session, prompt=None, seed: int = 0, mul=1, add=0, _engine_stream=None):
         pyo.PyoObject.__init__(self, mul, add)
         self._session = session
@@ -72,7 +80,7 @@ class Stream(pyo.PyoObject):
         if prompt is not None:
             self.prompt = prompt
         # last: the engine asks for controls from its own thread (or process) once this is set
-        self._engine_stream.provider = self._conditions_for_block
+        self._engine_stream.provider = self.controls_at
 
     # ---- parameters: typing a number, text or pattern sets the Param; reading gives the Param ----
 
@@ -195,8 +203,8 @@ class Stream(pyo.PyoObject):
         density (notes per second), brightness (Hz), tempo (BPM). None drops a control."""
         made = {}
         for name, value in controls.items():
-            if name not in ARRANGEMENT_CONTROLS:
-                raise ValueError(f"unknown arrangement control {name!r}; controls are {', '.join(ARRANGEMENT_CONTROLS)}")
+            if name not in ARRANGEMENT_RANGES:
+                raise ValueError(f"unknown arrangement control {name!r}; controls are {', '.join(ARRANGEMENT_RANGES)}")
             if value is None:
                 made[name] = None
                 continue
@@ -235,31 +243,60 @@ class Stream(pyo.PyoObject):
     def underruns(self) -> int:
         return self.player.underruns
 
-    # ---- start and stop, quantized ---------------------------------------------------------------
+    # ---- playing and stopping: pyo's meaning, and quantized ----------------------------------------
 
-    def stop(self, quant: str = "bar", fade: float = 0.05):
-        """Fade out at the next bar (or beat, block, now); generation pauses until `start`."""
-        at = self._session.quantized(quant)
-        fade = _fade(fade)
+    def play(self, dur: float = 0, delay: float = 0) -> "Stream":
+        """As pyo's `play`: start now (after `delay` seconds; for `dur` seconds when above 0),
+        going on where the stream stopped. A stream plays from when it is made."""
+        at = self._session.now() + _samples(self._session, "delay", delay)
+        self._resume_at(at, FADE_SECONDS)
+        if dur:
+            self._pause_at(at + _samples(self._session, "dur", dur), FADE_SECONDS)
+        if not self.isPlaying():          # the panner, if pyo's own stop reached it
+            pyo.PyoObject.play(self)
+        return self
 
+    def out(self, chnl=0, inc: int = 1, dur: float = 0, delay: float = 0) -> "Stream":
+        """As pyo's `out`: play (see `play`) and send to the output (the session's master bus)."""
+        from ..audio.master import installed
+        self.play(dur, delay)
+        bus = installed()
+        if bus is None:
+            return pyo.PyoObject.out(self, chnl, inc)
+        bus.add(self, chnl, inc)
+        return self
+
+    def stop(self, wait: float = 0) -> "Stream":
+        """As pyo's `stop`: stop now (after `wait` seconds), with a 50 ms fade instead of a cut;
+        generation pauses until `play`, `out` or `play_at`."""
+        self._pause_at(self._session.now() + _samples(self._session, "wait", wait), FADE_SECONDS)
+        return self
+
+    def stop_at(self, quant: str = "bar", fade: float = 0.05) -> "Stream":
+        """Fade out at the next bar (or beat, block, now); generation pauses until `play_at` (or `play`)."""
+        self._pause_at(self._session.quantized(quant), _fade(fade))
+        return self
+
+    def play_at(self, quant: str = "bar", fade: float = 0.05) -> "Stream":
+        """Fade back in at the next bar (or beat, block, now), going on where the stream stopped."""
+        self._resume_at(self._session.quantized(quant), _fade(fade))
+        return self
+
+    def _pause_at(self, at: int, fade: float) -> None:
         def close():
             self._gate.time = fade
             self._gate.value = 0.0
 
         def pause():
-            self.player.ring.paused = True
-            self._engine_stream.active = False
-            self._paused_at = self._session.now()
+            if self._gate.value == 0.0 and self._paused_at is None:   # not played again meanwhile
+                self.player.ring.paused = True
+                self._engine_stream.active = False
+                self._paused_at = self._session.now()
 
         self._session.at(at, close)
         self._session.at(at + int(fade * self._session.sample_rate) + 1, pause)
-        return self
 
-    def start(self, quant: str = "bar", fade: float = 0.05):
-        """Fade back in at the next bar (or beat, block, now), going on where the stream stopped."""
-        at = self._session.quantized(quant)
-        fade = _fade(fade)
-
+    def _resume_at(self, at: int, fade: float) -> None:
         def go():
             if self._paused_at is not None:
                 self._start_sample += self._session.now() - self._paused_at
@@ -270,7 +307,6 @@ class Stream(pyo.PyoObject):
             self._gate.value = 1.0
 
         self._session.at(at, go)
-        return self
 
     @property
     def playing(self) -> bool:
@@ -278,37 +314,21 @@ class Stream(pyo.PyoObject):
 
     # ---- what the engine asks ------------------------------------------------------------------
 
-    def _conditions_for_block(self, block: int) -> Conditions:
-        engine, clock = self._session.engine, self._session.clock
-        cfg = engine.bundle.lmdm.cfg
-        frame_samples = Fraction(engine.server_rate, cfg.frame_rate)
-        # a frame is asked for the moment it will sound: a delayed decoder plays it that much late
-        codec_cfg = engine.bundle.codec.cfg
-        late = Fraction(codec_cfg.delay_samples * engine.server_rate, codec_cfg.sample_rate)
-        start = self._start_sample + late + block * cfg.block_frames * frame_samples
-        cycles = [clock.cycle_at(int(start + k * frame_samples)) for k in range(cfg.block_frames)]
-        width = clock.cycle_at(int(start + frame_samples)) - clock.cycle_at(int(start))
-        es = self._engine_stream
-        es.steps, es.guidance = int(self.steps.at(cycles[0])), float(self.cfg.at(cycles[0]))
-        es.seed = int(self.seed.at(cycles[0]))
-        self._block_params(es, cycles[0])
-        style = self._style_at(cycles[0])
-        arrangement = arrangement_mask = None
-        if self._arrangement:
-            arrangement = torch.zeros(1, len(ARRANGEMENT_CONTROLS))
-            arrangement_mask = torch.zeros(1, len(ARRANGEMENT_CONTROLS))
-            for name, p in list(self._arrangement.items()):
-                i = ARRANGEMENT_CONTROLS.index(name)
-                arrangement[0, i] = arrangement_units(name, p.at(cycles[0]))
-                arrangement_mask[0, i] = 1.0
-        if self._lanes:
-            sketch, mask = sketch_for_frames(dict(self._lanes), cycles, width)
-            return Conditions(style=style, sketch=sketch, sketch_mask=mask, arrangement=arrangement,
-                              arrangement_mask=arrangement_mask)
-        return Conditions(style=style, arrangement=arrangement, arrangement_mask=arrangement_mask)
+    def controls_at(self, times: FrameTimes) -> BlockControls:
+        """This stream's controls for the block whose frames sound at `times` (samples from the
+        stream's start, engine/controls.py `frame_times`): lanes per frame, the prompt, the
+        arrangement and the Params at the block's first frame, all in the performer's units."""
+        bounds = frame_cycles(self._session.clock, times, self._start_sample)
+        first = bounds[0]
+        arrangement = {name: p.at(first) for name, p in list(self._arrangement.items())}
+        lanes = lanes_for_frames(dict(self._lanes), bounds) if self._lanes else {}
+        return BlockControls(style=self._style_at(first), arrangement=arrangement, steps=int(self.steps.at(first)),
+                             guidance=float(self.cfg.at(first)), seed=int(self.seed.at(first)),
+                             **lanes, **self._more_controls(first))
 
-    def _block_params(self, es, cycle) -> None:
-        """Per-block parameters of subclasses (the delay's strength)."""
+    def _more_controls(self, cycle) -> dict:
+        """Per-block controls of subclasses (the delay's strength)."""
+        return {}
 
     def close(self) -> None:
         """Remove the stream: the engine stops generating it and the master bus lets it go."""
@@ -330,6 +350,7 @@ class Delay(Stream):
         >>> d = session.delay("glassy marimba", blocks=4, route="sketch").out()
         >>> d.feedback = 0.3               # its own output back into its input
         >>> d2 = session.delay(blocks=6, route="latent", strength=0.4).out()
+        >>> d2.strength = 0                # gives back what was played, through the codec
     """
 
     def __init__(self, session, prompt=None, *, blocks: int = 4, route: str = "sketch", strength: float = 0.5,
@@ -365,14 +386,20 @@ class Delay(Stream):
     def feedback(self, value):
         self._feedback_value.value = _unit("feedback", value)
 
-    def _block_params(self, es, cycle) -> None:
-        es.strength = float(self.strength.at(cycle))
+    def _more_controls(self, cycle) -> dict:
+        return {"strength": float(self.strength.at(cycle))}
 
 
 def _unit(name, value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} is a number from 0 to 1, got {value!r}")
     return float(value)
+
+
+def _samples(session, name: str, seconds) -> int:
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds <= 3600:
+        raise ValueError(f"{name} is a number of seconds from 0 to 3600, got {seconds!r}")
+    return int(round(seconds * session.sample_rate))
 
 
 def _fade(value) -> float:

@@ -13,7 +13,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
-class _ConvLayer(nn.Module):
+class ConvLayer(nn.Module):
+    """A residual depthwise convolution over time with an MLP: the audio judges' layer, also the ARC
+    latent discriminator's (train/arc.py)."""
+
     def __init__(self, width: int, kernel: int = 5):
         super().__init__()
         self.dw = nn.Conv1d(width, width, kernel, padding=kernel // 2, groups=width)
@@ -31,7 +34,7 @@ class LatentTrunk(nn.Module):
     def __init__(self, latent_dim: int = 32, width: int = 192, layers: int = 4):
         super().__init__()
         self.inp = nn.Linear(latent_dim, width)
-        self.layers = nn.ModuleList(_ConvLayer(width) for _ in range(layers))
+        self.layers = nn.ModuleList(ConvLayer(width) for _ in range(layers))
         self.norm = nn.LayerNorm(width)
         self.score = nn.Linear(width, 1)
         self.register_buffer("latent_mean", torch.zeros(latent_dim))

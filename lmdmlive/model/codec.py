@@ -45,7 +45,7 @@ from .config import CodecConfig
 CARRY_GATE_START = 0.0
 """Gate logit a carried phase head starts from: an even blend. Started at -3 (mostly the
 absolute phase, so a grown decoder starts where it was), the gates got too little
-gradient to open: their bias moved by 0.006 in 400 steps (docs/codec.md)."""
+gradient to open: their bias moved by 0.006 in 400 steps (docs/dev/codec.md)."""
 
 
 def kl_to_prior(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

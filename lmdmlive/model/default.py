@@ -1,10 +1,10 @@
-"""The default model: the checkpoints shipped in `lmdmlive/assets/`, or seeded untrained weights.
+"""The default model: the trained checkpoints shipped in `lmdmlive/assets/`.
 
-Where no trained checkpoints are shipped (a checkout without its assets), the instrument
-runs on untrained weights built from a fixed seed, and says so every time it loads
-them: the sound is noise shaped by random weights, which is enough to measure speed and
-exercise every path, and nothing more. A checkpoint path the caller names is never
-replaced by them: a missing or damaged one is a `CheckpointError` naming it.
+An install whose assets are missing (a checkout without them, a packaging mistake)
+still starts, on untrained weights built from a fixed seed, and says so every time it
+loads them: enough to measure speed and exercise every path, not to make music. A
+checkpoint path the caller names is never replaced by them: a missing or damaged one
+is a `CheckpointError` naming it.
 """
 from __future__ import annotations
 
@@ -29,8 +29,8 @@ DEFAULT_CLASSIFIER = ASSETS / "classifier"
 """The attribute classifier every `eval` reads by default: shipped, so that numbers from
 different sessions come from the same judge (`lmdmlive train classifier` rebuilds it)."""
 UNTRAINED_SEED = 20261124
-UNTRAINED_NOTE = ("no trained default model is shipped yet: running on untrained, seeded weights "
-                  "(the output is structured noise, not music)")
+UNTRAINED_NOTE = ("the shipped default model is missing from lmdmlive/assets: running on untrained, seeded "
+                  "weights, which do not make music (reinstall lmdmlive to restore the checkpoints)")
 
 DEFAULT_STEPS = 4
 DEFAULT_GUIDANCE = 2.0

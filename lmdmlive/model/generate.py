@@ -15,7 +15,7 @@ SAMPLERS = ("euler", "pingpong")
 CONTROL_GUIDANCE = 24.0
 """Default scale of the arrangement controls' own guidance term (`guided_layers`)."""
 SKETCH_GUIDANCE = 4.0
-"""Default scale of the sketch's own guidance term (`guided_layers`), measured in docs/model-core.md."""
+"""Default scale of the sketch's own guidance term (`guided_layers`), measured in docs/dev/model-core.md."""
 
 
 def _given(mask: torch.Tensor | None) -> bool:

@@ -2,13 +2,16 @@
 
 Why: the model follows a loudness lane only roughly. On held-out clips the generated
 loudness correlates 0.80 with the lane (at sketch guidance 4), where real audio through
-the codec reaches 0.91; with this follower, 0.91 too (docs/model-core.md). The model
+the codec reaches 0.91; with this follower, 0.91 too (docs/dev/model-core.md). The model
 still shapes the sound (its attacks, its balance, how a crescendo brightens); a gain
 stage after the decoder, as a VCA on a synthesizer would, moves each block's level the
 rest of the way. The correction is capped at MAX_DB either way so that it trims the
 model's dynamics and never replaces them, it never lifts near-silence (it would only
 lift noise), and it never lifts a frame's peak above PEAK_DBFS: a lane asking for more
 than the model played must not make the follower the thing that clips.
+
+The lane arrives in dBFS, as the performer typed it (engine/controls.py `BlockControls.loud_db`,
+NaN on frames left free): the follower never goes through the model's units.
 
 The gain is continuous across blocks: it ramps from where the last block ended through
 each frame's centre. A block with no loudness lane eases the gain back to 0 dB.
@@ -23,24 +26,22 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .config import SKETCH_CURVES
-
 MAX_DB = 6.0               # the most the follower moves a frame, up or down
 STRENGTH = 1.0             # share of the frame's distance to the lane that is corrected
 QUIET_DB = -50.0           # frames below this are never lifted
 PEAK_DBFS = -1.0           # a lift stops where it would take a frame's peak above this
-_LOUD = SKETCH_CURVES.index("loud")
 
 
-def lane_db(cond) -> tuple[np.ndarray, np.ndarray] | None:
-    """The first stream's requested loudness in dBFS per frame and where it is given, or None."""
-    if cond is None or cond.sketch is None:
+def lane_db(loud_db) -> tuple[np.ndarray, np.ndarray] | None:
+    """(requested dBFS per frame, where it is given) of a loudness lane (NaN: not given), or None
+    when no frame of it is given."""
+    if loud_db is None:
         return None
-    mask = cond.sketch_mask[0, :, _LOUD] if cond.sketch_mask is not None else torch.ones(cond.sketch.shape[1])
-    if not bool((mask > 0).any()):
+    db = np.asarray(loud_db, dtype=np.float64)
+    given = np.isfinite(db)
+    if not bool(given.any()):
         return None
-    db = cond.sketch[0, :, _LOUD] * 15.0 - 30.0          # the inverse of conditioning.sketch_units("loud")
-    return db.float().numpy(), (mask > 0).numpy()
+    return np.where(given, db, 0.0), given
 
 
 def lag_frames(codec_cfg) -> int:
@@ -131,14 +132,21 @@ class FollowingDecoder:
         self.decoder.state, self.follower.gain_db, self.follower.lane_tail = value
 
     @torch.no_grad()
-    def __call__(self, z: torch.Tensor, cond=None) -> np.ndarray:
-        """Mono audio of one stream's block (NaN-free), gained toward `cond`'s loudness lane."""
+    def __call__(self, z: torch.Tensor, loud_db=None) -> np.ndarray:
+        """Mono audio of one stream's block (NaN-free), gained toward its loudness lane `loud_db`
+        ((block_frames,) dBFS, NaN where not given; None: no lane)."""
         audio = np.nan_to_num(self.decoder(z)[0].numpy(), nan=0.0, posinf=0.0, neginf=0.0)
-        return self.follower(audio, lane_db(cond))
+        return self.follower(audio, lane_db(loud_db))
 
 
-def follow_blocks(audio: np.ndarray, conds: list, hop: int, block_frames: int, lag_frames: int = 0) -> np.ndarray:
-    """What a FollowingDecoder would have played for `audio` decoded block by block under `conds`."""
+def follow_blocks(audio: np.ndarray, loud_db, hop: int, block_frames: int, lag_frames: int = 0) -> np.ndarray:
+    """What a FollowingDecoder would have played for `audio` decoded block by block under the
+    loudness lane `loud_db` ((frames,) dBFS over all the blocks, NaN where not given; None: no
+    lane). Audio past the lane's last whole block is left as it is."""
     follower, size = LoudnessFollower(hop, lag_frames=lag_frames), hop * block_frames
-    return np.concatenate([follower(audio[b * size:(b + 1) * size], lane_db(c)) for b, c in enumerate(conds)]
-                          + [audio[len(conds) * size:]])
+    if loud_db is None:
+        return audio.copy()
+    blocks = len(loud_db) // block_frames
+    lanes = [lane_db(loud_db[b * block_frames:(b + 1) * block_frames]) for b in range(blocks)]
+    return np.concatenate([follower(audio[b * size:(b + 1) * size], lane) for b, lane in enumerate(lanes)]
+                          + [audio[blocks * size:]])

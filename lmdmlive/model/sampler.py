@@ -82,7 +82,7 @@ def guided_layers(velocity: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     so a control never disagreed with its caption in training; asked for drums out
     under a prompt that names drums, plain guidance follows the prompt, and scaling up
     the controls' own term makes the knob win. The sketch's curves are followed more
-    closely the same way (docs/model-core.md gives the measured scales).
+    closely the same way (docs/dev/model-core.md gives the measured scales).
     """
     n = len(scales) + 1
 

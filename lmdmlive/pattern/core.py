@@ -14,58 +14,9 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
-from typing import Any, Callable, Iterable, NamedTuple
+from typing import Any, Callable, Iterable
 
-
-def F(x) -> Fraction:
-    """Exact time from an int, Fraction, decimal string or float (floats via their shortest repr)."""
-    if isinstance(x, Fraction):
-        return x
-    if isinstance(x, float):
-        if not math.isfinite(x):
-            raise ValueError(f"time must be finite, got {x!r}")
-        return Fraction(repr(x))
-    return Fraction(x)
-
-
-class Span(NamedTuple):
-    begin: Fraction
-    end: Fraction
-
-    def cycles(self) -> list["Span"]:
-        """The span cut at cycle boundaries (an empty span stays one piece)."""
-        if self.begin == self.end:
-            return [self]
-        out, b = [], self.begin
-        while b < self.end:
-            nxt = min(Fraction(math.floor(b) + 1), self.end)
-            out.append(Span(b, nxt))
-            b = nxt
-        return out
-
-    def intersect(self, other: "Span") -> "Span | None":
-        b, e = max(self.begin, other.begin), min(self.end, other.end)
-        if b > e or (b == e and not (self.begin == self.end or other.begin == other.end)):
-            return None
-        return Span(b, e)
-
-    def with_time(self, f: Callable[[Fraction], Fraction]) -> "Span":
-        return Span(f(self.begin), f(self.end))
-
-
-class Hap(NamedTuple):
-    whole: Span | None
-    part: Span
-    value: Any
-
-    def has_onset(self) -> bool:
-        return self.whole is not None and self.whole.begin == self.part.begin
-
-    def with_time(self, f) -> "Hap":
-        return Hap(None if self.whole is None else self.whole.with_time(f), self.part.with_time(f), self.value)
-
-    def with_value(self, v) -> "Hap":
-        return Hap(self.whole, self.part, v)
+from .span import F, Hap, Span
 
 
 class Pattern:
@@ -105,6 +56,32 @@ class Pattern:
     def filter_haps(self, keep: Callable[[Hap], bool]) -> "Pattern":
         return Pattern(lambda span: [h for h in self._query(span) if keep(h)])
 
+    def filter_values(self, keep: Callable[[Any], bool]) -> "Pattern":
+        return self.filter_haps(lambda h: keep(h.value))
+
+    def discrete_only(self) -> "Pattern":
+        """Only the events with a whole: continuous values have no structure to join on."""
+        return self.filter_haps(lambda h: h.whole is not None)
+
+    # ---- applicative: two patterns of values combined by `op`; which side gives the structure --------
+
+    def app_both(self, other: "Pattern", op: Callable[[Any, Any], Any]) -> "Pattern":
+        """Structure from both: where a left and a right hap overlap, one hap on the intersection of
+        their wholes (Tidal's `<*>`, Strudel's `appBoth`)."""
+        def query(span):
+            out = []
+            for h in self._query(span):
+                for o in other.query_span(span):
+                    part = h.part.intersect(o.part)
+                    if part is None:
+                        continue
+                    whole = None if h.whole is None or o.whole is None else h.whole.intersect(o.whole)
+                    if whole is None and h.whole is not None and o.whole is not None:
+                        continue
+                    out.append(Hap(whole, part, op(h.value, o.value)))
+            return out
+        return Pattern(query)
+
     def app_left(self, other: "Pattern", op: Callable[[Any, Any], Any]) -> "Pattern":
         """Structure from the left: each left hap takes the values of the right haps it overlaps."""
         def query(span):
@@ -117,9 +94,69 @@ class Pattern:
             return out
         return Pattern(query)
 
+    def app_right(self, other: "Pattern", op: Callable[[Any, Any], Any]) -> "Pattern":
+        """Structure from the right: each right hap takes the values of the left haps it overlaps."""
+        return other.app_left(self, lambda b, a: op(a, b))
+
+    # ---- joins: a pattern whose values are patterns, flattened (Strudel's bind family) ------------
+
+    def bind_whole(self, choose_whole: Callable[[Span | None, Span | None], Span | None],
+                   func: Callable[[Any], "Pattern"]) -> "Pattern":
+        """Each outer hap's value becomes a pattern (`func`), queried over the outer hap's part; the
+        whole of each result is `choose_whole(outer whole, inner whole)`."""
+        def query(span):
+            return [Hap(choose_whole(a.whole, b.whole), b.part, b.value)
+                    for a in self._query(span) for b in reify(func(a.value)).query_span(a.part)]
+        return Pattern(query)
+
+    def bind(self, func) -> "Pattern":
+        """Wholes are the intersection of the outer and the inner haps' wholes."""
+        def both(a, b):
+            return None if a is None or b is None else a.intersect(b)
+        return self.bind_whole(both, func)
+
+    def join(self) -> "Pattern":
+        return self.bind(_identity)
+
+    def inner_bind(self, func) -> "Pattern":
+        """Structure from the inner patterns: the outer one only says which plays when."""
+        return self.bind_whole(lambda _, b: b, func)
+
+    def inner_join(self) -> "Pattern":
+        return self.inner_bind(_identity)
+
+    def outer_bind(self, func) -> "Pattern":
+        """Structure from the outer pattern: each outer event takes the inner values under it."""
+        return self.bind_whole(lambda a, _: a, func)
+
+    def outer_join(self) -> "Pattern":
+        return self.outer_bind(_identity)
+
+    def squeeze_join(self) -> "Pattern":
+        """A cycle of each inner pattern squeezed into its outer event (Strudel's `squeezeJoin`):
+        the event at cycle c plays the inner pattern's cycle c, start to end, within its whole."""
+        def query(span):
+            out = []
+            for outer in self.discrete_only().query_span(span):
+                inner = reify(outer.value).focus(outer.whole.begin, outer.whole.end)
+                for h in inner.query_span(outer.part):
+                    whole = None if h.whole is None else h.whole.intersect(outer.whole)
+                    part = h.part.intersect(outer.part)
+                    if part is not None and (whole is not None or h.whole is None):
+                        out.append(Hap(whole, part, h.value))
+            return out
+        return Pattern(query)
+
+    def squeeze_bind(self, func) -> "Pattern":
+        return self.fmap(func).squeeze_join()
+
     # ---- time ----------------------------------------------------------------------------
 
     def fast(self, factor) -> "Pattern":
+        """Speed up by `factor`, a number or a pattern of numbers (each of its events speeds up what
+        plays under it, as Strudel's patterned arguments do)."""
+        if isinstance(factor, Pattern):
+            return patterned(self.fast, factor)
         factor = F(factor)
         if factor == 0:
             return silence()
@@ -128,10 +165,20 @@ class Pattern:
         return self.with_query_time(lambda t: t * factor).with_hap_time(lambda t: t / factor)
 
     def slow(self, factor) -> "Pattern":
+        if isinstance(factor, Pattern):
+            return patterned(self.slow, factor)
         factor = F(factor)
         if factor == 0:
             return silence()
         return self.fast(1 / factor)
+
+    def focus(self, begin, end) -> "Pattern":
+        """The cycle that `begin` lies in, played from start to end within [begin, end) (and
+        onwards, without gaps; Strudel's `focus`)."""
+        begin, end = F(begin), F(end)
+        if end <= begin:
+            return silence()
+        return self.early(math.floor(begin)).fast(1 / (end - begin)).late(begin)
 
     def early(self, offset) -> "Pattern":
         offset = F(offset)
@@ -234,6 +281,30 @@ def reify(x) -> Pattern:
     return x if isinstance(x, Pattern) else pure(x)
 
 
+def _identity(x):
+    return x
+
+
+def patterned(func: Callable[..., Pattern], *args) -> Pattern:
+    """`func(*values)` where each argument may be a pattern: Strudel's patterned arguments.
+
+    With plain values, `func(*args)` itself. Otherwise the arguments are combined with
+    structure from the first (`app_left`), each combination of values picks the pattern
+    `func` makes of them, and an inner join plays it: what sounds keeps the structure of
+    `func`'s pattern, and the arguments only choose which one sounds when.
+
+        >>> [h.whole.begin for h in patterned(lambda n: pure("x").fast(n), sequence(1, 2)).onsets(0, 1)]
+        [Fraction(0, 1), Fraction(1, 2)]
+    """
+    if not any(isinstance(a, Pattern) for a in args):
+        return func(*args)
+    pats = [reify(a) for a in args]
+    combined = pats[0].fmap(lambda v: (v,))
+    for p in pats[1:]:
+        combined = combined.app_left(p, lambda vs, v: vs + (v,))
+    return combined.inner_bind(lambda vs: func(*vs))
+
+
 def stack(*pats) -> Pattern:
     pats = [reify(p) for p in pats]
     return Pattern(lambda span: [h for p in pats for h in p.query_span(span)])
@@ -299,38 +370,6 @@ def _compress(pat: Pattern, b: Fraction, e: Fraction) -> Pattern:
 def polymeter(steps: int, *layers: list) -> Pattern:
     """Each layer's steps at `steps` per cycle (mini-notation `{ }`)."""
     return stack(*[fastcat(*layer).fast(Fraction(steps, len(layer))) for layer in layers if layer])
-
-
-def bjorklund(k: int, n: int) -> list[bool]:
-    """k onsets spread as evenly as possible over n steps (Toussaint's Euclidean rhythms)."""
-    if n <= 0 or k <= 0:
-        return [False] * max(n, 0)
-    k = min(k, n)
-    groups = [[True] for _ in range(k)] + [[False] for _ in range(n - k)]
-    while True:
-        ones = sum(1 for g in groups if g == groups[0])
-        rest = len(groups) - ones
-        if rest <= 1 or ones <= 1:
-            break
-        pairs = min(ones, rest)
-        merged = [groups[i] + groups[ones + i] for i in range(pairs)]
-        groups = merged + groups[pairs:ones] + groups[ones + pairs:]
-    return [x for g in groups for x in g]
-
-
-def euclid(pat, k: int, n: int, rotation: int = 0) -> Pattern:
-    """`pat` on the onsets of a Euclidean rhythm (k of n steps, rotated left)."""
-    for name, v in (("k", k), ("n", n), ("rotation", rotation)):
-        if not isinstance(v, int) or isinstance(v, bool):
-            raise ValueError(f"euclid: {name} must be a whole number, got {v!r}")
-    if n < 1:
-        raise ValueError(f"euclid: n must be at least 1, got {n}")
-    bits = bjorklund(k, n)
-    if bits:
-        r = rotation % n
-        bits = bits[r:] + bits[:r]
-    pat = reify(pat)
-    return fastcat(*[pat if b else silence() for b in bits])
 
 
 def time_rand(t: Fraction, seed: int = 0) -> float:

@@ -13,11 +13,13 @@ Errors name the column: `pattern "c4 [e4" at column 4: '[' is never closed`.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-from .core import (F, Pattern, choose_by_cycle, euclid, polymeter, pure, silence, slowcat, stack, timecat)
+from .core import F, Pattern, choose_by_cycle, polymeter, pure, silence, slowcat, stack, timecat
+from .euclidean import euclid
 
 MAX_REPEAT = 1024
 MAX_FACTOR = 10 ** 6
@@ -239,6 +241,31 @@ class _Parser:
             return sub
         return self.number(what)
 
+    def positive(self, factor, what: str, at: int):
+        """A factor or divisor: a number above 0, or a pattern whose events that are not are rests."""
+        if isinstance(factor, Pattern):
+            return factor.filter_values(_is_positive)
+        if factor <= 0:
+            self.error(f"the {what} must be above 0", at)
+        return factor
+
+    def euclid_arguments(self, args: list, at: int) -> list:
+        """(onsets, steps[, rotation]) as whole numbers or patterns of them, checked over their first
+        cycles; a later event that is not one is a rest."""
+        checked = []
+        for i, a in enumerate(args):
+            values = [h.value for h in a.query(0, 8)] if isinstance(a, Pattern) else [a]
+            if any(not _is_whole(v) for v in values):
+                self.error("a Euclidean rhythm takes whole numbers: (onsets,steps[,rotation])", at)
+            if i == 1 and any(not 1 <= v <= MAX_REPEAT for v in values):
+                self.error(f"the step count of a Euclidean rhythm must be from 1 to {MAX_REPEAT}", at)
+            if isinstance(a, Pattern):
+                keep = (lambda v: _is_whole(v) and 1 <= v <= MAX_REPEAT) if i == 1 else _is_whole
+                checked.append(a.filter_values(keep).fmap(int))
+            else:
+                checked.append(int(a))
+        return checked
+
     def modifiers(self, steps: list[_Step], start: int) -> list[_Step]:
         while True:
             ch = self.peek()
@@ -247,12 +274,12 @@ class _Parser:
                 self.i += 1
                 at = self.i
                 f = self.factor_pattern("the factor after '*'")
-                step.pattern = _apply_factor(step.pattern, f, fast=True, parser=self, at=at)
+                step.pattern = step.pattern.fast(self.positive(f, "factor", at))
             elif ch == "/":
                 self.i += 1
                 at = self.i
                 f = self.factor_pattern("the divisor after '/'")
-                step.pattern = _apply_factor(step.pattern, f, fast=False, parser=self, at=at)
+                step.pattern = step.pattern.slow(self.positive(f, "divisor", at))
             elif ch == "@":
                 self.i += 1
                 at = self.i
@@ -298,64 +325,18 @@ class _Parser:
                 self.i += 1
                 if len(args) not in (2, 3):
                     self.error("a Euclidean rhythm takes 2 or 3 arguments: (onsets,steps[,rotation])", at)
-                for a in args:      # patterned arguments are checked over their first cycles
-                    values = [h.value for h in a.query(0, 8)] if isinstance(a, Pattern) else [a]
-                    if any(not isinstance(v, (int, Fraction)) or F(v).denominator != 1 for v in values):
-                        self.error("a Euclidean rhythm takes whole numbers: (onsets,steps[,rotation])", at)
-                    if a is args[1] and any(not 1 <= v <= MAX_REPEAT for v in values):
-                        self.error(f"the step count of a Euclidean rhythm must be from 1 to {MAX_REPEAT}", at)
-                step.pattern = _euclid_patterned(step.pattern, args)
+                step.pattern = euclid(step.pattern, *self.euclid_arguments(args, at))
             else:
                 break
         return steps
 
 
-def _euclid_patterned(pat: Pattern, args: list) -> Pattern:
-    """euclid() whose onsets, steps and rotation may each be a pattern (as in "x(<3 5>,8,<0 2>)")."""
-    if not any(isinstance(a, Pattern) for a in args):
-        return euclid(pat, int(args[0]), int(args[1]), int(args[2]) if len(args) == 3 else 0)
-    pats = [a if isinstance(a, Pattern) else pure(a) for a in args] + ([pure(0)] if len(args) == 2 else [])
-
-    def query(span):
-        out = []
-        for kh in pats[0].query_span(span):
-            for nh in pats[1].query_span(kh.part):
-                for rh in pats[2].query_span(nh.part):
-                    k, n, r = int(kh.value), int(nh.value), int(rh.value)
-                    if n < 1:
-                        continue
-                    for h in euclid(pat, k, n, r).query_span(rh.part):
-                        part = h.part.intersect(rh.part)
-                        if part is not None:
-                            out.append(h._replace(part=part))
-        return out
-    return Pattern(query)
+def _is_positive(v) -> bool:
+    return isinstance(v, (int, float, Fraction)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
 
 
-def _apply_factor(pat: Pattern, factor, fast: bool, parser: _Parser, at: int) -> Pattern:
-    if isinstance(factor, Pattern):
-        def choose(f):
-            return pat.fast(f) if fast else pat.slow(f)
-        return _patterned(factor, choose)
-    if factor <= 0:
-        parser.error(f"the {'factor' if fast else 'divisor'} must be above 0", at)
-    return pat.fast(factor) if fast else pat.slow(factor)
-
-
-def _patterned(factors: Pattern, transform) -> Pattern:
-    """A transformation whose argument is itself patterned: each factor event picks the transformed pattern."""
-    def query(span):
-        out = []
-        for fh in factors.query_span(span):
-            f = F(fh.value) if isinstance(fh.value, (int, float, Fraction)) else None
-            if f is None or f <= 0:
-                continue
-            for h in transform(f).query_span(fh.part):
-                part = h.part.intersect(fh.part)
-                if part is not None:
-                    out.append(h._replace(part=part))
-        return out
-    return Pattern(query)
+def _is_whole(v) -> bool:
+    return isinstance(v, (int, Fraction)) and not isinstance(v, bool) and F(v).denominator == 1
 
 
 def mini(text: str) -> Pattern:

@@ -42,7 +42,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..model import LMDM, Conditions, generate_block, save_checkpoint
-from ..model.audio_prompt import _ConvLayer
+from ..model.audio_prompt import ConvLayer
 from ..model.sampler import timesteps
 from .latents import LatentSplit, store_dir
 from .lmdm_train import StageModule, stage_loss
@@ -61,7 +61,7 @@ class LatentDiscriminator(nn.Module):
     def __init__(self, latent_dim: int, style_dim: int = 384, width: int = 128, layers: int = 3):
         super().__init__()
         self.inp = nn.Linear(latent_dim, width)
-        self.layers = nn.ModuleList(_ConvLayer(width) for _ in range(layers))
+        self.layers = nn.ModuleList(ConvLayer(width) for _ in range(layers))
         self.norm = nn.LayerNorm(width)
         self.head = nn.Linear(width, 1)
         self.style = nn.Linear(style_dim, width)

@@ -28,6 +28,7 @@ from ..model.codec import kl_to_prior
 from ..model.features import sketch_features
 from .corpus.shards import load_audio, read_records
 from .spectral import mel_l1_by_level, si_sdr, stft_distance
+from .splits import check_split, eval_split_of, piece_of
 
 OPUS_KBPS = 24
 
@@ -64,11 +65,12 @@ def pitch_kept(wanted: dict, got: dict) -> tuple[int, int]:
     return int(right.sum()), int(voiced.sum())
 
 
-def excerpts(corpus: Path, clips: int, seconds: float, hop: int, labels: list | None = None) -> list[np.ndarray]:
-    """The first `seconds` of the first `clips` held-out clips, in corpus order (reproducible)."""
+def excerpts(corpus: Path, clips: int, seconds: float, hop: int, labels: list | None = None,
+             split: str = "test") -> list[np.ndarray]:
+    """The first `seconds` of the first `clips` held-out clips of `split`, in corpus order (reproducible)."""
     out = []
     for rec in read_records(corpus, "heldout"):
-        if rec["seconds"] < seconds:
+        if rec["seconds"] < seconds or eval_split_of(piece_of(rec)) != check_split(split):
             continue
         audio = load_audio(corpus, rec)
         n = int(seconds * rec["sample_rate"]) // hop * hop
@@ -78,13 +80,13 @@ def excerpts(corpus: Path, clips: int, seconds: float, hop: int, labels: list | 
         if len(out) == clips:
             break
     if not out:
-        raise FileNotFoundError(f"{corpus}: no held-out clips of {seconds} s; build the corpus first")
+        raise FileNotFoundError(f"{corpus}: no {split} clips of {seconds} s; build the corpus first")
     return out
 
 
 @torch.no_grad()
 def evaluate_codec(codec: Codec, corpus: Path, clips: int = 24, seconds: float = 8.0, block_frames: int = 12,
-                   plot: str | None = None, plot_rows: int = 4) -> dict:
+                   plot: str | None = None, plot_rows: int = 4, split: str = "test") -> dict:
     cfg = codec.cfg
     sr = cfg.sample_rate
     metrics = {k + suffix: [] for suffix in ("", "_opus24") for k in ("mel_l1", "stft_distance", "si_sdr")}
@@ -98,7 +100,7 @@ def evaluate_codec(codec: Codec, corpus: Path, clips: int = 24, seconds: float =
     # The process's first decode pays for loading kernels (the engine pays it in warm_up, before
     # any stream plays); a throwaway block keeps it out of decode_rtf, which is the streaming rate.
     codec.stream_decoder()(torch.zeros(1, block_frames, cfg.latent_dim))
-    for i, audio in enumerate(excerpts(corpus, clips, seconds, cfg.hop, labels)):
+    for i, audio in enumerate(excerpts(corpus, clips, seconds, cfg.hop, labels, split)):
         ref = torch.from_numpy(audio)[None]
         z, logvar = codec.encode_stats(ref)
         rates.append(latent_kbps(z, logvar, cfg.frame_rate))
@@ -137,6 +139,6 @@ def evaluate_codec(codec: Codec, corpus: Path, clips: int = 24, seconds: float =
     result["decode_rtf"] = round(audio_seconds / decode_seconds, 1)
     result["latent_kbps"] = round(float(np.mean(rates)), 2)
     result["decoder_delay_ms"] = round(1000 * cfg.delay_samples / sr, 1)
-    result["clips"] = len(metrics["mel_l1"])
+    result["clips"], result["split"] = len(metrics["mel_l1"]), split
     result["seconds_per_clip"] = seconds
     return result

@@ -5,7 +5,7 @@ L1 on random one-second crops, plus a small KL term that keeps the latents near 
 unit Gaussian, which is what the diffusion model will have to fit. With
 `adversarial`, also a log-mel discriminator's least-squares and feature-matching
 terms (codec_disc.py) on part of each batch: it costs CPU time per step, and whether
-it buys that back is what the option is there to measure (docs/codec.md).
+it buys that back is what the option is there to measure (docs/dev/codec.md).
 """
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def advance_loss(codec: Codec, wave: torch.Tensor, advance: torch.Tensor) -> tor
 
     Why taught directly: through the spectral losses alone a frequency is a needle in a
     landscape of ripples (an advance that is off by a little and one that is off by a lot
-    look the same after overlap-add), and the head did not find it (docs/codec.md).
+    look the same after overlap-add), and the head did not find it (docs/dev/codec.md).
     Decoder frame f spans encoder frame f + 3 - decoder_delay; 1 - cos is blind to wrapping.
     """
     spectra = codec.analysis_frames(wave)

@@ -20,8 +20,10 @@ from ..model import Conditions, generate_block
 from ..model.conditioning import stack_conditions
 from ..model.features import sketch_features
 from .audio_models import WINDOW
-from .eval_model import Judges, _real_embeddings, frechet
+from .eval_gen import Judges
+from .fad import frechet, spread_windows
 from .latents import LatentSplit, build_store, store_dir
+from .splits import indices_in
 
 
 @torch.no_grad()
@@ -72,17 +74,23 @@ def minute_stats(audio: np.ndarray, codec, judges: Judges, families: list[int]) 
 
 
 def evaluate_drift(lmdm, codec, corpus: Path, codec_path: Path, judges: Judges, embed, *, minutes: float = 10.0,
-                   prompts: int = 4, seed: int = 0, steps: int = 4, guidance: float = 2.0, progress=None) -> dict:
+                   prompts: int = 4, seed: int = 0, steps: int = 4, guidance: float = 2.0, split: str = "test",
+                   progress=None) -> dict:
     folder = store_dir(corpus, codec_path)
-    build_store(corpus, codec_path)
+    build_store(corpus, codec_path, splits=("heldout",))
     held = LatentSplit(folder, "heldout")
-    clips = [c for c in held.clips if c.get("unseen_caption") is not None][:prompts] or held.clips[:prompts]
+    members = indices_in(held.clips, split)
+    prompt_clips = [held.clips[i] for i in members[:prompts]]
+    clips = [c for c in prompt_clips if c.get("unseen_caption") is not None] or prompt_clips
     texts = [held.caption_texts[c["unseen_caption"] if c.get("unseen_caption") is not None else c["captions"][0]]
              for c in clips]
     styles = torch.cat([embed(t) for t in texts])
     fams = [judges.classifier.families.index(c["family"]) if c["family"] in judges.classifier.families else -1
             for c in clips]
-    real = _real_embeddings(judges, held, 200)
+    others = members[prompts:] or members        # real windows from other pieces than the prompts'
+    picks = spread_windows([held.frames(i) for i in others], 200, WINDOW, np.random.default_rng(seed))
+    with torch.no_grad():
+        real = np.stack([judges.encoder(held.clip(others[k], s, WINDOW)[0][None])[0].numpy() for k, s in picks])
     rows = []
     for minute, audio in rollout_minutes(lmdm, codec, styles, minutes * 60.0, seed, steps, guidance, progress):
         st = minute_stats(audio, codec, judges, fams)
@@ -93,7 +101,7 @@ def evaluate_drift(lmdm, codec, corpus: Path, codec_path: Path, judges: Judges, 
     first, last = rows[0], rows[-1]
     return {"minutes": rows, "drift": last["fd"] / first["fd"] if first["fd"] > 0 else float("nan"),
             "loud_change_db": last["loud_mean_db"] - first["loud_mean_db"], "prompts": texts,
-            "steps": steps, "guidance": guidance, "seed": seed}
+            "steps": steps, "guidance": guidance, "seed": seed, "split": split}
 
 
 def plot_drift(results: dict[str, dict], path: str) -> None:

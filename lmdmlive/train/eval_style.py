@@ -24,8 +24,10 @@ import torch
 from ..model import adapters
 from .audio_models import WINDOW
 from .corpus.add import add_folder
-from .eval_model import Judges, _block_conditions, _judge, frechet, generate
+from .eval_gen import Judges, block_conditions, generate, judge
+from .fad import frechet
 from .latents import LatentSplit, build_store, store_dir
+from .splits import indices_in
 
 CORPUS_WINDOWS = 600
 """Real held-out corpus windows the family centroids are fitted on."""
@@ -51,13 +53,16 @@ def _windows(judges: Judges, split: LatentSplit, limit: int | None = None) -> tu
     return np.stack(emb), owner
 
 
-def family_centroids(judges: Judges, corpus: Path, codec_path: Path, limit: int = CORPUS_WINDOWS):
-    """(family names, centroids) of real held-out corpus windows, spread over every family."""
-    build_store(corpus, codec_path)
+def family_centroids(judges: Judges, corpus: Path, codec_path: Path, limit: int = CORPUS_WINDOWS,
+                     split: str = "test"):
+    """(family names, centroids) of real held-out corpus windows of `split`, spread over every family."""
+    build_store(corpus, codec_path, splits=("heldout",))
     held = LatentSplit(store_dir(corpus, codec_path), "heldout")
+    members = indices_in(held.clips, split)
     by_family: dict[str, list[np.ndarray]] = {}
-    per_family = max(1, limit // max(1, len({c["family"] for c in held.clips})))
-    for i, clip in enumerate(held.clips):
+    per_family = max(1, limit // max(1, len({held.clips[i]["family"] for i in members})))
+    for i in members:
+        clip = held.clips[i]
         got = by_family.setdefault(clip["family"], [])
         for start in range(0, held.frames(i) - WINDOW + 1, WINDOW):
             if len(got) >= per_family:
@@ -70,7 +75,7 @@ def family_centroids(judges: Judges, corpus: Path, codec_path: Path, limit: int 
 
 def evaluate_style(lmdm, codec, folder: Path, work: Path, judges: Judges, embed, corpus: Path, codec_path: Path, *,
                    adapter: str | None = None, clips: int = 12, seeds: int = 2, seconds: float = 10.0,
-                   steps: int = 4, guidance: float = 2.0, progress=None, log=print) -> dict:
+                   steps: int = 4, guidance: float = 2.0, split: str = "test", progress=None, log=print) -> dict:
     added = add_folder(folder, work, log=log)
     if added["added"] == 0:
         raise ValueError(f"{folder}: no readable audio to evaluate on ({added['files']} files looked at)")
@@ -79,7 +84,7 @@ def evaluate_style(lmdm, codec, folder: Path, work: Path, judges: Judges, embed,
     real, owner = _windows(judges, split)
     if len(real) < 4:
         raise ValueError(f"{folder}: {len(real)} windows of 5 s; the style needs at least 4 to be measured")
-    names, corpus_centroids = family_centroids(judges, corpus, codec_path)
+    names, corpus_centroids = family_centroids(judges, corpus, codec_path, split=split)
     style_centroid = real.mean(axis=0)
     # real windows against a style centroid that leaves their own clip out
     hits = []
@@ -107,9 +112,9 @@ def evaluate_style(lmdm, codec, folder: Path, work: Path, judges: Judges, embed,
             for n, text in enumerate(prompts):
                 style = embed(text)
                 for s in range(seeds):
-                    audio = generate(lmdm, codec, _block_conditions(cfg, blocks, style), seed=100 * s + n,
+                    audio = generate(lmdm, codec, block_conditions(cfg, blocks, style), seed=100 * s + n,
                                      steps=steps, guidance=guidance)
-                    emb.append(_judge(judges, codec, audio)[1])
+                    emb.append(judge(judges, codec, audio)[1])
                     done += 1
                     if progress is not None:
                         progress(done, total)
@@ -126,4 +131,4 @@ def evaluate_style(lmdm, codec, folder: Path, work: Path, judges: Judges, embed,
     return {**out, "prompt_acc_real": float(np.mean(hits)) if hits else float("nan"),
             "fad_floor": frechet(real[half:half + n], real[:half]), "clips": len(chosen), "seeds": seeds,
             "real_windows": len(real), "seconds": blocks * cfg.block_seconds, "steps": steps, "guidance": guidance,
-            "adapter_name": adapter}
+            "adapter_name": adapter, "split": split}

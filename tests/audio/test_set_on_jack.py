@@ -7,7 +7,7 @@ import numpy as np
 import soundfile as sf
 
 from lmdmlive.audio.jack import xruns
-from lmdmlive.engine.soak_live import gaps
+from lmdmlive.bench.soak_live import gaps
 from tests.audio.jack_child import Child
 
 SR = 48000

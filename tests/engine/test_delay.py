@@ -93,14 +93,18 @@ def test_the_sketch_route_follows_the_players_loudness(manual_server, tmp_path):
     engine = Engine(real_codec_bundle(), SR, steps=1, guidance=1.0)
     delay = engine.add_delay(Capture(pyo.SfPlayer(str(tmp_path / "ql.wav"))), delay_blocks=3, route="sketch")
     run(manual_server, engine, 4.0, delay.player)
-    quiet = delay.delay.for_output(3 + 1).sketch[0, :, I["loud"]].mean()      # input block 1 (0.5-1 s)
-    loud = delay.delay.for_output(3 + 6).sketch[0, :, I["loud"]].mean()       # input block 6 (2.9-3.4 s)
-    assert loud - quiet > 1.5                                    # model units: 15 dB each; here about 34 dB
-    pitch = delay.delay.for_output(3 + 6)
-    voiced = pitch.sketch_mask[0, :, I["pitch"]] > 0
-    assert voiced.sum() >= 10
-    assert torch.allclose(pitch.sketch[0, voiced, I["pitch"]], torch.full((int(voiced.sum()),), (64.0 - 60) / 12),
-                          atol=0.05)                             # 330 Hz is E4
+    quiet = delay.delay.for_output(3 + 1).lanes["loud"].mean()      # input block 1 (0.5-1 s)
+    loud = delay.delay.for_output(3 + 6).lanes["loud"].mean()       # input block 6 (2.9-3.4 s)
+    assert loud - quiet > 22                                     # dB: a 0.01 then a 0.5 sine, about 34 dB apart
+    lanes = delay.delay.for_output(3 + 6).lanes
+    voiced = lanes["voiced"] > 0.5
+    assert voiced.sum() >= 10 and np.isnan(lanes["pitch"][~voiced]).all()
+    assert np.allclose(lanes["pitch"][voiced], 64.0, atol=0.6)   # 330 Hz is E4
+    # the engine plays them as the stream's lanes, the performer gave none (asked again for block 9)
+    delay.blocks = 3 + 6
+    p = engine._plan(delay)
+    assert np.array_equal(p.controls.loud_db, lanes["loud"]) and p.controls.voiced is lanes["voiced"]
+    assert p.cond.sketch_mask[0, :, I["loud"]].all()
 
 
 def test_two_streams_and_a_delay_render_together(manual_server, tmp_path):
@@ -124,13 +128,17 @@ def test_a_delay_shorter_than_the_engine_can_honour_is_refused(manual_server):
 
 
 def test_a_prompt_change_is_crossfaded_over_the_next_block(manual_server):
+    from lmdmlive.engine.controls import BlockControls
     engine = Engine(small_bundle(), SR, steps=1, guidance=1.0, crossfade_blocks=1)
     s = engine.add_stream(seed=0)
     a, b = torch.zeros(1, 384), torch.ones(1, 384)
-    from lmdmlive.model import Conditions
-    s.set_conditions(Conditions(style=a))
-    assert torch.equal(engine._conditions(s).style, a)
-    s.set_conditions(Conditions(style=b))
-    assert torch.allclose(engine._conditions(s).style, 0.5 * b)      # halfway in the first block
-    assert torch.equal(engine._conditions(s).style, b)               # there in the next
-    assert torch.equal(engine._conditions(s).style, b)
+    s.set_controls(BlockControls(style=a))
+    assert torch.equal(engine._plan(s).cond.style, a)
+    s.set_controls(BlockControls(style=b))
+    assert torch.allclose(engine._plan(s).cond.style, 0.5 * b)      # halfway in the first block
+    assert torch.equal(engine._plan(s).cond.style, b)               # there in the next
+    assert torch.equal(engine._plan(s).cond.style, b)
+    s.set_controls(BlockControls(style=a, arrangement={"tempo": 180}))
+    halfway = engine._plan(s).cond
+    assert torch.allclose(halfway.style, 0.5 * b) and halfway.arrangement[0, -1] == 1.0, \
+        "a knob given for the first time is no change to glide from"

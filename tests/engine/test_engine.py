@@ -5,8 +5,9 @@ import numpy as np
 import pyo
 import torch
 
+from lmdmlive.engine.controls import BlockControls
 from lmdmlive.engine.worker import Engine
-from lmdmlive.model import Codec, CodecConfig, Conditions, LMDM, LMDMConfig
+from lmdmlive.model import Codec, CodecConfig, LMDM, LMDMConfig
 from lmdmlive.model.default import ModelBundle
 
 BS, SR = 256, 48000
@@ -26,7 +27,7 @@ def small_bundle() -> ModelBundle:
 def render_two_streams(server, seconds=3.0, warm=True):
     engine = Engine(small_bundle(), SR, steps=2, guidance=1.0, warm=warm)
     a, b = engine.add_stream(seed=1), engine.add_stream(seed=2, style=None)
-    b.set_conditions(Conditions(style=torch.ones(1, 384) * 0.2))
+    b.set_controls(BlockControls(style=torch.ones(1, 384) * 0.2))
     table = pyo.NewTable(length=seconds)
     rec = pyo.TableRec(pyo.Mix([a.player, pyo.Freeverb(b.player)], voices=1), table, fadetime=0).play()
     for _ in range(int(seconds * SR / BS)):

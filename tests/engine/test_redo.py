@@ -6,8 +6,8 @@ import numpy as np
 import pyo
 import torch
 
+from lmdmlive.engine.controls import BlockControls
 from lmdmlive.engine.worker import Engine
-from lmdmlive.model import Conditions
 
 from .test_engine import BS, SR, small_bundle
 
@@ -23,9 +23,9 @@ def play(server, mode: str):
     old, new = torch.ones(1, 384) * 0.3, -torch.ones(1, 384) * 0.3
     switched = {"now": False}
     if mode == "early":
-        stream.provider = lambda block: Conditions(style=new if block >= N else old)
+        stream.provider = lambda times: BlockControls(style=new if times.block >= N else old)
     else:
-        stream.provider = lambda block: Conditions(style=new if switched["now"] else old)
+        stream.provider = lambda times: BlockControls(style=new if switched["now"] else old)
     table = pyo.NewTable(length=SECONDS)
     rec = pyo.TableRec(stream.player, table, fadetime=0).play()
     change_at = None
@@ -73,7 +73,7 @@ def test_a_redo_that_fails_leaves_the_stream_as_it_was(manual_server):
     import pytest
     engine = Engine(small_bundle(), SR, steps=1, guidance=1.0, lookahead_seconds=0.2)
     stream = engine.add_stream(seed=2)
-    stream.provider = lambda block: Conditions(style=torch.ones(1, 384) * (0.3 if stream.changed_at is None else -0.3))
+    stream.provider = lambda times: BlockControls(style=torch.ones(1, 384) * (0.3 if stream.changed_at is None else -0.3))
     while stream.blocks < 2:
         while engine.step():
             pass
@@ -82,7 +82,7 @@ def test_a_redo_that_fails_leaves_the_stream_as_it_was(manual_server):
     stream.changed_at = time.perf_counter()
     engine.compute_seconds.extend([0.02] * 8)
 
-    def broken(snapshot):
+    def broken(planned):
         raise RuntimeError("injected")
     engine._generate = broken
     assert engine.due() == [] and engine.redo_candidates() == [stream], "the step below is a redo"

@@ -7,3 +7,9 @@ def play(session, seconds):
         while session.engine.step():
             pass
         session.server.process()
+
+
+def controls(session, stream, block):
+    """A stream's controls for its block `block`, asked as the engine asks (engine/controls.py)."""
+    from lmdmlive.engine.controls import frame_times
+    return stream.controls_at(frame_times(block, session.bundle, session.sample_rate))

@@ -36,8 +36,8 @@ def bad_inputs(n=200, seed=0):
         lambda: rng.choice([f"a.cfg.ramp({rng.choice(NUMBERS)}, bars=2)", f"a.cfg.ramp(3, bars={rng.choice(NUMBERS)})",
                             f"a.cfg.lfo('{rng.choice(['wobble', 'SINE', ''])}')",
                             f"a.morph('dark techno', bars={rng.choice(NUMBERS + ['0', '-1'])})",
-                            f"a.stop(quant='{rng.choice(['soon', 'bars', ''])}')",
-                            f"a.stop(fade={rng.choice(NUMBERS)})", f"stream(seed={rng.choice(TYPES)})",
+                            f"a.stop_at(quant='{rng.choice(['soon', 'bars', ''])}')",
+                            f"a.stop_at(fade={rng.choice(NUMBERS)})", f"stream(seed={rng.choice(TYPES)})",
                             f"session.clock.set_bpm({rng.choice(NUMBERS + ['0', '5000'])}, session.now())",
                             f"a.steps = {rng.choice(['0', '65', '2.5', '-3'])}", f"a.pan = {rng.choice(['2', '-0.5'])}",
                             "a.prompt = Prompt('') ", "a.prompt = Prompt('x') * -1", "a.cfg.set('<1 a>')",
@@ -78,4 +78,6 @@ def test_two_hundred_bad_inputs_each_get_a_clear_line_and_the_audio_goes_on(sess
     assert (np.sqrt((windows ** 2).mean(axis=1)) > 1e-6).all(), "the audio never stopped"
     assert a.underruns == 0 and session.engine.errors == 0
     assert ns["a"] is a and a.loud is before["loud"] and a.pitch is before["pitch"]
-    assert torch.isfinite(a._conditions_for_block(0).sketch).all()
+    from lmdmlive.engine.controls import frame_times, to_conditions
+    c = a.controls_at(frame_times(0, session.bundle, session.sample_rate))
+    assert torch.isfinite(to_conditions(c, session.bundle.lmdm.cfg).sketch).all()

@@ -14,7 +14,7 @@ def test_hush_stops_every_stream_at_the_next_bar_and_each_can_start_again(sessio
     assert a.playing and b.playing, "nothing stops before the bar"
     play(session, 2.0)                      # 120 BPM: the next bar is at 2 s
     assert not a.playing and not b.playing
-    a.start("now")
+    a.play_at("now")
     play(session, 0.1)
     assert a.playing and not b.playing
 
@@ -33,7 +33,7 @@ def test_status_names_each_stream_with_its_prompt_lanes_params_and_state(session
     a.pitch = "c4 [eb4 g4]"
     a.loud = -12
     a.cfg.ramp(4, bars=8)
-    b.stop("now")
+    b.stop_at("now")
     play(session, 0.5)
     text = session.status({"a": a})
     lines = text.splitlines()

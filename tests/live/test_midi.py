@@ -1,15 +1,15 @@
 """MIDI over python-rtmidi on a real JACK server (dummy driver): knobs, learn, 14-bit, keys, clock, loss."""
 import time
 
+import numpy as np
 import pytest
 import rtmidi
 import torch
 
 from lmdmlive.audio.jack import dummy_jack
 from lmdmlive.live.midi import MidiError
-from lmdmlive.model import SKETCH_CURVES, sketch_units
 
-PITCH = SKETCH_CURVES.index("pitch")
+from .helpers import controls
 
 
 @pytest.fixture
@@ -68,10 +68,11 @@ def test_fourteen_bit_control_and_keys_on_the_pitch_lane(session, jack):
         midi.notes(a)
         ctl.send_message([0x90, 64, 100])
         assert until(lambda: a.pitch is not None)
-        cond = a._conditions_for_block(0)
-        assert torch.allclose(cond.sketch[0, :, PITCH], torch.full((cond.sketch.shape[1],), sketch_units("pitch", 64.0)))
+        c = controls(session, a, 0)
+        assert (c.pitch_note == 64).all() and (c.voiced == 1).all()
         ctl.send_message([0x80, 64, 0])
-        assert until(lambda: a._conditions_for_block(0).sketch_mask[0, :, PITCH].sum() == 0)   # a rest
+        assert until(lambda: (controls(session, a, 0).voiced == 0).all())      # a rest: unvoiced, no pitch
+        assert np.isnan(controls(session, a, 0).pitch_note).all()
     finally:
         midi.close()
         ctl.delete()

@@ -7,13 +7,12 @@ import pyo
 import pytest
 import torch
 
+from lmdmlive.engine.controls import frame_times, to_conditions
 from lmdmlive.live.session import Session
-from lmdmlive.model import SKETCH_CURVES, Codec, sketch_units
+from lmdmlive.model import Codec
 from tests.engine.test_engine import small_bundle
 
-from .helpers import play
-
-I = {n: i for i, n in enumerate(SKETCH_CURVES)}
+from .helpers import controls, play
 
 
 def test_a_stream_plays_through_an_effect_and_follows_its_pitch_lane(session):
@@ -26,11 +25,12 @@ def test_a_stream_plays_through_an_effect_and_follows_its_pitch_lane(session):
     rec.stop()
     out = np.asarray(table.getBuffer()).copy()
     assert np.sqrt(np.mean(out[24000:] ** 2)) > 1e-5 and a.underruns == 0
-    cond = a._conditions_for_block(0)             # block 0 covers the first 0.48 s: c4 only
-    assert torch.all(cond.sketch[0, :, I["pitch"]] == sketch_units("pitch", 60.0))
-    cond = a._conditions_for_block(2)             # 0.96 s..1.44 s of a 2 s bar: one frame of c4, then e4
-    assert cond.sketch[0, 0, I["pitch"]] == sketch_units("pitch", 60.0)
-    assert torch.all(cond.sketch[0, 1:, I["pitch"]] == sketch_units("pitch", 64.0))
+    c = controls(session, a, 0)                   # block 0 covers the first 0.48 s: c4 only
+    assert (c.pitch_note == 60).all() and (c.voiced == 1).all() and c.loud_db is None
+    c = controls(session, a, 2)                   # 0.96 s..1.44 s of a 2 s bar: one frame of c4, then e4
+    assert c.pitch_note[0] == 60 and (c.pitch_note[1:] == 64).all()
+    assert torch.equal(c.style, torch.ones(1, 384) * 0.1)
+    assert (c.steps, c.guidance, c.seed) == (1, 1.0, 2), "the stream's Params, for the engine to read"
 
 
 def test_a_delayed_decoder_asks_each_frame_for_the_moment_it_sounds(manual_server):
@@ -49,10 +49,10 @@ def test_a_delayed_decoder_asks_each_frame_for_the_moment_it_sounds(manual_serve
 
         moved = 0
         for block in range(10):
-            got = a._conditions_for_block(block).sketch[0, :, I["pitch"]]
+            got = controls(session, a, block).pitch_note
             for k in range(12):
                 at = a._start_sample + (block * 12 + k) * frame
-                assert got[k] == sketch_units("pitch", float(note_at(at + late))), (block, k)
+                assert got[k] == note_at(at + late), (block, k)
                 moved += note_at(at + late) != note_at(at)
         assert moved > 0          # some frames sound after a note change that their start is before
     finally:
@@ -88,7 +88,7 @@ def test_a_stream_started_late_plays_each_block_where_its_lanes_were_asked_for(s
     a = session.stream("x", seed=1)
     asked = []
     provider = a._engine_stream.provider
-    a._engine_stream.provider = lambda block: (asked.append(block), provider(block))[1]
+    a._engine_stream.provider = lambda times: (asked.append(times.block), provider(times))[1]
     for _ in range(50):                       # 50 buffers of silence before the engine looks
         session.server.process()
     play(session, 3.0)
@@ -101,3 +101,20 @@ def test_a_stream_started_late_plays_each_block_where_its_lanes_were_asked_for(s
     # the ring's start is the stream's start on the session clock (the lanes' time origin)
     assert abs((session.now() - a._start_sample) - ring.read) <= session.server.getBufferSize()
     assert ring.underruns == 0
+
+
+def test_a_stream_and_the_render_command_ask_a_lane_the_same_way(session):
+    """Live (a Stream on the session's 48 kHz clock) and offline (the render command's provider on
+    a clock at the codec's rate) answer the same frame times with the same conditions."""
+    from lmdmlive.cli.render import sketch_provider
+    a = session.stream(seed=1)
+    a.pitch = "c4 [e4 g4] ~ b3"
+    a.loud = "-12 -20 ~"
+    offline = sketch_provider(["pitch=c4 [e4 g4] ~ b3", "loud=-12 -20 ~"], 120, session.bundle, None)
+    cfg, codec_rate = session.bundle.lmdm.cfg, session.bundle.codec.cfg.sample_rate
+    assert a._start_sample == 0, "the stream started with the session: both clocks start together"
+    for block in range(9):
+        live = to_conditions(controls(session, a, block), cfg)
+        rendered = to_conditions(offline(frame_times(block, session.bundle, codec_rate)), cfg)
+        assert torch.equal(live.sketch, rendered.sketch) and torch.equal(live.sketch_mask, rendered.sketch_mask)
+    assert live.sketch_mask.sum() > 0

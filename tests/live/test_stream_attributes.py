@@ -61,7 +61,7 @@ def test_dir_lists_lanes_params_methods_and_properties(session):
     a = session.stream(seed=1)
     names = set(dir(a))
     for name in ("pitch", "loud", "bright", "rhythm", "steps", "cfg", "seed", "prompt", "pan", "mul", "add",
-                 "stop", "start", "out", "play", "morph", "arrange", "playing", "underruns"):
+                 "stop", "stop_at", "play_at", "out", "play", "controls_at", "morph", "arrange", "playing", "underruns"):
         assert name in names, name
     d = session.delay(blocks=4, source=pyo.Sig(0.0), seed=1)
     assert {"strength", "feedback", "blocks", "route"} <= set(dir(d))

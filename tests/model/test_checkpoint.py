@@ -121,7 +121,7 @@ def test_non_finite_weights_are_refused(tmp_path):
 
 
 def test_packing_halves_the_file_and_keeps_the_model_within_float16_rounding(saved, tmp_path):
-    from lmdmlive.live.cli import main
+    from lmdmlive.cli import main
     model, path = saved
     assert main(["train", "pack", str(path), "--out", str(tmp_path / "packed")]) == 0
     full, packed = path.with_suffix(".safetensors"), tmp_path / "packed.safetensors"
@@ -140,7 +140,7 @@ def test_packing_halves_the_file_and_keeps_the_model_within_float16_rounding(sav
 
 
 def test_packing_something_that_is_not_a_checkpoint_names_it(tmp_path, capsys):
-    from lmdmlive.live.cli import main
+    from lmdmlive.cli import main
     assert main(["train", "pack", str(tmp_path / "nothing"), "--out", str(tmp_path / "x")]) != 0
     assert "nothing.json: checkpoint card not found" in capsys.readouterr().err
     assert not (tmp_path / "x.safetensors").exists()

@@ -2,11 +2,11 @@
 import numpy as np
 import torch
 
+from lmdmlive.engine.controls import BlockControls, to_conditions
 from lmdmlive.engine.render import render_offline
-from lmdmlive.model import Conditions
 from lmdmlive.model.default import ModelBundle
 from lmdmlive.model.loudness_follow import MAX_DB, PEAK_DBFS, FollowingDecoder, LoudnessFollower, follow_blocks, lane_db
-from lmdmlive.train.eval_model import generate
+from lmdmlive.train.eval_gen import generate
 
 from .helpers import small_codec, small_lmdm
 
@@ -68,29 +68,25 @@ def test_a_lift_never_takes_the_peak_over_the_ceiling_even_across_a_block_join()
     assert np.array_equal(LoudnessFollower(HOP)(hot, lane(2.0)), hot), "no room: neither lifted nor lowered"
 
 
-def test_the_lane_is_read_from_the_sketch_in_dbfs():
-    sketch = torch.zeros(1, FRAMES, 5)
-    sketch[0, :, 0] = (-12.0 + 30.0) / 15.0          # model units of -12 dBFS
-    mask = torch.zeros(1, FRAMES, 5)
-    assert lane_db(Conditions(sketch=sketch, sketch_mask=mask)) is None, "a masked lane is no lane"
-    mask[0, 2:, 0] = 1.0
-    db, given = lane_db(Conditions(sketch=sketch, sketch_mask=mask))
-    assert np.allclose(db, -12.0) and given.tolist() == [False, False, True, True, True, True]
-    assert lane_db(Conditions(style=torch.zeros(1, 384))) is None
+def test_the_lane_is_read_in_dbfs_with_nan_where_it_is_free():
+    loud = np.full(FRAMES, np.nan)
+    assert lane_db(loud) is None, "a lane free on every frame is no lane"
+    loud[2:] = -12.0
+    db, given = lane_db(loud)
+    assert (db[2:] == -12.0).all() and given.tolist() == [False, False, True, True, True, True]
+    assert lane_db(None) is None
 
 
 def test_a_render_plays_the_models_audio_through_the_follower():
     model, codec = small_lmdm(), small_codec()
     bf = model.cfg.block_frames
-    sketch = torch.zeros(1, bf, 5)
-    sketch[0, :, 0] = (-60.0 + 30.0) / 15.0          # a lane far under whatever the model plays
-    mask = torch.zeros(1, bf, 5)
-    mask[0, :, 0] = 1.0
-    cond = Conditions(style=torch.ones(1, 384) * 0.1, sketch=sketch, sketch_mask=mask)
+    controls = BlockControls(style=torch.ones(1, 384) * 0.1, loud_db=np.full(bf, -60.0))   # far under the model
+    cond = to_conditions(controls, model.cfg)
+    assert cond.sketch_mask[0, :, 0].all() and cond.sketch[0, 0, 0] == (-60.0 + 30.0) / 15.0
     raw = generate(model, codec, [cond] * 3, seed=4, steps=2, guidance=2.0)
     played = render_offline(ModelBundle(model, codec, trained=False, source="test"), None,
-                            3 * model.cfg.block_seconds, seed=4, steps=2, guidance=2.0, conditions=lambda b: cond)
-    expected = follow_blocks(raw, [cond] * 3, codec.cfg.hop, bf)
+                            3 * model.cfg.block_seconds, seed=4, steps=2, guidance=2.0, controls=lambda t: controls)
+    expected = follow_blocks(raw, np.full(3 * bf, -60.0), codec.cfg.hop, bf)
     assert np.allclose(played, expected[:len(played)], atol=1e-6)
     assert np.sqrt(np.mean(played ** 2)) < 0.6 * np.sqrt(np.mean(raw ** 2)), "lowered toward the lane"
 
@@ -98,14 +94,13 @@ def test_a_render_plays_the_models_audio_through_the_follower():
 def test_a_following_decoder_rewinds_with_its_state():
     model, codec = small_lmdm(), small_codec()
     z = torch.randn(1, model.cfg.block_frames, codec.cfg.latent_dim, generator=torch.Generator().manual_seed(0))
-    sketch = torch.zeros(1, model.cfg.block_frames, 5)
-    cond = Conditions(sketch=sketch, sketch_mask=torch.ones(1, model.cfg.block_frames, 5))
+    loud = np.full(model.cfg.block_frames, -30.0)
     dec = FollowingDecoder(codec.stream_decoder(), codec.cfg.hop)
-    dec(z, cond)
+    dec(z, loud)
     saved = dec.state
-    again = dec(z, cond)
+    again = dec(z, loud)
     dec.state = saved
-    assert np.array_equal(dec(z, cond), again)
+    assert np.array_equal(dec(z, loud), again)
 
 
 def test_a_follower_of_a_late_decoder_reads_the_lane_as_late_across_blocks():

@@ -7,7 +7,7 @@ from lmdmlive.model.default import ASSETS, DEFAULT_AUDIO_PROMPT, DEFAULT_CLASSIF
 from lmdmlive.train.audio_models import WINDOW
 from lmdmlive.train.corpus.grooves import make_groove
 from lmdmlive.train.corpus.render import render_midi
-from lmdmlive.train.eval_model import load_judges
+from lmdmlive.train.eval_gen import load_judges
 
 ASSET_BUDGET_MB = 60
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Iterator
 
 from . import captions as cap
+from . import sources
 from ...model.features import sketch_features
 from .grooves import KEY_NAMES, STYLES, make_groove
 from .midi_tools import GM_NAMES, arrange
@@ -37,17 +38,25 @@ MANIFEST_VERSION = 1
 
 @dataclass(frozen=True)
 class PlanItem:
-    kind: str          # "piece" or "groove"
-    source: str        # music21 source path, or groove style
-    number: int        # number in opus, or groove index
+    kind: str          # "piece", "groove" or "recording"
+    source: str        # music21 source path, groove style, or "package:track path"
+    number: int        # number in opus, groove index, or clip number in the track
     family: str
+    variant: str = ""  # "" (FluidR3, GM kit: the default corpus), "musescore" or "kits" (sources.py)
+    span: tuple = ()   # recordings: (start, stop, track length) in seconds
 
     @property
     def piece_id(self) -> str:
+        if self.kind == "recording":
+            return f"recorded/{self.source}"
         return f"{self.source}#{self.number}" if self.kind == "piece" else f"groove/{self.source}/{self.number}"
 
     @property
     def clip_id(self) -> str:
+        if self.kind == "recording":
+            return sources.recording_clip_id(self.piece_id, self.number)
+        if self.variant:
+            return sources.variant_clip_id(self.piece_id, self.variant)
         return hashlib.sha1(self.piece_id.encode()).hexdigest()[:16]
 
 
@@ -89,7 +98,9 @@ def _transpose_key(key: str, semitones: int) -> str:
 
 def process(item: PlanItem, seed: int) -> tuple[dict, "object", dict]:
     """Render one plan item: (metadata record, audio, features). Deterministic in (item, seed)."""
-    rng = random.Random(f"{seed}:{item.piece_id}")
+    if item.kind == "recording":
+        return sources.process_recording(item, seed, SAMPLE_RATE, FRAME_RATE)
+    rng = random.Random(f"{seed}:{item.piece_id}" + (f"|{item.variant}" if item.variant else ""))
     mix = Mix(gain=round(rng.uniform(0.35, 0.6), 3), reverb=rng.choice([0.0, 0.2, 0.4, 0.6, 0.8]),
               chorus=rng.random() < 0.3)
     velocity = rng.uniform(0.8, 1.1)
@@ -117,7 +128,16 @@ def process(item: PlanItem, seed: int) -> tuple[dict, "object", dict]:
                 "mood": groove.mood}
     if arranged.notes == 0 or arranged.seconds <= 0.5:
         raise ValueError(f"{item.piece_id}: no notes to render")
-    audio = render_midi(arranged.midi, arranged.seconds, SAMPLE_RATE, mix)
+    extra = {}
+    if item.variant == "kits" and meta["groups"]["drums"]:
+        audio, extra = sources.render_with_kit(arranged, arranged.seconds, SAMPLE_RATE, mix, item.source,
+                                               meta["tempo"], random.Random(f"{seed}:{item.piece_id}|kit"))
+    elif item.variant == "musescore":
+        soundfont, package = sources.musescore_soundfont()
+        audio = render_midi(arranged.midi, arranged.seconds, SAMPLE_RATE, mix, soundfont=soundfont)
+        extra = {"soundfont": soundfont.name, "soundfont_package": package}
+    else:
+        audio = render_midi(arranged.midi, arranged.seconds, SAMPLE_RATE, mix)
     audio = audio[: len(audio) // (SAMPLE_RATE // FRAME_RATE) * (SAMPLE_RATE // FRAME_RATE)]
     seconds = len(audio) / SAMPLE_RATE
     meta.update(id=item.clip_id, piece=item.piece_id, family=item.family, seconds=round(seconds, 3),
@@ -125,11 +145,13 @@ def process(item: PlanItem, seed: int) -> tuple[dict, "object", dict]:
                 instruments=[GM_NAMES[p] for p in meta["programs"]] + (["drums"] if meta["groups"]["drums"] else []),
                 mix={"gain": mix.gain, "reverb": mix.reverb, "chorus": mix.chorus, "velocity": round(velocity, 3)})
     meta["captions"], meta["unseen_caption"] = cap.captions(meta, rng)
+    meta.update(extra)
     features = sketch_features(audio, SAMPLE_RATE, SAMPLE_RATE // FRAME_RATE)
     return meta, audio, features
 
 
 ITEM_TIMEOUT_SECONDS = 90
+SF3_ITEM_TIMEOUT_SECONDS = 240     # an .sf3 soundfont is decoded at every load (render.py)
 
 
 class ItemTimeout(Exception):
@@ -143,7 +165,8 @@ def _alarm(signum, frame):
 def _work(args):
     item, seed = args
     signal.signal(signal.SIGALRM, _alarm)
-    signal.alarm(ITEM_TIMEOUT_SECONDS)      # a pathological score must not stall the build
+    # a pathological score must not stall the build
+    signal.alarm(SF3_ITEM_TIMEOUT_SECONDS if item.variant == "musescore" else ITEM_TIMEOUT_SECONDS)
     try:
         return item, process(item, seed), None
     except Exception as e:     # one bad source never stops the corpus; it is logged and skipped
@@ -152,7 +175,17 @@ def _work(args):
         signal.alarm(0)
 
 
-def build(out: str | Path, hours: float, seed: int = 0, workers: int = 2, progress=None, log=print) -> dict:
+def build(out: str | Path, hours: float, seed: int = 0, workers: int = 2, progress=None, log=print,
+          only: str | None = None, sources_used=sources.DEFAULT_SOURCES) -> dict:
+    """Render the plan until `hours` of audio are on disk. With `only="heldout"` the plan's
+    training items are passed over unrendered and `hours` counts held-out audio alone: an
+    evaluation corpus of the very pieces a full build holds out, in a twentieth of the time."""
+    if only not in (None, "train", "heldout"):
+        raise ValueError(f"only must be 'train' or 'heldout', not {only!r}")
+    # Sources other than the default add the opt-in ones (sources.py); their packages are checked first.
+    sources_used = tuple(sources_used)
+    if not sources.is_default(sources_used):
+        sources.check(sources_used, log=log)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     writers = {s: ShardWriter(out, s, SAMPLE_RATE) for s in ("train", "heldout")}
@@ -169,13 +202,15 @@ def build(out: str | Path, hours: float, seed: int = 0, workers: int = 2, progre
 
     def todo():
         nonlocal total
-        for item in plan(seed):
+        items = plan(seed) if sources.is_default(sources_used) else \
+            sources.extended_plan(seed, sources_used, plan, PlanItem)
+        for item in items:
             if total >= target:
                 return
             if item.clip_id in done:
                 total += done[item.clip_id]["seconds"]
                 continue
-            if item.clip_id in skipped:
+            if item.clip_id in skipped or (only is not None and split_of(item.piece_id, seed) != only):
                 continue
             yield item, seed
 
@@ -197,11 +232,11 @@ def build(out: str | Path, hours: float, seed: int = 0, workers: int = 2, progre
             if progress is not None:
                 progress(min(int(total), int(target)), int(target))
         pool.terminate()
-    manifest = write_manifest(out, seed, hours)
+    manifest = write_manifest(out, seed, hours, only, sources_used=sources_used)
     return manifest
 
 
-def write_manifest(out: Path, seed: int, hours: float) -> dict:
+def write_manifest(out: Path, seed: int, hours: float, only: str | None = None, sources_used=None) -> dict:
     stats = {}
     for split in ("train", "heldout", "user"):
         recs = read_records(out, split)
@@ -209,6 +244,17 @@ def write_manifest(out: Path, seed: int, hours: float) -> dict:
                         "pieces": len({r["piece"] for r in recs}),
                         "families": sorted({r["family"] for r in recs})}
     manifest = {"version": MANIFEST_VERSION, "seed": seed, "hours_requested": hours, "sample_rate": SAMPLE_RATE,
-                "frame_rate": FRAME_RATE, "families_known": sorted(FAMILIES) + sorted(STYLES), "splits": stats}
+                "frame_rate": FRAME_RATE, "families_known": sorted(FAMILIES) + sorted(STYLES), "splits": stats,
+                "only": only}
+    old = out / "manifest.json"
+    if sources_used is None and old.exists():        # `corpus add` rewrites the manifest: keep the sources
+        sources_used = json.loads(old.read_text()).get("sources")
+    if sources_used is not None and not sources.is_default(sources_used):
+        # Only a corpus with opt-in sources says so, so the default corpus's manifest stays as it was.
+        manifest["sources"] = list(sources_used)
+        manifest["families_known"] = sorted(set(manifest["families_known"]) | {
+            s.family for s in sources.recorded.SOUNDTRACKS})
+        manifest["attribution"] = sources.attribution(
+            [r for split in ("train", "heldout", "user") for r in read_records(out, split)])
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest

@@ -47,3 +47,20 @@ def captions(meta: dict, rng: random.Random, n: int = 3) -> tuple[list[str], str
     chosen = rng.sample(TRAIN_TEMPLATES, k=min(n, len(TRAIN_TEMPLATES)))
     clean = [" ".join(t.format(**fields).split()) for t in chosen]
     return clean, " ".join(UNSEEN_TEMPLATE.format(**fields).split())
+
+
+def recording_captions(meta: dict, rng: random.Random, n: int = 3) -> tuple[list[str], str]:
+    """Captions of a recorded clip, in the same templates: the style is named plainly, with its game,
+    or with its track title and game (one each), and a clip without a pulse has no BPM to state."""
+    names = [meta["style"], f"{meta['collection']} {meta['style']}",
+             f"{meta['style']} '{meta['title']}' from {meta['collection']}"]
+    fields = {
+        "mood": meta["mood"], "key": meta["key"] or "an unknown key",
+        "bpm": int(round(meta["tempo"])), "tempo": tempo_word(meta["tempo"]) if meta["tempo"] > 0 else "free",
+        "density": density_word(meta["density"]),
+        "instruments": " and ".join(meta["instruments"]) or "instruments",
+    }
+    templates = [t for t in TRAIN_TEMPLATES if meta["tempo"] > 0 or "{bpm}" not in t]
+    chosen = rng.sample(templates, k=min(n, len(templates)))
+    clean = [" ".join(t.format(style=names[i % len(names)], **fields).split()) for i, t in enumerate(chosen)]
+    return clean, " ".join(UNSEEN_TEMPLATE.format(style=names[1], **fields).split())

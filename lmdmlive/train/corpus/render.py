@@ -71,7 +71,11 @@ def render_midi(midi: mido.MidiFile, seconds: float, sample_rate: int, mix: Mix 
             resource.setrlimit(resource.RLIMIT_FSIZE, (byte_cap, byte_cap))
 
         try:
-            subprocess.run(cmd, capture_output=True, timeout=30 + seconds / 4, preexec_fn=limit_size, check=False)
+            # An .sf3 soundfont's Ogg-compressed samples are all decoded when it loads (about 10 s for
+            # MuseScore_General_Lite): that time is given on top of the render's own.
+            load = 90 if soundfont.suffix.lower() == ".sf3" else 0
+            subprocess.run(cmd, capture_output=True, timeout=30 + load + seconds / 4, preexec_fn=limit_size,
+                           check=False)
         except subprocess.TimeoutExpired:
             pass                                            # what it wrote so far is kept and cut below
         if not os.path.exists(raw_path):

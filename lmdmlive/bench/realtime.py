@@ -1,0 +1,87 @@
+"""The bench's figures that need real time: control-to-sound latency and the soak, on private JACK servers.
+
+Each run is a process of its own (pyo boots one server per process): `realtime_run`
+for latency, `soak_live` for the soak as a listener hears it. A run that fails is
+reported and the others are still measured.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from ..model import Codec, LMDM
+from ..model.int8 import uses_int8
+from .reshaped import with_block
+from .runners import measure_rtf
+from .soak_live import soak as soak_as_heard
+
+
+def realtime(opts: dict, timeout: float) -> dict:
+    """One `realtime_run` in its own process, on a private JACK server (dummy driver)."""
+    from ..audio.jack import dummy_jack
+    with dummy_jack() as env:
+        out = subprocess.run([sys.executable, "-X", "faulthandler", "-m", "lmdmlive.bench.realtime_run",
+                              json.dumps(opts)], env=env, capture_output=True, text=True, timeout=timeout)
+    if out.returncode != 0:
+        raise RuntimeError(f"real-time run failed (exit code {out.returncode}): {out.stderr.strip()[-1500:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def smallest_realtime_block(model: LMDM, codec: Codec, steps: int, guidance: float, min_rtf: float = 1.5,
+                            frames=(6, 4, 3, 2)) -> tuple[int, float]:
+    """The smallest block (in frames) whose real-time factor stays >= min_rtf, and that factor."""
+    best = (model.cfg.block_frames, measure_rtf(model, codec, steps, guidance, 6))
+    for f in frames:
+        rtf = measure_rtf(with_block(model, f), codec, steps, guidance, 12)
+        if rtf < min_rtf:
+            break
+        best = (f, rtf)
+    return best
+
+
+def run_realtime_figures(model: LMDM, codec: Codec, steps: int, guidance: float, quick: bool, model_path=None,
+                         codec_path=None, progress=print, threads: int | None = None) -> dict:
+    """Latency at the default and the smallest real-time block, and the soak; a run that fails is
+    reported (`realtime_errors`) and the others still are measured. `threads`: the engine's
+    torch threads (default: the engine's own choice, as a performance gets it)."""
+    from ..engine.worker import default_threads      # imports pyo: only when real-time runs are asked for
+
+    threads = threads or default_threads()
+    base = {"threads": threads, "model": model_path, "codec": codec_path, "steps": steps, "guidance": guidance,
+            "float32": not uses_int8(model)}
+    span = 20.0 if quick else 60.0
+    out: dict = {"realtime_errors": [], "realtime_threads": threads}
+
+    def attempt(what, fn):
+        try:
+            fn()
+        except Exception as e:          # one failed run must not lose the others' figures
+            out["realtime_errors"].append(f"{what}: {e}")
+            progress(f"  {what} failed: {str(e)[-400:]}")
+
+    def latency_default():
+        progress(f"control-to-sound latency at the default block size ({span:.0f} s in real time on JACK) ...")
+        r = realtime(dict(base, seconds=span, streams=1, changes=True), timeout=span + 120)
+        out.update(latency_p95_ms=r["latency_p95_ms"], latency_p50_ms=r["latency_p50_ms"],
+                   latency_changes=r["changes"], latency_underruns=r["underruns"])
+
+    def latency_low():
+        progress("finding the smallest block with a real-time factor >= 1.5 ...")
+        frames, rtf_low = smallest_realtime_block(model, codec, steps, guidance)
+        progress(f"latency at {frames}-frame blocks ({span:.0f} s in real time) ...")
+        r = realtime(dict(base, seconds=span, streams=1, changes=True, block_frames=frames), timeout=span + 120)
+        out.update(latency_p95_ms_low=r["latency_p95_ms"], block_seconds_low=frames / model.cfg.frame_rate,
+                   rtf_low=rtf_low, latency_low_underruns=r["underruns"])
+
+    def soak_run():
+        seconds = 60.0 if quick else 600.0
+        progress(f"soak: two streams and a generative delay for {seconds / 60:.0f} min in real time on JACK, "
+                 "as a listener hears it ...")
+        out.update(soak_as_heard(seconds, progress=progress, model=model_path, codec=codec_path,
+                                 steps=steps, guidance=guidance, threads=threads))
+
+    attempt("latency", latency_default)
+    attempt("latency at small blocks", latency_low)
+    attempt("soak", soak_run)
+    return out
