@@ -130,7 +130,8 @@ def evaluate_model(lmdm, codec, corpus: Path, codec_path: Path, judges: Judges, 
                                      guidance, control_guidance, tick)
     gen = RealSet(np.stack(gen_enc), np.stack(gen_mel))
     # as many control generations as `fad` takes, spread over every control and setting
-    picked = np.stack(control_emb)[np.linspace(0, len(control_emb) - 1, min(len(gen), len(control_emb))).astype(int)]
+    picked = np.stack(control_emb)[np.linspace(0, len(control_emb) - 1, min(len(gen), len(control_emb))).astype(int)] \
+        if control_emb else None
     return {
         "split": split, "prompt_acc": float(np.mean(prompt_hits)), "prompt_acc_real": float(np.mean(real_hits)),
         "prompt_acc_signal": signal.accuracy(), "prompt_acc_signal_real": signal_real.accuracy(("tempo", "drums")),
@@ -139,7 +140,7 @@ def evaluate_model(lmdm, codec, corpus: Path, codec_path: Path, judges: Judges, 
         "loud_corr_unfollowed": unfollowed.result("")["loud_corr"],
         **distances(gen, reference, floor),
         "fad_mel_codec": frechet(floor.mel_codec[:len(gen)], reference.mel[:len(gen)]),
-        "control_fad": frechet(picked, reference.enc[:len(picked)]),
+        "control_fad": frechet(picked, reference.enc[:len(picked)]) if picked is not None else float("nan"),
         "clips": len(chosen), "reference_clips": len(roles.reference), "floor_clips": len(roles.floor),
         "seconds": blocks * cfg.block_seconds, "steps": steps, "guidance": guidance,
         "control_guidance": control_guidance, "sketch_guidance": sketch_guidance, "seed": seed,

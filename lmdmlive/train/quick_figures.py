@@ -19,17 +19,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-
 from ..model.default import ASSETS
 from .corpus.build import SAMPLE_RATE, PlanItem, process
 from .corpus.shards import ShardWriter
 
 FIGURES_PATH = ASSETS / "quick_figures.json"
-PIECES = 9
+PIECES = 12
 SECONDS = 8.0
 MIN_PIECE_SECONDS = 10.0
-ABSOLUTE = {"prompt_acc": 0.15, "prompt_acc_signal": 0.15, "control_acc_mean": 0.15, "loud_corr": 0.1,
+ABSOLUTE = {"prompt_acc": 0.15, "prompt_acc_signal": 0.15, "loud_corr": 0.1,
             "bright_corr": 0.1, "pitch_acc": 0.1}
 RELATIVE = {"fad_ratio": 0.5, "fad_mel_ratio": 0.5}
 """Allowed change: absolute for accuracies and correlations, relative for the distance ratios."""
@@ -73,13 +71,13 @@ def render_pieces(pieces: list[dict], out: Path, seed: int = 0) -> Path:
 
 
 def measure(bundle, judges, corpus: Path, codec_path: Path, embed) -> dict:
-    """The quick figures: `eval model` on the rendered pieces with fixed seeds (one third prompts)."""
+    """The quick figures: `eval model` on the rendered pieces with fixed seeds (one third prompt,
+    one third is the reference, one third the floor). The arrangement controls are left to the
+    full evaluation: fourteen generations per clip would cost the suite more than all the rest."""
     from .eval_model import evaluate_model
     r = evaluate_model(bundle.lmdm, bundle.codec, corpus, codec_path, judges, embed, split="test",
-                       clips=PIECES // 3, control_clips=1, seconds=SECONDS, seed=0)
-    figures = {k: float(r[k]) for k in (*ABSOLUTE, *RELATIVE) if k in r}
-    figures["control_acc_mean"] = float(np.nanmean(list(r["control_acc"].values())))
-    return figures
+                       clips=PIECES // 3, control_clips=0, seconds=SECONDS, seed=0)
+    return {k: float(r[k]) for k in (*ABSOLUTE, *RELATIVE)}
 
 
 def compare(figures: dict, recorded: dict) -> list[str]:

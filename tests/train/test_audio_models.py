@@ -14,10 +14,10 @@ SR = 24000
 TINY_CODEC = CodecConfig(channels=32, encoder_layers=1, decoder_layers=2, latent_dim=8)
 
 
-def two_family_corpus(root, seconds=3.0):
+def two_family_corpus(root, seconds=3.0, heldout=4):
     """Low sustained tones ("drone") and high percussive clicks ("clicks"), with their captions."""
     rng = np.random.default_rng(0)
-    for split, n in (("train", 12), ("heldout", 4)):
+    for split, n in (("train", 12), ("heldout", heldout)):
         w = ShardWriter(root, split, SR)
         for i in range(n):
             t = np.arange(int(SR * seconds)) / SR

@@ -7,7 +7,10 @@ from lmdmlive.model import Codec, LMDM, LMDMConfig, load_codec
 from lmdmlive.model.checkpoint import save_checkpoint
 from lmdmlive.model.text_encoder import shared_text_encoder
 from lmdmlive.train.audio_models import train_audio_models
-from lmdmlive.train.eval_model import evaluate_model, frechet, load_judges, pearson
+from lmdmlive.train.eval_gen import load_judges
+from lmdmlive.train.eval_model import evaluate_model
+from lmdmlive.train.fad import frechet
+from lmdmlive.train.following import pearson
 
 from .test_audio_models import TINY_CODEC, two_family_corpus
 
@@ -25,7 +28,7 @@ def judged(tmp_path_factory):
     root = tmp_path_factory.mktemp("judged")
     torch.manual_seed(0)
     save_checkpoint(Codec(TINY_CODEC), TINY_CODEC, root / "codec", "codec")
-    corpus = two_family_corpus(root / "corpus", seconds=8.0)
+    corpus = two_family_corpus(root / "corpus", seconds=8.0, heldout=60)   # 24 of them in `test`
     for what in ("classifier", "audio-prompt"):
         train_audio_models(what, corpus, root / "codec", root / what, steps=80, batch=8, lr=3e-3,
                            window=50, export=root / f"{what}_export", log=lambda m: None)
@@ -39,18 +42,18 @@ def embed_text(text):
 def test_following_is_full_for_audio_that_made_the_curves_and_nil_a_semitone_off():
     from lmdmlive.model.config import SKETCH_CURVES
     from lmdmlive.model.features import sketch_features
-    from lmdmlive.train.eval_model import _Following, _follow
+    from lmdmlive.train.following import Following, follow
     rate, hop = 24000, 960
     t = np.arange(rate * 4) / rate
     f0 = 220.0 * 2 ** (np.floor(t) / 12)                       # a semitone higher each second
     audio = (np.sin(2 * np.pi * np.cumsum(f0) / rate) * np.linspace(0.05, 0.5, len(t))).astype(np.float32)
     got = sketch_features(audio, rate, hop)
     curves = torch.from_numpy(np.stack([got[c] for c in SKETCH_CURVES], axis=1))
-    same, off = _Following(), _Following()
-    _follow(got, curves, len(curves), same)
+    same, off = Following(), Following()
+    follow(got, curves, len(curves), same)
     shifted = curves.clone()
     shifted[:, SKETCH_CURVES.index("pitch")] += 1.0
-    _follow(got, shifted, len(curves), off)
+    follow(got, shifted, len(curves), off)
     assert same.result("")["loud_corr"] == pytest.approx(1.0) and same.result("")["pitch_acc"] == 1.0
     assert off.result("_x")["pitch_acc_x"] == 0.0
 
@@ -58,14 +61,16 @@ def test_following_is_full_for_audio_that_made_the_curves_and_nil_a_semitone_off
 def test_an_untrained_model_is_told_apart_from_real_audio(judged):
     corpus, codec_path, judges = judged
     lmdm = LMDM(LMDMConfig(d_model=64, n_layers=2, n_heads=2, latent_dim=8, block_frames=4, context_blocks=3)).eval()
-    r = evaluate_model(lmdm, load_codec(codec_path), corpus, codec_path, judges, embed_text, clips=4, seconds=6.4,
+    r = evaluate_model(lmdm, load_codec(codec_path), corpus, codec_path, judges, embed_text, clips=8, seconds=6.4,
                        steps=1, guidance=1.0, control_clips=1)
+    assert r["split"] == "test" and r["clips"] == 8 and r["reference_clips"] >= 6 and r["floor_clips"] >= 6, r
     assert set(r["control_acc"]) == {"drums", "bass", "harmony", "lead", "density", "brightness", "tempo"}
     for key in ("prompt_acc", "prompt_acc_real", "pitch_acc", "pitch_acc_codec"):
         assert 0.0 <= r[key] <= 1.0, key
     for key in ("loud_corr", "bright_corr", "loud_corr_codec", "bright_corr_codec"):
         assert -1.0 <= r[key] <= 1.0, key
-    assert r["fad"] > 3 * r["fad_floor"], r          # noise from random weights is far from real drones and clicks
+    assert r["fad_ratio"] > 3 and r["fad_mel_ratio"] > 3, r   # noise from random weights is far from drones and clicks
+    assert 0.0 <= r["prompt_acc_signal"] <= 1.0 and r["prompt_acc_signal_by"].keys() == {"tempo", "drums", "brightness"}
     assert r["control_fad"] > 3 * r["fad_floor"], r
     assert -1.0 <= r["loud_corr_unfollowed"] <= 1.0
 
