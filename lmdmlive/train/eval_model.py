@@ -40,7 +40,7 @@ from .audio_models import WINDOW, Windows
 from .corpus.shards import load_audio, read_records
 from .eval_controls import evaluate_controls
 from .eval_gen import Judges, block_conditions, generate, judge
-from .fad import RealSet, distances, frechet, mel_stats, spread_windows
+from .fad import RealSet, distances, frechet, frechet_diagonal, mel_stats, spread_windows
 from .following import I, Following, follow
 from .latents import LatentSplit, build_store, store_dir
 from .prompt_signal import SignalJudge
@@ -139,7 +139,7 @@ def evaluate_model(lmdm, codec, corpus: Path, codec_path: Path, judges: Judges, 
         "control_acc": control, **model_follow.result(""), **codec_follow.result("_codec"),
         "loud_corr_unfollowed": unfollowed.result("")["loud_corr"],
         **distances(gen, reference, floor),
-        "fad_mel_codec": frechet(floor.mel_codec[:len(gen)], reference.mel[:len(gen)]),
+        "fad_mel_codec": frechet_diagonal(floor.mel_codec[:len(gen)], reference.mel[:len(gen)]),
         "control_fad": frechet(picked, reference.enc[:len(picked)]) if picked is not None else float("nan"),
         "clips": len(chosen), "reference_clips": len(roles.reference), "floor_clips": len(roles.floor),
         "seconds": blocks * cfg.block_seconds, "steps": steps, "guidance": guidance,

@@ -12,6 +12,7 @@ from lmdmlive.train.corpus.grooves import STYLES, make_groove
 from lmdmlive.train.corpus.midi_tools import arrange
 from lmdmlive.train.corpus.render import TAIL_SECONDS, render_midi
 from lmdmlive.train.corpus.shards import read_records
+from lmdmlive.train.splits import indices_in
 
 
 def test_the_same_groove_seed_gives_the_same_midi_and_its_groups_are_exact(tmp_path):
@@ -83,14 +84,19 @@ def test_an_interrupted_build_resumes_without_redoing_or_duplicating(tiny_corpor
     assert again == [r["id"] for r in read_records(src, "train")]
 
 
-def test_held_out_pieces_never_appear_in_training_shards(monkeypatch, tmp_path):
+def test_held_out_pieces_never_appear_in_training_shards_and_valid_and_test_share_none(monkeypatch, tmp_path):
     monkeypatch.setattr(corpus_build, "HELDOUT_FRACTION", 0.5)
-    corpus_build.build(tmp_path, hours=0.06, seed=3, workers=2, log=lambda m: None)
+    # seed 6's plan opens with pieces of all three kinds (valid, test, test, test, train, valid)
+    corpus_build.build(tmp_path, hours=0.1, seed=6, workers=2, log=lambda m: None)
     train = {r["piece"] for r in read_records(tmp_path, "train")}
-    held = {r["piece"] for r in read_records(tmp_path, "heldout")}
+    records = read_records(tmp_path, "heldout")
+    held = {r["piece"] for r in records}
     assert train and held and not (train & held)
     for piece in train | held:
-        assert corpus_build.split_of(piece, 3) == ("heldout" if piece in held else "train")
+        assert corpus_build.split_of(piece, 6) == ("heldout" if piece in held else "train")
+    valid = {records[i]["piece"] for i in indices_in(records, "valid")}
+    test = {records[i]["piece"] for i in indices_in(records, "test")}
+    assert valid and test and not (valid & test) and valid | test == held
 
 
 def test_corpus_add_names_a_broken_file_and_carries_on(tmp_path):
