@@ -33,9 +33,10 @@ def cmd_eval_model(args) -> int:
     control_guidance = CONTROL_GUIDANCE if args.control_guidance is None else args.control_guidance
     sketch_guidance = SKETCH_GUIDANCE if args.sketch_guidance is None else args.sketch_guidance
     embed = shared_text_encoder().embed
+    control_clips = args.control_clips if args.control_clips is not None else (4 if args.quick else 8)
     r = evaluate_model(bundle.lmdm, bundle.codec, Path(args.corpus), Path(args.codec or DEFAULT_CODEC), judges,
                        lambda text: embed([text]), split=args.split, clips=8 if args.quick else 16,
-                       control_guidance=control_guidance, control_clips=4 if args.quick else 8, steps=steps,
+                       control_guidance=control_guidance, control_clips=control_clips, steps=steps,
                        guidance=guidance, sketch_guidance=sketch_guidance, seed=args.seed,
                        progress=ProgressBar("eval generations", 1, min_interval=2.0))
     r["rtf"] = measure_rtf(bundle.lmdm, bundle.codec, steps, guidance, 6 if args.quick else 24) if not args.no_rtf \
@@ -244,6 +245,8 @@ def add_eval_commands(sub) -> None:
     em.add_argument("--quick", action="store_true", help="8 clips and 4 per control instead of 16 and 8")
     em.add_argument("--seed", type=int, default=0, help="seed of the generations and of the real sets (default 0)")
     em.add_argument("--no-rtf", action="store_true", help="skip the real-time factor (for sweeps)")
+    em.add_argument("--control-clips", type=bounded(int, 0, 1000, "a number of clips from 0"), default=None,
+                    help="clips per arrangement control (default 8, 4 with --quick; 0 skips the controls)")
     em.add_argument("--steps", type=steps_arg, default=None)
     em.add_argument("--guidance", type=guidance_arg, default=None)
     em.add_argument("--control-guidance", type=control_guidance_arg, default=None,

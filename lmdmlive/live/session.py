@@ -12,7 +12,8 @@ from ..audio.server import CallbackHub, boot_server
 from .clock import Clock
 from ..engine.worker import Engine
 from ..model.default import ModelBundle, load_default
-from .stream import Delay, Stream
+from .delay import Delay
+from .stream import Stream
 
 
 class Session:

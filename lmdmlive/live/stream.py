@@ -25,7 +25,6 @@ import pyo
 import torch
 
 from ..audio.player import keep_alive
-from ..audio.server import MissingInput, NoAudioInputError
 from ..engine.controls import ARRANGEMENT_RANGES, MAX_STEPS, BlockControls, FrameTimes
 from .lanes import LANES, frame_cycles, lane_pattern, lanes_for_frames
 from .param import MAX_BARS, Param
@@ -44,6 +43,9 @@ class Stream(pyo.PyoObject):
         >>> verb = Freeverb(a, size=0.8, bal=0.3).out()   # any pyo effect after it
         >>> a.stop_at("bar")                  # fades out at the next bar; a.play_at("bar") brings it back
     """
+
+    MADE_WITH = frozenset({"player", "steps", "cfg", "seed"})
+    """Attributes set when the stream is made, which a performer cannot assign (`__setattr__`)."""
 
     def __init__(self, session, prompt=None, seed: int = 0, mul=1, add=0, _engine_stream=None):
         pyo.PyoObject.__init__(self, mul, add)
@@ -96,9 +98,7 @@ class Stream(pyo.PyoObject):
             # A typo (`a.pitchh = "c4"`) would otherwise make a new attribute nobody reads: only
             # the names __init__/_setup (and Delay.__init__) set, and settable properties, pass.
             cls = type(self)
-            own = {"player", "steps", "cfg", "seed"}
-            if isinstance(self, Delay):
-                own |= {"strength", "blocks", "route", "capture"}
+            own = cls.MADE_WITH
             attr = getattr(cls, name, None)
             if name in own:
                 if name in self.__dict__:
@@ -344,58 +344,6 @@ class Stream(pyo.PyoObject):
         return f"{type(self).__name__}({self._prompt!r}, {lanes}, {state}, {self.player.underruns} underruns)"
 
 
-class Delay(Stream):
-    """A generative delay: the live input (or any pyo object) answered `blocks` blocks later.
-
-        >>> d = session.delay("glassy marimba", blocks=4, route="sketch").out()
-        >>> d.feedback = 0.3               # its own output back into its input
-        >>> d2 = session.delay(blocks=6, route="latent", strength=0.4).out()
-        >>> d2.strength = 0                # gives back what was played, through the codec
-    """
-
-    def __init__(self, session, prompt=None, *, blocks: int = 4, route: str = "sketch", strength: float = 0.5,
-                 feedback: float = 0.0, source=None, seed: int = 0, mul=1, add=0):
-        from ..audio.capture import Capture
-        from ..engine.delay import check_delay
-        check_delay(blocks, route)           # before the capture and the stream: a refused delay leaves nothing
-        _unit("strength", strength)
-        fb = pyo.SigTo(_unit("feedback", feedback), time=0.05)
-        source = source if source is not None else session.live_input
-        if isinstance(source, MissingInput):
-            raise NoAudioInputError(str(source.error))
-        engine = session.engine
-        # The capture hears the source plus the delay's own output times feedback; the output
-        # lags the input by `blocks` blocks, so the loop never closes within one buffer.
-        mixed = pyo.Sig(source)
-        capture = Capture(mixed)
-        es = engine.add_delay(capture, delay_blocks=blocks, route=route, strength=_unit("strength", strength),
-                              seed=seed)
-        # the engine may ask for this block's strength as soon as the stream exists
-        object.__setattr__(self, "strength", Param("strength", float(strength), 0.0, 1.0, now=session.cycle_now))
-        Stream.__init__(self, session, prompt, seed=seed, mul=mul, add=add, _engine_stream=es)
-        self._feedback_value = fb
-        self._mixed = mixed
-        mixed.value = source + self.player * fb
-        self.blocks, self.route, self.capture = blocks, route, capture
-
-    @property
-    def feedback(self) -> float:
-        return self._feedback_value.value
-
-    @feedback.setter
-    def feedback(self, value):
-        self._feedback_value.value = _unit("feedback", value)
-
-    def _more_controls(self, cycle) -> dict:
-        return {"strength": float(self.strength.at(cycle))}
-
-
-def _unit(name, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} is a number from 0 to 1, got {value!r}")
-    return float(value)
-
-
 def _samples(session, name: str, seconds) -> int:
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds <= 3600:
         raise ValueError(f"{name} is a number of seconds from 0 to 3600, got {seconds!r}")
@@ -408,4 +356,4 @@ def _fade(value) -> float:
     return float(value)
 
 
-__all__ = ["LANES", "QUANTS", "Stream", "Delay"]
+__all__ = ["LANES", "QUANTS", "Stream"]

@@ -37,7 +37,8 @@ from lmdmlive.live.param import Param
 from lmdmlive.live.prompt import Prompt
 from lmdmlive.live.repl import run_source
 from lmdmlive.live.session import Session
-from lmdmlive.live.stream import Delay, Stream
+from lmdmlive.live.delay import Delay
+from lmdmlive.live.stream import Stream
 from lmdmlive.model import Codec, CodecConfig, LMDM, LMDMConfig
 from lmdmlive.model.default import ModelBundle
 from tests.docs.pages import (FENCE, NOT_RUN, ROOT, USER_TRACK, Block, blocks, check_command, command_lines,

@@ -4,7 +4,7 @@ import torch
 
 from lmdmlive.model import LMDM, Conditions, LMDMConfig
 from lmdmlive.model.config import ConfigError
-from lmdmlive.model.lmdm import pitch_fourier
+from lmdmlive.model.layers import pitch_fourier
 
 TINY = dict(d_model=32, n_layers=1, n_heads=2, latent_dim=4, block_frames=4, context_blocks=2)
 
