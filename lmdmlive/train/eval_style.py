@@ -80,8 +80,8 @@ def evaluate_style(lmdm, codec, folder: Path, work: Path, judges: Judges, embed,
     if added["added"] == 0:
         raise ValueError(f"{folder}: no readable audio to evaluate on ({added['files']} files looked at)")
     build_store(work, codec_path, splits=("user",), log=log)
-    split = LatentSplit(store_dir(work, codec_path), "user")
-    real, owner = _windows(judges, split)
+    folder_clips = LatentSplit(store_dir(work, codec_path), "user")
+    real, owner = _windows(judges, folder_clips)
     if len(real) < 4:
         raise ValueError(f"{folder}: {len(real)} windows of 5 s; the style needs at least 4 to be measured")
     names, corpus_centroids = family_centroids(judges, corpus, codec_path, split=split)
@@ -97,8 +97,8 @@ def evaluate_style(lmdm, codec, folder: Path, work: Path, judges: Judges, embed,
         hits += list(nearest_centroid(real[owner_arr == i], cents) == len(names))
     cfg = lmdm.cfg
     blocks = max(1, int(round(seconds * cfg.frame_rate / cfg.block_frames)))
-    chosen = list(range(min(clips, len(split))))
-    prompts = [split.caption_texts[split.clips[i]["captions"][0]] for i in chosen]
+    chosen = list(range(min(clips, len(folder_clips))))
+    prompts = [folder_clips.caption_texts[folder_clips.clips[i]["captions"][0]] for i in chosen]
     models = {"default": None} if adapter is None else {"default": None, "adapter": adapter}
     total, done = len(models) * len(chosen) * seeds, 0
     cents = np.vstack([corpus_centroids, style_centroid[None]])
