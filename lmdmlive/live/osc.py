@@ -38,7 +38,7 @@ import time
 from bisect import bisect_left, bisect_right
 from fractions import Fraction
 
-from ..model.config import ARRANGEMENT_CONTROLS
+from ..engine.controls import ARRANGEMENT_RANGES
 from ..pattern import Pattern, Span
 from ..pattern.core import Hap
 from ..pattern.notes import note
@@ -179,7 +179,7 @@ def set_attribute(session, stream_name: str, attribute: str, args: list) -> None
         raise OscError(f"{attribute!r} is not something to set")
     if attribute in METHODS:
         getattr(stream, attribute)(*args)
-    elif attribute in ARRANGEMENT_CONTROLS:
+    elif attribute in ARRANGEMENT_RANGES:
         stream.arrange(**{attribute: _one(attribute, args)})
     else:
         setattr(stream, attribute, _one(attribute, args))
