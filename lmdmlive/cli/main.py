@@ -7,6 +7,8 @@ mistake into one line and exit code 2.
 from __future__ import annotations
 
 import argparse
+import faulthandler
+import signal
 import sys
 
 from .args import AUDIO_MODES, EXIT_USAGE, CommandError, bpm_arg
@@ -54,6 +56,8 @@ def _check_checkpoint_options(args) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if hasattr(signal, "SIGUSR1"):       # `kill -USR1 PID` prints every thread's stack: a stuck set can be read
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     if patch_argument(argv) is not None:
         try:
             args = parse_patch_args(argv)

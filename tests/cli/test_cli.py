@@ -199,7 +199,14 @@ def test_a_patch_takes_record_bpm_and_audio_and_the_recording_is_complete_after_
                     pass
                 time.sleep(0.2)
             proc.send_signal(signal.SIGINT)
-            _, err = proc.communicate(timeout=60)
+            try:
+                _, err = proc.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGUSR1)          # the stacks of a process that did not stop
+                time.sleep(2)
+                proc.kill()
+                _, err = proc.communicate()
+                pytest.fail(f"still running 60 s after Ctrl-C; its threads:\n{err[-6000:]}")
         finally:
             if proc.poll() is None:
                 proc.kill()
