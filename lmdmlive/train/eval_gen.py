@@ -46,21 +46,6 @@ def generate(lmdm, codec, conds: list[Conditions], seed: int, steps: int, guidan
     return np.concatenate(out)
 
 
-@torch.no_grad()
-def generate(lmdm, codec, conds: list[Conditions], seed: int, steps: int, guidance: float,
-             control_guidance: float | None = CONTROL_GUIDANCE,
-             sketch_guidance: float | None = SKETCH_GUIDANCE) -> np.ndarray:
-    """Audio (codec rate) of one stream generated under one Conditions per block, as the model
-    decodes it (without the loudness follower: `follow_blocks` adds it)."""
-    cache, decoder = lmdm.new_cache(1), codec.stream_decoder()
-    out = []
-    for cond in conds:
-        z = generate_block(lmdm, [cache], cond, [seed], steps=steps, guidance=guidance,
-                           control_guidance=control_guidance, sketch_guidance=sketch_guidance)
-        out.append(decoder(lmdm.to_codec(z))[0].numpy())
-    return np.concatenate(out)
-
-
 def block_conditions(cfg, blocks: int, style, sketch=None, mask=None, arrangement=None, arrangement_mask=None):
     bf = cfg.block_frames
     out = []

@@ -197,11 +197,11 @@ def plan_clips(packages, seed: int):
         order = list(tracks(package))
         rng.shuffle(order)
         per_package.append([(t, i, a, b) for t in order for i, (a, b) in enumerate(clip_spans(t.seconds))])
-    for group in _round_robin(per_package):
-        yield group
+    yield from round_robin(per_package)
 
 
-def _round_robin(lists):
+def round_robin(lists):
+    """One item of each list in turn, dropping lists as they run out (the corpus plan's interleave)."""
     iters = [iter(x) for x in lists]
     while iters:
         alive = []

@@ -104,18 +104,6 @@ def check(sources, log=print) -> dict:
     return out
 
 
-def _round_robin(streams):
-    iters = [iter(s) for s in streams]
-    while iters:
-        alive = []
-        for it in iters:
-            item = next(it, None)
-            if item is not None:
-                yield item
-                alive.append(it)
-        iters = alive
-
-
 def extended_plan(seed: int, sources, base_plan, item_type):
     """The default plan's items of the enabled default sources, with each opt-in source's items taken in turn."""
     from .grooves import STYLES
@@ -143,8 +131,8 @@ def extended_plan(seed: int, sources, base_plan, item_type):
             items = list(cat[family])
             rng.shuffle(items)
             per_family.append([item_type("piece", src, num or 0, family, variant="musescore") for src, num in items])
-        streams.append(_round_robin(per_family))
-    return _round_robin(streams)
+        streams.append(recorded.round_robin(per_family))
+    return recorded.round_robin(streams)
 
 
 def variant_clip_id(piece_id: str, variant: str) -> str:
