@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import faulthandler
+import io
 import signal
 import sys
 
@@ -57,7 +58,10 @@ def _check_checkpoint_options(args) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if hasattr(signal, "SIGUSR1"):       # `kill -USR1 PID` prints every thread's stack: a stuck set can be read
-        faulthandler.register(signal.SIGUSR1, all_threads=True)
+        try:
+            faulthandler.register(signal.SIGUSR1, all_threads=True)
+        except (io.UnsupportedOperation, ValueError, AttributeError):
+            pass                         # stderr is no file (main() called from a notebook or a test)
     if patch_argument(argv) is not None:
         try:
             args = parse_patch_args(argv)

@@ -27,6 +27,8 @@ import numpy as np
 from .param import Param
 
 
+CLOCK_WINDOW = 49         # ticks the tempo is read from: two beats, so a jitter of a period weighs half
+
 class MidiError(RuntimeError):
     pass
 
@@ -100,6 +102,7 @@ class Midi:
         self._held: dict[object, list[int]] = {}
         self._clock_ticks: list[float] = []
         self._follow_clock = False
+        self._stamp: float | None = None               # arrival time summed from rtmidi's deltas
         self.messages = 0
         self.errors = 0
         self._lock = threading.Lock()
@@ -293,9 +296,12 @@ class Midi:
 
     def _on_message(self, event, _data=None) -> None:
         try:
-            message, _delta = event
+            message, delta = event
             self.messages += 1
-            self.handle(message, time.perf_counter())
+            # rtmidi stamps each message in its MIDI thread, which needs no interpreter lock; the
+            # time this callback runs at does (a busy line in the REPL delays it by milliseconds).
+            self._stamp = time.perf_counter() if self._stamp is None else self._stamp + float(delta)
+            self.handle(message, self._stamp)
         except Exception as e:           # a strange message must not kill rtmidi's thread
             self.errors += 1
             if self.errors <= 5:
@@ -358,15 +364,17 @@ class Midi:
         if not self._follow_clock:
             return
         ticks = self._clock_ticks
+        if ticks and now - ticks[-1] > 0.5:        # the clock stopped and started again: a fresh count
+            ticks.clear()
         ticks.append(now)
-        if len(ticks) > 25:
+        if len(ticks) > CLOCK_WINDOW:
             del ticks[0]
-        if len(ticks) == 25:
-            # One beat of ticks. The tempo is the least-squares slope of their arrival times, not
-            # their span: one tick delivered late (a busy machine, a jittery clock) moves a span
-            # by all of its lateness and the slope by a fraction of it.
+        if len(ticks) >= 25:
+            # From one beat of ticks up to two. The tempo is the least-squares slope of their
+            # arrival times, not their span: one tick delivered late (a busy machine, a jittery
+            # clock) moves a span by all of its lateness and the slope by a fraction of it.
             t = np.asarray(ticks)
-            k = np.arange(25) - 12.0
+            k = np.arange(len(t)) - (len(t) - 1) / 2
             bpm = 60.0 / (24 * float(np.dot(k, t - t.mean()) / np.dot(k, k)))
             if abs(bpm - self.session.bpm) >= 0.5 and 20 <= bpm <= 400:
                 self.session.clock.set_bpm(round(bpm, 1), self.session.now(), quantize="now")

@@ -54,7 +54,10 @@ def catalogue() -> dict[str, list[tuple[str, int | None]]]:
     bundle = corpus.corpora.CoreCorpus().metadataBundle
     folders = {folder: fam for fam, fs in FAMILIES.items() for folder in fs}
     out: dict[str, list] = defaultdict(list)
-    for entry in bundle:
+    # The bundle's own iteration indexes it entry by entry (half a minute for its 15,000 entries);
+    # its table of entries holds the same ones in the same order.
+    entries = getattr(bundle, "_metadataEntries", None)
+    for entry in (entries.values() if isinstance(entries, dict) else bundle):
         folder = str(entry.sourcePath).split("/")[0]
         if folder in folders:
             out[folders[folder]].append((str(entry.sourcePath), entry.number))
