@@ -9,6 +9,8 @@ TABLE_ROWS = [
     ("flat_ratio", "cached time per block, 60 s / 5 s of context behind", "{:.2f}", "<= 1.3"),
     ("window_ratio", "same weights, 60 s window / 5 s window (stress)", "{:.2f}", ""),
     ("rtf", "audio seconds per compute second (gen + decode)", "{:.2f}", ">= 4"),
+    ("rtf_4steps", "the same at 4 denoising steps, in the same turns", "{:.2f}", ""),
+    ("rtf_over_4steps", "rtf / rtf_4steps: what the default step count buys", "{:.2f}", ""),
     ("rtf_controls", "the same with arrangement controls set", "{:.2f}", ""),
     ("rtf_sketch", "the same with sketch lanes set", "{:.2f}", ""),
     ("rtf_controls_sketch", "the same with controls and sketch lanes set", "{:.2f}", ""),

@@ -60,12 +60,16 @@ def run_bench(model: LMDM, codec: Codec, steps: int, guidance: float, quick: boo
     del model10, m5, m60
 
     progress("measuring the real-time factor (generation + decoding), four kinds of stream in turn ...")
-    times = interleaved({f"rtf{suffix}": rtf_runner(model, codec, steps, guidance, controls, sketch)
-                         for suffix, controls, sketch in (("", False, False), ("_controls", True, False),
-                                                          ("_sketch", False, True), ("_controls_sketch", True, True))},
-                        2 * n)
+    runners = {f"rtf{suffix}": rtf_runner(model, codec, steps, guidance, controls, sketch)
+               for suffix, controls, sketch in (("", False, False), ("_controls", True, False),
+                                                ("_sketch", False, True), ("_controls_sketch", True, True))}
+    # the four-step stream beside it, in the same turns: what fewer steps buy (ARC-Forcing's trade)
+    runners["rtf_4steps"] = rtf_runner(model, codec, 4, guidance, False, False)
+    times = interleaved(runners, 2 * n)
     _merge(results, {**{k: cfg.block_seconds / median(v) for k, v in times.items()},
                      "timings": {f"{k}_block_s": spread(v) for k, v in times.items()}, "rtf_repeats": 2 * n})
+    steps_ratio, steps_pairs = ratio_figure(times, "rtf_4steps", "rtf")
+    _merge(results, {"rtf_over_4steps": steps_ratio, "ratio_spread": {"rtf_over_4steps": steps_pairs}})
     progress("starting and dropping streams, watching process memory ...")
     _merge(results, measure_stream_churn(model, codec, rounds=40 if quick else 120))
     progress("timing the cached block and this machine's large float32 matmul, in turn ...")

@@ -138,22 +138,32 @@ def cmd_eval_drift(args) -> int:
             continue
         bundle = load_default(path, args.codec, float32=args.float32)
         results[name] = evaluate_drift(bundle.lmdm, bundle.codec, Path(args.corpus), Path(args.codec or DEFAULT_CODEC),
-                                       judges, lambda t: embed([t]), minutes=args.minutes, prompts=args.prompts,
-                                       steps=steps, guidance=guidance, split=args.split,
+                                       judges, lambda t: embed([t]), minutes=args.minutes, streams=args.streams,
+                                       prompts=args.prompts, change=args.change, steps=args.after_steps
+                                       if name == "after" and args.after_steps else steps, guidance=guidance,
+                                       split=args.split, seed=args.seed,
                                        progress=ProgressBar(f"rollout ({name})", 1, min_interval=2.0))
         results[name]["weights"] = bundle.source
     for name, r in results.items():
-        print(f"{name} ({r['weights']}): drift {r['drift']:.3f}, loudness change {r['loud_change_db']:+.2f} dB")
-        print(f"  {'minute':>6} {'loud dB':>8} {'spread':>7} {'centroid':>9} {'onsets/s':>8} {'agree':>6} {'FD':>9}")
+        print(f"{name} ({r['weights']}, {r['steps']} steps): last/first minute fd {r['fd_ratio']:.3f}, "
+              f"fd_mel {r['fd_mel_ratio']:.3f}; loudness change {r['loud_change_db']:+.2f} dB "
+              f"(widest swing {r['loud_swing_db']:.2f} dB); collapsed minutes: {r['collapsed'] or 'none'}")
+        print(f"  real floors: fd {r['fd_floor']:.3f}, fd_mel {r['fd_mel_floor']:.2f} "
+              f"({r['windows_per_minute']} windows a minute, {r['streams']} streams, "
+              f"prompt changes every {r['change_minutes']:g} min)")
+        print(f"  {'minute':>6} {'fd':>7} {'fd_mel':>8} {'loud dB':>8} {'centroid':>9} {'flat':>6} "
+              f"{'onsets/s':>8} {'agree':>6}")
         for row in r["minutes"]:
-            print(f"  {row['minute']:>6} {row['loud_mean_db']:>8.2f} {row['loud_spread_db']:>7.2f} "
-                  f"{row['centroid_hz']:>9.1f} {row['onset_rate']:>8.2f} {row['prompt_agreement']:>6.2f} {row['fd']:>9.3f}")
+            print(f"  {row['minute']:>6} {row['fd']:>7.3f} {row['fd_mel']:>8.2f} {row['loud_mean_db']:>8.2f} "
+                  f"{row['centroid_hz']:>9.1f} {row['flatness']:>6.3f} {row['onset_rate']:>8.2f} "
+                  f"{row['prompt_agreement']:>6.2f}" + (f"  {row['collapsed']}" if row["collapsed"] else ""))
     if args.plot:
         plot_drift(results, args.plot)
         print(f"wrote {args.plot}", file=sys.stderr)
     if args.json:
-        out = {"drift_before": results["before"]["drift"],
-               "drift_after": results["after"]["drift"] if "after" in results else None, "runs": results}
+        out = {name: {k: r[k] for k in ("fd_ratio", "fd_mel_ratio", "loud_change_db", "loud_swing_db", "collapsed",
+                                         "steps")} for name, r in results.items()}
+        out["runs"] = results
         print(json.dumps(out))
     return 0
 
@@ -286,17 +296,27 @@ def add_eval_commands(sub) -> None:
     eq.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
     eq.set_defaults(func=cmd_eval_quick)
     ed = eval_sub.add_parser("drift", help="minute-by-minute drift of long rollouts, before and after ARC-Forcing",
-                             description="Roll out M minutes from fixed held-out prompts and seeds and report, per "
-                                         "minute, loudness mean and spread, centroid, onset rate, prompt agreement "
-                                         "and the Fréchet distance to real audio; drift = last / first minute.")
-    ed.add_argument("--minutes", type=bounded(float, 0, 600, "minutes above 0", low_open=True), default=10.0)
+                             description="Roll several streams out for M minutes (default 30) through the cache, "
+                                         "each stepping through a sequence of held-out prompts, and report per "
+                                         "minute the Fréchet distances to real music of the split (encoder and "
+                                         "log-mel), loudness, centroid, flatness, onset rate and prompt agreement; "
+                                         "the last minute's distances over the first's; collapsed minutes.")
+    ed.add_argument("--minutes", type=bounded(float, 0, 600, "minutes above 0", low_open=True), default=30.0)
     ed.add_argument("--model", default=None, help="the model before ARC-Forcing (default: the shipped one)")
     ed.add_argument("--after", default=None, help="the model after ARC-Forcing, measured on the same prompts and seeds")
     ed.add_argument("--codec", default=None, help="codec checkpoint (default: the shipped one)")
     ed.add_argument("--corpus", default="data/corpus")
     ed.add_argument("--classifier", default=None, help=CLASSIFIER_HELP)
     ed.add_argument("--encoder", default=None, help=ENCODER_HELP)
-    ed.add_argument("--prompts", type=bounded(int, 1, 64, "a number of prompts"), default=4)
+    ed.add_argument("--prompts", type=bounded(int, 1, 64, "a number of prompts"), default=8,
+                    help="held-out captions in the sequence the streams step through (default 8)")
+    ed.add_argument("--streams", type=bounded(int, 1, 64, "a number of streams"), default=4,
+                    help="streams rolled out together (default 4)")
+    ed.add_argument("--change", type=bounded(float, 0, 600, "minutes above 0", low_open=True), default=2.0,
+                    help="minutes between prompt changes (default 2)")
+    ed.add_argument("--after-steps", type=steps_arg, default=None,
+                    help="denoising steps for the --after model (default: --steps)")
+    ed.add_argument("--seed", type=bounded(int, 0, 2**31 - 1, "a seed from 0"), default=0)
     ed.add_argument("--steps", type=steps_arg, default=None)
     ed.add_argument("--guidance", type=guidance_arg, default=None)
     ed.add_argument("--plot", default=None, metavar="PNG", help="also plot the minutes (e.g. docs/dev/drift.png)")

@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import sys
 
@@ -72,6 +73,17 @@ def cmd_train_lmdm(args) -> int:
     return 0
 
 
+def step_list_arg(text: str) -> tuple[int, ...]:
+    """'1,2' -> (1, 2): the step counts a rollout draws from."""
+    try:
+        steps = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        steps = ()
+    if not steps or any(not 1 <= n <= 64 for n in steps):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of step counts from 1 to 64, e.g. 1,2")
+    return steps
+
+
 def cmd_train_arc(args) -> int:
     from pathlib import Path
 
@@ -86,7 +98,7 @@ def cmd_train_arc(args) -> int:
                   steps=args.steps, minutes=args.minutes, batch=args.batch, rollout_blocks=args.rollout,
                   lr_g=args.lr, lr_d=args.lr_disc, discriminator=args.disc, grad_blocks=args.grad_blocks,
                   anchor=args.anchor, warmup_blocks=args.warmup, disc_steps=args.disc_steps,
-                  export=Path(args.export) if args.export else None,
+                  step_choices=args.rollout_steps, guidance=args.guidance, sampler=args.sampler, export=Path(args.export) if args.export else None,
                   progress=ProgressBar("arc steps", args.steps, min_interval=2.0),
                   log=lambda msg: print(msg, file=sys.stderr, flush=True))
     print(f"arc at step {r['step']}; state in {args.run}" + (f", exported to {args.export}" if args.export else ""))
@@ -256,6 +268,13 @@ def add_training_commands(sub) -> None:
                          "(drawn per step; default 16)")
     ar.add_argument("--disc-steps", type=bounded(int, 1, 16, "a number of updates from 1 to 16"), default=1,
                     help="discriminator updates per generator update, each with fresh noise (default 1)")
+    ar.add_argument("--rollout-steps", type=step_list_arg, default=(1, 2, 4), metavar="N,N,...",
+                    help="denoising step counts a rolled-out block is sampled with, one drawn per block "
+                         "(default 1,2,4; 1,2 trains for a two-step instrument)")
+    ar.add_argument("--guidance", type=bounded(float, 0, 20, "a guidance scale from 0 to 20"), default=1.0,
+                    help="classifier-free guidance inside the rollout (default 1: none; the instrument plays at 2)")
+    ar.add_argument("--sampler", choices=("euler", "pingpong"), default="pingpong",
+                    help="the few-step sampler inside the rollout: the engine's Euler, or ping-pong (default)")
     ar.add_argument("--export", default=None, help="also write the EMA generator as a checkpoint (NAME)")
     ar.add_argument("--threads", type=bounded(int, 1, 256, "a thread count"), default=None)
     ar.set_defaults(func=cmd_train_arc)

@@ -7,9 +7,12 @@ while it was trained to continue real audio. Here it is trained on its own outpu
   warm-up blocks through the KV cache, exactly as the engine does (guided, without
   gradients), so that the context it then continues is partly or wholly its own. It
   then generates K blocks one after another, each from the blocks before, with a step
-  count drawn per block. Every step but the last of each block runs without
-  gradients; the last step (a full denoise, as the ping-pong sampler does) carries
-  them. With `grad_blocks="last"` each generated block enters the next one's context
+  count drawn per block from `step_choices` (1,2 trains the two-step instrument the
+  method promises). Each block is sampled with the few-step sampler inside the loop:
+  the engine's Euler or ping-pong, with classifier-free guidance when `guidance` is
+  not 1, so that what is judged is what would be heard. Every step but the last of
+  each block runs without gradients; the last (a full denoise to the clean block)
+  carries them. With `grad_blocks="last"` each generated block enters the next one's context
   detached (memory of one block); with "all" the gradient also flows through the
   context the later blocks read.
 - A discriminator scores a window given its prompt. "trunk" (the default, as measured:
@@ -44,13 +47,14 @@ import torch.nn.functional as F
 from ..model import LMDM, Conditions, generate_block, save_checkpoint
 from ..model.audio_prompt import ConvLayer
 from ..model.sampler import timesteps
-from .latents import LatentSplit, store_dir
+from .latents import LatentSplit, build_store, store_dir
 from .lmdm_train import StageModule, stage_loss
 from .state import append_log, load_state, read_log, save_state
 
 STEP_CHOICES = (1, 2, 4)
 DISCRIMINATORS = ("trunk", "latent")
 GRAD_BLOCKS = ("last", "all")
+ROLLOUT_SAMPLERS = ("euler", "pingpong")
 TRUNK_NOISE = (0.05, 0.5)
 """Noise levels the trunk discriminator reads at: light enough to keep the detail it judges."""
 
@@ -134,30 +138,60 @@ def warm_history(model: LMDM, context: torch.Tensor, style: torch.Tensor, blocks
     return torch.cat(out, dim=1)
 
 
+def guided_velocity(model: LMDM, ctx: torch.Tensor, cond: Conditions, guidance: float):
+    """The velocity the instrument samples with: classifier-free guidance against the all-dropped
+    condition when `guidance` is not 1, both branches in one batch (as `generate_block` runs them)."""
+    cfg = model.cfg
+    B, bf = ctx.shape[0], cfg.block_frames
+    if guidance == 1.0:
+        return lambda x, t: model.forward_naive(ctx, x, t.expand(B), cond)
+    full = cond.filled(cfg, B, bf)
+    empty = Conditions().filled(cfg, B, bf)
+    pair = Conditions(**{k: torch.cat([getattr(full, k), getattr(empty, k)]) for k in vars(full)})
+    ctx2 = torch.cat([ctx, ctx])
+
+    def velocity(x, t):
+        v = model.forward_naive(ctx2, torch.cat([x, x]), t.expand(2 * B), pair)
+        v_cond, v_uncond = v[:B], v[B:]
+        return v_uncond + guidance * (v_cond - v_uncond)
+    return velocity
+
+
 def rollout(model: LMDM, context: torch.Tensor, cond: Conditions, blocks: int, rng: random.Random,
-            grad_blocks: str = "last") -> torch.Tensor:
+            grad_blocks: str = "last", step_choices: tuple[int, ...] = STEP_CHOICES, guidance: float = 1.0,
+            sampler: str = "euler", noise=None) -> torch.Tensor:
     """K blocks generated from `context`, each from the ones before; gradients through each block's last step.
 
-    grad_blocks: "last" feeds each block to the next one's context detached; "all" keeps
-    the graph, so a block's gradient also reaches the blocks it continued.
+    Each block is sampled as the instrument samples it: `sampler` ("euler", the engine's,
+    or "pingpong") over a step count drawn from `step_choices`, with `guidance` inside
+    the loop, so what the discriminator judges is what a performer would hear at those
+    steps. grad_blocks: "last" feeds each block to the next one's context detached;
+    "all" keeps the graph, so a block's gradient also reaches the blocks it continued.
+    noise(k, shape): block k's starting noise (default: fresh from torch's generator).
     """
     if grad_blocks not in GRAD_BLOCKS:
         raise ValueError(f"grad_blocks must be one of {GRAD_BLOCKS}, got {grad_blocks!r}")
+    if sampler not in ROLLOUT_SAMPLERS:
+        raise ValueError(f"sampler must be one of {ROLLOUT_SAMPLERS}, got {sampler!r}")
     cfg = model.cfg
     B, bf = context.shape[0], cfg.block_frames
     history = context
     out = []
-    for _ in range(blocks):
-        ts = timesteps(rng.choice(STEP_CHOICES))
+    for k in range(blocks):
+        ts = timesteps(rng.choice(step_choices))
         ctx = history[:, -cfg.context_frames:] if history.shape[1] > cfg.context_frames else history
-        x = torch.randn(B, bf, cfg.latent_dim)
+        velocity = guided_velocity(model, ctx, cond, guidance)
+        x = torch.randn(B, bf, cfg.latent_dim) if noise is None else noise(k, (B, bf, cfg.latent_dim))
         with torch.no_grad():
             for i in range(len(ts) - 2):
                 t, t_next = ts[i], ts[i + 1]
-                x0 = x - t * model.forward_naive(ctx, x, t.expand(B), cond)
-                x = (1 - t_next) * x0 + t_next * torch.randn_like(x0)          # ping-pong: re-noise
+                v = velocity(x, t)
+                if sampler == "euler":
+                    x = x + (t_next - t) * v
+                else:                                               # ping-pong: denoise, re-noise
+                    x = (1 - t_next) * (x - t * v) + t_next * torch.randn_like(x)
         t = ts[-2]
-        x0 = x - t * model.forward_naive(ctx, x, t.expand(B), cond)             # the step with gradients
+        x0 = x - t * velocity(x, t)            # the last step, to the clean block, carries the gradients
         out.append(x0)
         history = torch.cat([history, x0 if grad_blocks == "all" else x0.detach()], dim=1)
     return torch.cat(out, dim=1)
@@ -205,6 +239,7 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
               batch: int = 4, context_blocks: int = 4, rollout_blocks: int = 4, warmup_blocks: int = 16,
               lr_g: float = 1e-5, lr_d: float = 1e-4, contrastive: float = 1.0, anchor: float = 1.0,
               discriminator: str = "trunk", grad_blocks: str = "last", disc_steps: int = 1, seed: int = 0,
+              step_choices: tuple[int, ...] = STEP_CHOICES, guidance: float = 1.0, sampler: str = "pingpong",
               export: Path | None = None,
               progress=None, log=print) -> dict:
     from ..model import LMDMConfig, load_checkpoint
@@ -216,12 +251,18 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
         raise ValueError(f"grad_blocks must be one of {GRAD_BLOCKS}, got {grad_blocks!r}")
     if disc_steps < 1:
         raise ValueError(f"disc_steps must be 1 or more, got {disc_steps}")
+    step_choices = tuple(int(n) for n in step_choices)
+    if not step_choices or any(n < 1 or n > 64 for n in step_choices):
+        raise ValueError(f"step choices must be whole numbers from 1 to 64, got {step_choices!r}")
+    if sampler not in ROLLOUT_SAMPLERS:
+        raise ValueError(f"sampler must be one of {ROLLOUT_SAMPLERS}, got {sampler!r}")
     torch.manual_seed(seed)
     rng = random.Random(seed)
     run = Path(run)
     run.mkdir(parents=True, exist_ok=True)
     gen = load_checkpoint(init, "lmdm", LMDMConfig, LMDM)[0]
     cfg = gen.cfg
+    build_store(corpus, codec, splits=("train",), log=log)      # encoded once; a stored split is kept
     split = LatentSplit(store_dir(corpus, codec), "train")
     disc = TrunkDiscriminator(gen) if discriminator == "trunk" else LatentDiscriminator(cfg.latent_dim, cfg.style_dim)
     ema = copy.deepcopy(gen).requires_grad_(False)
@@ -234,7 +275,7 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
     step = meta["step"] if meta else 0
     if meta:
         log(f"resuming {run} at step {step}")
-    sampler = WindowSampler(split, gen.latent_mean, gen.latent_std, cfg.block_frames, seed + step)
+    windows = WindowSampler(split, gen.latent_mean, gen.latent_std, cfg.block_frames, seed + step)
     net = StageModule(gen)
     noise_gen = torch.Generator().manual_seed(seed + step)
     total = context_blocks + rollout_blocks
@@ -243,16 +284,19 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
     deadline = time.monotonic() + minutes * 60 if minutes else None
     t0 = time.monotonic()
     info = {"init": str(init), "discriminator": discriminator, "grad_blocks": grad_blocks, "anchor": anchor,
-            "disc_steps": disc_steps}
+            "disc_steps": disc_steps, "step_choices": list(step_choices), "guidance": guidance, "sampler": sampler,
+            "rollout_blocks": rollout_blocks}
     while step < steps and (deadline is None or time.monotonic() < deadline):
-        x0, cond = sampler.batch(batch, total, drop=False)
+        x0, cond = windows.batch(batch, total, drop=False)
         style = cond.style
         context, real = x0[:, :context_blocks * bf], x0[:, context_blocks * bf:]
         warm = rng.randint(0, max_warmup)
         gen.eval()
-        history = warm_history(gen, context, style, warm, seed=rng.randrange(2 ** 31))
+        history = warm_history(gen, context, style, warm, seed=rng.randrange(2 ** 31), steps=max(step_choices),
+                               guidance=2.0 if guidance == 1.0 else guidance)
         gen.train()
-        fake = rollout(gen, history, Conditions(style=style), rollout_blocks, rng, grad_blocks)
+        fake = rollout(gen, history, Conditions(style=style), rollout_blocks, rng, grad_blocks, step_choices,
+                       guidance, sampler)
         shuffled = style.roll(1, dims=0)
         for _ in range(disc_steps):
             # one noise level and one noise per item, shared by every window the discriminator reads in this update
@@ -271,7 +315,7 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
         g_loss = g_adv
         fm = torch.zeros(())
         if anchor > 0:
-            a0, a_cond = sampler.batch(batch, total)
+            a0, a_cond = windows.batch(batch, total)
             fm = stage_loss(net, "lmdm", a0, a_cond, noise_gen, context_noise=0.05)
             g_loss = g_adv + anchor * fm
         g_opt.zero_grad(set_to_none=True)

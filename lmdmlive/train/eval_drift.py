@@ -1,13 +1,26 @@
-"""`lmdmlive eval drift`: what minutes of a model feeding on its own output do to the sound.
+"""`lmdmlive eval drift`: what half an hour of a model feeding on its own output does to the sound,
+measured against real music.
 
-Fixed prompts (held-out clips' captions in phrasings never used in training) and
-fixed seeds are rolled out for M minutes through the KV cache, all prompts batched
-into one model call per block, exactly as the engine runs streams. Minute by minute:
-loudness mean and spread, spectral centroid, onset rate, the attribute classifier's
-agreement with each prompt's style family, and the Fréchet distance of that minute's
-5 s windows (audio-prompt-encoder embeddings) to real held-out windows. `drift` is
-the distance in the last minute over the first. Run for the model before and after
-ARC-Forcing on the same prompts and seeds, side by side.
+A set is long and its prompts change. So several streams are rolled out together
+through the KV cache for M minutes (default 30), all batched into one model call per
+block as the engine runs them, and every `change` minutes each stream moves on to the
+next prompt of a sequence of held-out captions (in phrasings never used in training);
+the cache is kept across a change, as in a set.
+
+Each minute is compared with real music of the split, from pieces none of the prompts
+came from, by both judges of `eval model`: the Fréchet distance of 5 s windows in the
+audio-prompt encoder's embedding (`fd`) and the diagonal Fréchet distance of their
+log-mel statistics (`fd_mel`, no trained part). Their floors are the same distances
+between two disjoint real sets of one minute's size, so a minute can be read against
+what real music itself scores. Beside them: loudness, centroid, onset rate, spectral
+flatness, and the classifier's agreement with the prompt then playing. A minute
+*collapses* when it is near silence (mean loudness within 1 dB of the -60 dB floor the
+loudness curve is clipped at) or noise-like
+(flatness above 0.5, where white noise is 1 and the real windows are far below).
+
+The summary is what a long set needs: the last minute's distances over the first's
+(`fd_ratio`, `fd_mel_ratio`), the loudness change from the first minute to the last,
+the widest loudness swing of any minute from the first, and the collapsed minutes.
 """
 from __future__ import annotations
 
@@ -20,40 +33,62 @@ from ..model import Conditions, generate_block
 from ..model.conditioning import stack_conditions
 from ..model.features import sketch_features
 from .audio_models import WINDOW
+from .corpus.shards import read_records
 from .eval_gen import Judges
-from .fad import frechet, spread_windows
+from .eval_model import EvalRoles, real_set
+from .fad import frechet, frechet_diagonal, mel_stats
 from .latents import LatentSplit, build_store, store_dir
-from .splits import indices_in
+
+SILENT_DB = -60.0
+NOISE_FLATNESS = 0.5
 
 
 @torch.no_grad()
-def rollout_minutes(lmdm, codec, styles: torch.Tensor, seconds: float, seed: int = 0, steps: int = 4,
+def rollout_minutes(lmdm, codec, styles_at, streams: int, seconds: float, seed: int = 0, steps: int = 4,
                     guidance: float = 2.0, progress=None):
-    """Yield (minute index, audio (n_prompts, samples)) for each full minute of a batched rollout."""
+    """Yield (minute index, audio (streams, samples)) for each full minute of a batched rollout.
+
+    styles_at(minute) -> (streams, style_dim): the prompt each stream plays in that minute.
+    """
     cfg = lmdm.cfg
-    n = styles.shape[0]
-    caches = [lmdm.new_cache(1) for _ in range(n)]
-    decoders = [codec.stream_decoder() for _ in range(n)]
-    cond = stack_conditions([Conditions(style=styles[i:i + 1]) for i in range(n)], cfg, cfg.block_frames)
+    caches = [lmdm.new_cache(1) for _ in range(streams)]
+    decoders = [codec.stream_decoder() for _ in range(streams)]
     per_minute = int(round(60.0 / cfg.block_seconds))
     blocks = int(round(seconds / cfg.block_seconds))
-    pieces = [[] for _ in range(n)]
+    pieces = [[] for _ in range(streams)]
+    cond, cond_minute = None, None
     for b in range(blocks):
-        z = generate_block(lmdm, caches, cond, [seed + i for i in range(n)], steps=steps, guidance=guidance)
-        for i in range(n):
+        minute = b // per_minute
+        if minute != cond_minute:
+            styles = styles_at(minute)
+            cond = stack_conditions([Conditions(style=styles[i:i + 1]) for i in range(streams)], cfg,
+                                    cfg.block_frames)
+            cond_minute = minute
+        z = generate_block(lmdm, caches, cond, [seed + i for i in range(streams)], steps=steps, guidance=guidance)
+        for i in range(streams):
             pieces[i].append(decoders[i](lmdm.to_codec(z[i:i + 1]))[0].numpy())
         if progress is not None:
             progress(b + 1, blocks)
         if (b + 1) % per_minute == 0 or b + 1 == blocks:
-            yield b // per_minute, np.stack([np.concatenate(p) for p in pieces])
-            pieces = [[] for _ in range(n)]
+            yield minute, np.stack([np.concatenate(p) for p in pieces])
+            pieces = [[] for _ in range(streams)]
+
+
+def flatness(audio: np.ndarray, n_fft: int = 1024) -> float:
+    """Mean spectral flatness (geometric over arithmetic mean of the power spectrum) of 1024-sample frames."""
+    n = len(audio) // n_fft
+    if n == 0:
+        return float("nan")
+    frames = audio[: n * n_fft].reshape(n, n_fft) * np.hanning(n_fft)
+    power = np.abs(np.fft.rfft(frames, axis=1)) ** 2 + 1e-12
+    return float(np.mean(np.exp(np.log(power).mean(axis=1)) / power.mean(axis=1)))
 
 
 @torch.no_grad()
 def minute_stats(audio: np.ndarray, codec, judges: Judges, families: list[int]) -> dict:
-    """Statistics of one minute of every prompt's audio (n_prompts, samples)."""
+    """Statistics of one minute of every stream's audio (streams, samples); families: the prompt's, per stream."""
     rate, hop = codec.cfg.sample_rate, codec.cfg.hop
-    loud, bright, onsets, agree, emb = [], [], [], [], []
+    loud, bright, onsets, agree, enc, mel, flat = [], [], [], [], [], [], []
     for i, a in enumerate(audio):
         f = sketch_features(a, rate, hop)
         loud.append(f["loud"])
@@ -61,62 +96,95 @@ def minute_stats(audio: np.ndarray, codec, judges: Judges, families: list[int]) 
         o = f["onset"]
         peaks = (o[1:-1] > 0.25) & (o[1:-1] >= o[:-2]) & (o[1:-1] > o[2:])
         onsets.append(peaks.sum() / (len(a) / rate))
+        flat.append(flatness(a))
         z = codec.encode(torch.from_numpy(np.ascontiguousarray(a[: len(a) // hop * hop]))[None])
         for s in range(0, z.shape[1] - WINDOW + 1, WINDOW):
             w = z[:, s:s + WINDOW]
-            emb.append(judges.encoder(w)[0].numpy())
+            enc.append(judges.encoder(w)[0].numpy())
+            mel.append(mel_stats(a[s * hop:(s + WINDOW) * hop], rate))
             if families[i] >= 0:
                 agree.append(int(judges.classifier(w)["family"][0].argmax()) == families[i])
     loud_all = np.concatenate(loud)
-    return {"loud_mean_db": float(loud_all.mean()), "loud_spread_db": float(loud_all.std()),
+    loud_mean = float(loud_all.mean())
+    flat_mean = float(np.mean(flat))
+    return {"loud_mean_db": loud_mean, "loud_spread_db": float(loud_all.std()),
             "centroid_hz": float(2 ** np.concatenate(bright).mean()), "onset_rate": float(np.mean(onsets)),
-            "prompt_agreement": float(np.mean(agree)) if agree else float("nan"), "_emb": np.stack(emb)}
+            "flatness": flat_mean, "prompt_agreement": float(np.mean(agree)) if agree else float("nan"),
+            "collapsed": "silence" if loud_mean < SILENT_DB + 1.0 else "noise" if flat_mean > NOISE_FLATNESS else "",
+            "_enc": np.stack(enc), "_mel": np.stack(mel)}
 
 
-def evaluate_drift(lmdm, codec, corpus: Path, codec_path: Path, judges: Judges, embed, *, minutes: float = 10.0,
-                   prompts: int = 4, seed: int = 0, steps: int = 4, guidance: float = 2.0, split: str = "test",
-                   progress=None) -> dict:
+def prompt_sequence(held: LatentSplit, clips: list[int]) -> list[str]:
+    return [held.caption_texts[held.clips[i]["unseen_caption"]] if held.clips[i].get("unseen_caption") is not None
+            else held.caption_texts[held.clips[i]["captions"][0]] for i in clips]
+
+
+def evaluate_drift(lmdm, codec, corpus: Path, codec_path: Path, judges: Judges, embed, *, minutes: float = 30.0,
+                   streams: int = 4, prompts: int = 8, change: float = 2.0, seed: int = 0, steps: int = 4,
+                   guidance: float = 2.0, split: str = "test", progress=None) -> dict:
+    """Roll `streams` streams out for `minutes`, each stepping through `prompts` captions every `change` minutes."""
+    if change <= 0:
+        raise ValueError(f"change must be a number of minutes above 0, got {change!r}")
     folder = store_dir(corpus, codec_path)
     build_store(corpus, codec_path, splits=("heldout",))
     held = LatentSplit(folder, "heldout")
-    members = indices_in(held.clips, split)
-    prompt_clips = [held.clips[i] for i in members[:prompts]]
-    clips = [c for c in prompt_clips if c.get("unseen_caption") is not None] or prompt_clips
-    texts = [held.caption_texts[c["unseen_caption"] if c.get("unseen_caption") is not None else c["captions"][0]]
-             for c in clips]
+    roles = EvalRoles.of(held, split, WINDOW, prompts, seed)
+    clips = roles.prompts
+    texts = prompt_sequence(held, clips)
     styles = torch.cat([embed(t) for t in texts])
-    fams = [judges.classifier.families.index(c["family"]) if c["family"] in judges.classifier.families else -1
-            for c in clips]
-    others = members[prompts:] or members        # real windows from other pieces than the prompts'
-    picks = spread_windows([held.frames(i) for i in others], 200, WINDOW, np.random.default_rng(seed))
-    with torch.no_grad():
-        real = np.stack([judges.encoder(held.clip(others[k], s, WINDOW)[0][None])[0].numpy() for k, s in picks])
+    names = judges.classifier.families
+    fams = [names.index(held.clips[i]["family"]) if held.clips[i]["family"] in names else -1 for i in clips]
+
+    def playing(minute: int) -> list[int]:
+        step = int(minute // change)
+        return [(i + step) % len(texts) for i in range(streams)]
+
+    records = {r["id"]: r for r in read_records(corpus, "heldout")}
+    hop, rate = codec.cfg.hop, codec.cfg.sample_rate
+    per_minute = streams * int(60 // (WINDOW / lmdm.cfg.frame_rate))
+    reference = real_set(judges, held, corpus, records, roles.reference, 4 * per_minute, hop, rate, seed + 1)
+    floor = real_set(judges, held, corpus, records, roles.floor, per_minute, hop, rate, seed + 2)
+    floors = {"fd_floor": frechet(floor.enc, reference.enc), "fd_mel_floor": frechet_diagonal(floor.mel, reference.mel)}
     rows = []
-    for minute, audio in rollout_minutes(lmdm, codec, styles, minutes * 60.0, seed, steps, guidance, progress):
-        st = minute_stats(audio, codec, judges, fams)
-        emb = st.pop("_emb")
-        st["fd"] = frechet(emb, real) if len(emb) > 2 else float("nan")
+    for minute, audio in rollout_minutes(lmdm, codec, lambda m: styles[playing(m)], streams, minutes * 60.0, seed,
+                                         steps, guidance, progress):
+        st = minute_stats(audio, codec, judges, [fams[k] for k in playing(minute)])
+        enc, mel = st.pop("_enc"), st.pop("_mel")
+        st["fd"] = frechet(enc, reference.enc) if len(enc) > 2 else float("nan")
+        st["fd_mel"] = frechet_diagonal(mel, reference.mel) if len(mel) > 2 else float("nan")
         st["minute"] = minute + 1
+        st["prompts"] = playing(minute)
         rows.append(st)
     first, last = rows[0], rows[-1]
-    return {"minutes": rows, "drift": last["fd"] / first["fd"] if first["fd"] > 0 else float("nan"),
-            "loud_change_db": last["loud_mean_db"] - first["loud_mean_db"], "prompts": texts,
-            "steps": steps, "guidance": guidance, "seed": seed, "split": split}
+    louds = [r["loud_mean_db"] for r in rows]
+    return {"minutes": rows, "fd_ratio": last["fd"] / first["fd"] if first["fd"] > 0 else float("nan"),
+            "fd_mel_ratio": last["fd_mel"] / first["fd_mel"] if first["fd_mel"] > 0 else float("nan"),
+            "loud_change_db": last["loud_mean_db"] - first["loud_mean_db"],
+            "loud_swing_db": float(max(abs(v - louds[0]) for v in louds)),
+            "collapsed": [r["minute"] for r in rows if r["collapsed"]],
+            "fd_floor": floors["fd_floor"], "fd_mel_floor": floors["fd_mel_floor"],
+            "prompt_texts": texts, "streams": streams, "change_minutes": change,
+            "windows_per_minute": per_minute, "steps": steps, "guidance": guidance, "seed": seed, "split": split}
 
 
 def plot_drift(results: dict[str, dict], path: str) -> None:
-    """Per-minute FD, loudness and centroid of each model, side by side."""
+    """Per-minute distances to real music (with their floors), loudness and centroid of each model."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), dpi=120)
+    fig, axes = plt.subplots(1, 4, figsize=(14, 3.3), dpi=120)
     for name, r in results.items():
         m = [row["minute"] for row in r["minutes"]]
-        axes[0].plot(m, [row["fd"] for row in r["minutes"]], "o-", label=name)
-        axes[1].plot(m, [row["loud_mean_db"] for row in r["minutes"]], "o-", label=name)
-        axes[2].plot(m, [row["centroid_hz"] for row in r["minutes"]], "o-", label=name)
-    for ax, title in zip(axes, ("Fréchet distance to real audio", "loudness (dB)", "spectral centroid (Hz)")):
-        ax.set_title(title, fontsize=9)
+        line = axes[0].plot(m, [row["fd"] for row in r["minutes"]], "o-", ms=3, label=name)[0]
+        axes[0].axhline(r["fd_floor"], color=line.get_color(), ls=":", lw=0.8)
+        axes[1].plot(m, [row["fd_mel"] for row in r["minutes"]], "o-", ms=3, label=name, color=line.get_color())
+        axes[1].axhline(r["fd_mel_floor"], color=line.get_color(), ls=":", lw=0.8)
+        axes[2].plot(m, [row["loud_mean_db"] for row in r["minutes"]], "o-", ms=3, label=name)
+        axes[3].plot(m, [row["centroid_hz"] for row in r["minutes"]], "o-", ms=3, label=name)
+    titles = ("encoder Fréchet distance to real (dotted: real floor)", "log-mel Fréchet distance (dotted: floor)",
+              "loudness (dB)", "spectral centroid (Hz)")
+    for ax, title in zip(axes, titles):
+        ax.set_title(title, fontsize=8)
         ax.set_xlabel("minute")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)

@@ -22,6 +22,30 @@ def test_a_rollout_is_what_generation_does_and_only_last_steps_carry_gradients()
     assert grads and all(torch.isfinite(g).all() for g in grads)
 
 
+def test_a_guided_euler_rollout_is_the_block_the_engine_generates_from_the_same_noise():
+    from lmdmlive.model import generate_block
+    from lmdmlive.model.sampler import block_noise
+    torch.manual_seed(0)
+    model = small_lmdm().eval()
+    context = torch.randn(1, 8, 8)
+    cond = Conditions(style=torch.randn(1, 384))
+    caches = [model.new_cache(1)]
+    for i in range(0, 8, 4):                   # the context, a block at a time, as the engine appends it
+        model.append(caches, context[:, i:i + 4])
+    played = []
+    for _ in range(2):
+        played.append(generate_block(model, caches, cond, [7], steps=2, guidance=2.0, sampler="euler"))
+    with torch.no_grad():
+        out = rollout(model, context, cond, blocks=2, rng=random.Random(0), step_choices=(2,), guidance=2.0,
+                      sampler="euler", noise=lambda k, shape: block_noise(7, 2 + k, shape))
+    assert torch.allclose(out, torch.cat(played, dim=1), atol=1e-4)
+    with torch.no_grad():                       # without guidance inside the loop it is another block
+        # (the noise of generated block k is indexed after the 2 context blocks the cache holds)
+        plain = rollout(model, context, cond, blocks=1, rng=random.Random(0), step_choices=(2,), guidance=1.0,
+                        sampler="euler", noise=lambda k, shape: block_noise(7, 2 + k, shape))
+    assert not torch.allclose(plain, played[0], atol=1e-3)
+
+
 def test_gradients_reach_the_context_later_blocks_read_only_when_asked():
     model = small_lmdm()
     context = torch.randn(2, 8, 8)

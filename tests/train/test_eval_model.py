@@ -75,14 +75,33 @@ def test_an_untrained_model_is_told_apart_from_real_audio(judged):
     assert -1.0 <= r["loud_corr_unfollowed"] <= 1.0
 
 
-def test_drift_is_measured_minute_by_minute(judged, tmp_path):
+def test_drift_is_measured_minute_by_minute_against_real_music_under_changing_prompts(judged, tmp_path):
     from lmdmlive.train.eval_drift import evaluate_drift, plot_drift
     corpus, codec_path, judges = judged
     lmdm = LMDM(LMDMConfig(d_model=64, n_layers=2, n_heads=2, latent_dim=8, block_frames=12, context_blocks=2)).eval()
     r = evaluate_drift(lmdm, load_codec(codec_path), corpus, codec_path, judges, embed_text,
-                       minutes=2.0, prompts=2, steps=1, guidance=1.0)
+                       minutes=2.0, streams=2, prompts=2, change=1.0, steps=1, guidance=1.0)
     assert [row["minute"] for row in r["minutes"]] == [1, 2]
-    assert all(np.isfinite(row["fd"]) and row["fd"] >= 0 for row in r["minutes"])
-    assert r["drift"] == pytest.approx(r["minutes"][-1]["fd"] / r["minutes"][0]["fd"])
+    assert [row["prompts"] for row in r["minutes"]] == [[0, 1], [1, 0]]      # each stream moved on a prompt
+    for row in r["minutes"]:
+        assert np.isfinite(row["fd"]) and row["fd"] >= 0 and np.isfinite(row["fd_mel"]) and row["fd_mel"] >= 0
+    assert r["fd_ratio"] == pytest.approx(r["minutes"][-1]["fd"] / r["minutes"][0]["fd"])
+    assert r["fd_mel_ratio"] == pytest.approx(r["minutes"][-1]["fd_mel"] / r["minutes"][0]["fd_mel"])
+    assert r["fd_floor"] > 0 and r["fd_mel_floor"] > 0
+    # random weights are far from real music on both judges, beyond what real music scores against itself
+    assert r["minutes"][0]["fd_mel"] > 2 * r["fd_mel_floor"], r
     plot_drift({"before": r}, str(tmp_path / "drift.png"))
     assert (tmp_path / "drift.png").stat().st_size > 1000
+
+
+def test_a_minute_of_silence_or_of_noise_is_called_collapsed_and_music_is_not(judged):
+    from lmdmlive.train.eval_drift import flatness, minute_stats
+    _, codec_path, judges = judged
+    codec = load_codec(codec_path)
+    rate = codec.cfg.sample_rate
+    t = np.arange(rate * 10) / rate
+    chord = sum(0.1 * np.sin(2 * np.pi * f * t) for f in (220.0, 277.2, 329.6)).astype(np.float32)
+    noise = np.random.default_rng(0).standard_normal(len(t)).astype(np.float32) * 0.1
+    assert flatness(noise) > 0.5 > 0.05 > flatness(chord)
+    kinds = [minute_stats(a[None], codec, judges, [-1])["collapsed"] for a in (chord, noise, chord * 1e-5)]
+    assert kinds == ["", "noise", "silence"]
