@@ -119,7 +119,7 @@ def test_midi_clock_sets_the_tempo(session, jack):
 
 
 def test_a_lost_clock_tick_does_not_slow_the_tempo_and_a_real_change_is_followed():
-    from lmdmlive.live.midi import clock_bpm
+    from lmdmlive.live.clock_follow import clock_bpm
     rng = np.random.default_rng(0)
     period = 256 / 48000                     # JACK hands MIDI over once a period: arrival times are quantised
     interval = 60.0 / (140 * 24)
