@@ -18,7 +18,8 @@ flatness, and the classifier's agreement with the prompt then playing. A minute
 loudness curve is clipped at) or noise-like
 (flatness above 0.5, where white noise is 1 and the real windows are far below).
 
-The summary is what a long set needs: the last minute's distances over the first's
+In the last minute every stream comes back to the prompt it opened with, so the
+summary compares like with like: the last minute's distances over the first's
 (`fd_ratio`, `fd_mel_ratio`), the loudness change from the first minute to the last,
 the widest loudness swing of any minute from the first, and the collapsed minutes.
 """
@@ -135,8 +136,12 @@ def evaluate_drift(lmdm, codec, corpus: Path, codec_path: Path, judges: Judges, 
     names = judges.classifier.families
     fams = [names.index(held.clips[i]["family"]) if held.clips[i]["family"] in names else -1 for i in clips]
 
+    last = int(np.ceil(minutes)) - 1
+
     def playing(minute: int) -> list[int]:
-        step = int(minute // change)
+        # The last minute comes home to the first minute's prompts, so that last over first
+        # compares like with like: a change of style is not counted as drift.
+        step = 0 if minute == last else int(minute // change)
         return [(i + step) % len(texts) for i in range(streams)]
 
     records = {r["id"]: r for r in read_records(corpus, "heldout")}

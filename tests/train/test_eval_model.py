@@ -80,9 +80,10 @@ def test_drift_is_measured_minute_by_minute_against_real_music_under_changing_pr
     corpus, codec_path, judges = judged
     lmdm = LMDM(LMDMConfig(d_model=64, n_layers=2, n_heads=2, latent_dim=8, block_frames=12, context_blocks=2)).eval()
     r = evaluate_drift(lmdm, load_codec(codec_path), corpus, codec_path, judges, embed_text,
-                       minutes=2.0, streams=2, prompts=2, change=1.0, steps=1, guidance=1.0)
-    assert [row["minute"] for row in r["minutes"]] == [1, 2]
-    assert [row["prompts"] for row in r["minutes"]] == [[0, 1], [1, 0]]      # each stream moved on a prompt
+                       minutes=3.0, streams=2, prompts=2, change=1.0, steps=1, guidance=1.0)
+    assert [row["minute"] for row in r["minutes"]] == [1, 2, 3]
+    # each stream moves on a prompt a minute, and the last minute comes back to the first's prompts
+    assert [row["prompts"] for row in r["minutes"]] == [[0, 1], [1, 0], [0, 1]]
     for row in r["minutes"]:
         assert np.isfinite(row["fd"]) and row["fd"] >= 0 and np.isfinite(row["fd_mel"]) and row["fd_mel"] >= 0
     assert r["fd_ratio"] == pytest.approx(r["minutes"][-1]["fd"] / r["minutes"][0]["fd"])
