@@ -32,7 +32,7 @@ import torch
 
 from ..model import Conditions, generate_block
 from ..model.conditioning import stack_conditions
-from ..model.features import sketch_features
+from ..model.features import SILENCE_DB, sketch_features
 from .audio_models import WINDOW
 from .corpus.shards import read_records
 from .eval_gen import Judges
@@ -40,7 +40,6 @@ from .eval_model import EvalRoles, real_set
 from .fad import frechet, frechet_diagonal, mel_stats
 from .latents import LatentSplit, build_store, store_dir
 
-SILENT_DB = -60.0
 NOISE_FLATNESS = 0.5
 
 
@@ -111,7 +110,7 @@ def minute_stats(audio: np.ndarray, codec, judges: Judges, families: list[int]) 
     return {"loud_mean_db": loud_mean, "loud_spread_db": float(loud_all.std()),
             "centroid_hz": float(2 ** np.concatenate(bright).mean()), "onset_rate": float(np.mean(onsets)),
             "flatness": flat_mean, "prompt_agreement": float(np.mean(agree)) if agree else float("nan"),
-            "collapsed": "silence" if loud_mean < SILENT_DB + 1.0 else "noise" if flat_mean > NOISE_FLATNESS else "",
+            "collapsed": "silence" if loud_mean < SILENCE_DB + 1.0 else "noise" if flat_mean > NOISE_FLATNESS else "",
             "_enc": np.stack(enc), "_mel": np.stack(mel)}
 
 
