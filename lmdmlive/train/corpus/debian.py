@@ -7,12 +7,16 @@ licence and attribution come from the package's machine-readable copyright file
 says. Install paths differ from the source-tree paths the patterns name, so a pattern
 matches when its file name glob matches and its last folder (if any) is one of the
 file's folders (`data/music/*.ogg` matches `/usr/share/games/x/data/music/a.ogg`).
+Some packages still ship a free-text copyright file (wesnoth, openclonk): then the
+licence is the first one the text names and the attribution its first copyright
+lines, marked as read from free text so the manifest says how it was found.
 """
 from __future__ import annotations
 
 import fnmatch
 import functools
 import gzip
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -121,6 +125,47 @@ def _stanzas(package: str) -> tuple[tuple[Stanza, ...], str]:
     return tuple(parse_dep5(text)), text
 
 
+FREE_TEXT = "(free-text copyright file)"
+
+# Phrases that name a licence in prose, checked on lower-cased text with its whitespace collapsed.
+_LICENCE_PHRASES = (
+    ("gnu lesser general public license", "LGPL"),
+    ("gnu library general public license", "LGPL"),
+    ("gnu general public license", "GPL"),
+    ("permission to use, copy, modify, and/or distribute", "ISC"),
+    ("permission is hereby granted, free of charge", "MIT"),
+    ("creative commons attribution-sharealike", "CC-BY-SA"),
+    ("creative commons attribution", "CC-BY"),
+    ("public domain", "public-domain"),
+)
+
+
+def free_text_licence(text: str) -> tuple[str, str]:
+    """(licence, attribution) of a copyright file written as prose: the licence named first (the
+    package's main one, with its version and "or later" when the next sentences give them) and the
+    first two copyright holders, e.g. ("GPL-2+", "2003 - 2009 by David White and 23 others")."""
+    flat = " ".join(text.lower().split())
+    found = [(flat.find(phrase), name) for phrase, name in _LICENCE_PHRASES if phrase in flat]
+    licence = ""
+    if found:
+        at, licence = min(found)
+        window = flat[at:at + 400]
+        version = re.search(r"(?:version|v)\s*(\d(?:\.\d)?)|(\d\.\d) (?:unported|international|license)", window)
+        if version and licence not in ("ISC", "MIT", "public-domain"):
+            licence += "-" + (version.group(1) or version.group(2))
+            if licence.startswith(("GPL", "LGPL")) and re.search(r"any later|or later", window):
+                licence += "+"
+    holders = []
+    for line in text.splitlines():
+        if holders and line.lower().startswith("license"):
+            break                                   # what follows is the licence text and its sub-parts
+        m = re.match(r"\s*(?:copyright\s*(?:\(c\)|©)?|©)\s*(.+)", line, re.IGNORECASE)
+        if m and re.search(r"\d{4}", m.group(1)):
+            holders.append(" ".join(re.sub(r"<[^>]*>|https?://\S+", "", m.group(1)).split()).rstrip(",."))
+    attribution = ", ".join(holders[:2]) + (f" and {len(holders) - 2} others" if len(holders) > 2 else "")
+    return licence, attribution
+
+
 def licence_of(package: str, path: str) -> Licence:
     """The licence and attribution of one installed file, from its package's copyright file."""
     stanzas, text = _stanzas(package)
@@ -130,6 +175,9 @@ def licence_of(package: str, path: str) -> Licence:
             chosen = st                             # DEP-5: the last matching stanza wins
     if chosen is None:
         where = copyright_path(package)
+        licence, attribution = free_text_licence(text) if text and not stanzas else ("", "")
+        if licence and attribution:
+            return Licence(package, licence, attribution, FREE_TEXT, where)
         return Licence(package, "see copyright file" if text else "unknown", "", "", where)
     return Licence(package, chosen.licence, chosen.copyright, " ".join(chosen.patterns), copyright_path(package))
 

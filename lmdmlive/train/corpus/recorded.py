@@ -8,7 +8,8 @@ held-out split (by piece) holds tracks out whole. Decoding reads only the clip's
 own span, so a long or damaged file costs a bounded time and memory.
 
 The `fretsonfire-songs-*` packages are never read: they are kept for an external
-check of a model trained on this corpus.
+check of a model trained on this corpus. `boswars-data` is not a source: its only
+long audio file is the intro video (Theora), it ships no music.
 """
 from __future__ import annotations
 
@@ -37,6 +38,9 @@ class Soundtrack:
     family: str               # coarse style family (the package's music as a whole, not per track)
     sound: str                # what plays, in caption words
     folder: str = r"/music"   # regex (case-insensitive) a track's path must contain
+    # (licence, attribution, file stating them) where the copyright file gives the game's licence but
+    # the music's own is stated in a file the package installs beside the tracks
+    music_licence: tuple[str, str, str] = ()
 
 
 SOUNDTRACKS = (
@@ -45,9 +49,9 @@ SOUNDTRACKS = (
     Soundtrack("0ad-data", "0 A.D.", "orchestral soundtrack", "orchestra and world instruments"),
     Soundtrack("supertuxkart-data", "SuperTuxKart", "electronic game music", "synths and band"),
     Soundtrack("supertux-data", "SuperTux", "electronic game music", "synths"),
-    Soundtrack("boswars-data", "Bos Wars", "electronic game music", "synths"),
     Soundtrack("hedgewars-data", "Hedgewars", "game soundtrack", "mixed instruments"),
-    Soundtrack("openclonk-data", "OpenClonk", "game soundtrack", "mixed instruments"),
+    Soundtrack("openclonk-data", "OpenClonk", "game soundtrack", "mixed instruments",
+               music_licence=("CC-BY-3.0", "K-Pone", "/usr/share/games/openclonk/Music.ocg/authors.txt")),
     Soundtrack("asc-music", "Advanced Strategic Command", "game soundtrack", "synths"),
     Soundtrack("drascula-music", "Drascula: The Vampire Strikes Back", "game soundtrack", "band",
                folder=r"/drascula/audio/"),        # the language folders hold copies of the same tracks
@@ -225,6 +229,15 @@ def tone_word(centroid_hz: float) -> str:
     return "dark-toned" if centroid_hz < 1200 else "bright" if centroid_hz > 3500 else ""
 
 
+def licence_of(package: str, path: str) -> debian.Licence:
+    """The licence and attribution of one track: the soundtrack's own statement where the package
+    makes one beside the music, otherwise the package's copyright file."""
+    stated = next((s.music_licence for s in SOUNDTRACKS if s.package == package), ())
+    if stated:
+        return debian.Licence(package, stated[0], stated[1], stated[2], debian.copyright_path(package))
+    return debian.licence_of(package, path.split("!")[0])
+
+
 def describe_clip(track: Track, number: int, start: float, stop: float, audio: np.ndarray, rate: int,
                   rng: random.Random) -> dict:
     """The record fields of one recorded clip: metadata, licence, signal-derived attributes and captions."""
@@ -234,7 +247,7 @@ def describe_clip(track: Track, number: int, start: float, stop: float, audio: n
     judged = describe(audio, rate)
     tag = tags(track.path)
     title = tag.get("title") or title_from_name(track.path)
-    licence = debian.licence_of(track.package, track.path.split("!")[0])
+    licence = licence_of(track.package, track.path)
     sound = " ".join(f"{tone_word(judged['centroid_hz'])} {st.sound}".split())
     meta = {"source": "recorded", "style": st.family, "title": title, "composer": tag.get("artist", ""),
             "collection": st.game, "tempo": judged["tempo"], "key": judged["key"], "transpose": 0,

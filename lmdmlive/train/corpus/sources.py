@@ -195,10 +195,14 @@ def attribution(records) -> list[dict]:
     tracks, kits_used, fonts = {}, {}, {}
     for r in records:
         if r.get("source") == "recorded":
+            lic = {"licence": r.get("licence", ""), "attribution": r.get("attribution", "")}
+            if r["piece"] not in tracks and debian.installed(r.get("package", "")):
+                # read again, so a manifest rewritten after a licence-reading fix carries the fix
+                lic = recorded.licence_of(r["package"], r.get("origin", "")).as_record()
             entry = tracks.setdefault(r["piece"], {
                 "track": r["title"], "game": r["collection"], "artist": r.get("composer", ""),
-                "file": r.get("origin", ""), "package": r.get("package", ""), "licence": r.get("licence", ""),
-                "attribution": r.get("attribution", ""), "copyright_file": r.get("copyright_file", ""),
+                "file": r.get("origin", ""), "package": r.get("package", ""), "licence": lic["licence"],
+                "attribution": lic["attribution"], "copyright_file": r.get("copyright_file", ""),
                 "split": r.get("split", ""), "clips": 0, "seconds": 0.0})
             entry["clips"] += 1
             entry["seconds"] = round(entry["seconds"] + r["seconds"], 3)
