@@ -5,8 +5,10 @@
 
 It boots pyo on JACK under its own client name (no automatic connections), connects
 with `jack_connect`, prints "recording" when it listens, records `--seconds` into a
-float WAV (one channel per recorded port) and prints one JSON line. The tests use it as
-the far end of a live set: the instrument plugged in, and the listener.
+float WAV (one channel per recorded port) and prints one JSON line. A line "stop" on its
+standard input ends the recording early, keeping what was heard until then, so a test
+that cannot know beforehand how long it will listen need not wait out its margin. The
+tests use it as the far end of a live set: the instrument plugged in, and the listener.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -51,16 +54,26 @@ def run_peer(play_to: str | None, record_from: list[str], seconds: float, out: s
     rec = pyo.TableRec(inputs, table, fadetime=0).play()
     if play_file and sine is not None:
         sine.out()
+    stop = threading.Event()
+    threading.Thread(target=_stop_on_request, args=(stop,), daemon=True).start()
     print("recording", flush=True)
     t0 = time.perf_counter()
-    time.sleep(seconds + 0.3)          # TableRec stops by itself at the table's end
+    stop.wait(seconds + 0.3)           # TableRec stops by itself at the table's end
     wall = time.perf_counter() - t0
     rec.stop()
     audio = np.stack([np.asarray(table.getBuffer(c)).copy() for c in range(len(record_from))], axis=1)
+    audio = audio[:min(len(audio), int(wall * sr))]
     sf.write(out, audio, sr, subtype="FLOAT")
     del sine
     server.stop()
     return {"frames": len(audio), "wall": wall, "peak": float(np.abs(audio).max())}
+
+
+def _stop_on_request(stop: threading.Event) -> None:
+    for line in sys.stdin:             # an empty or closed input never stops the recording
+        if line.strip() == "stop":
+            stop.set()
+            return
 
 
 def main(argv=None) -> int:

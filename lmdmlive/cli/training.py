@@ -98,7 +98,8 @@ def cmd_train_arc(args) -> int:
                   steps=args.steps, minutes=args.minutes, batch=args.batch, rollout_blocks=args.rollout,
                   lr_g=args.lr, lr_d=args.lr_disc, discriminator=args.disc, grad_blocks=args.grad_blocks,
                   anchor=args.anchor, warmup_blocks=args.warmup, disc_steps=args.disc_steps,
-                  step_choices=args.rollout_steps, guidance=args.guidance, sampler=args.sampler, export=Path(args.export) if args.export else None,
+                  step_choices=args.rollout_steps, guidance=args.guidance, sampler=args.sampler,
+                  rollout_conditions=args.rollout_conditions, export=Path(args.export) if args.export else None,
                   progress=ProgressBar("arc steps", args.steps, min_interval=2.0),
                   log=lambda msg: print(msg, file=sys.stderr, flush=True))
     print(f"arc at step {r['step']}; state in {args.run}" + (f", exported to {args.export}" if args.export else ""))
@@ -275,6 +276,9 @@ def add_training_commands(sub) -> None:
                     help="classifier-free guidance inside the rollout (default 1: none; the instrument plays at 2)")
     ar.add_argument("--sampler", choices=("euler", "pingpong"), default="pingpong",
                     help="the few-step sampler inside the rollout: the engine's Euler, or ping-pong (default)")
+    ar.add_argument("--rollout-conditions", choices=("style", "window"), default="window",
+                    help="what rollouts are played under: the prompt alone, or with the real continuation's "
+                         "sketch curves and arrangement, each dropped at random (default)")
     ar.add_argument("--export", default=None, help="also write the EMA generator as a checkpoint (NAME)")
     ar.add_argument("--threads", type=bounded(int, 1, 256, "a thread count"), default=None)
     ar.set_defaults(func=cmd_train_arc)

@@ -43,7 +43,7 @@ def guidance_layers(cond: Conditions, guidance: float, control_guidance: float |
     return layers
 
 
-def _guidance_batch(cond: Conditions, model: LMDM, batch: int, layers) -> Conditions:
+def guidance_batch(cond: Conditions, model: LMDM, batch: int, layers) -> Conditions:
     """Every layer, then one layer fewer, ... down to nothing, per item: item-major."""
     frames = model.cfg.block_frames
     full = cond.filled(model.cfg, batch, frames)
@@ -122,7 +122,7 @@ def generate_block(model: LMDM, caches: list[BlockCache], cond: Conditions, seed
         def denoise(x_, t):
             return model.forward_cached(prefix, x_, t, cond)
     else:
-        branches = _guidance_batch(cond, model, batch, layers)
+        branches = guidance_batch(cond, model, batch, layers)
 
         def velocity(xg, t):
             return model.forward_cached(prefix, xg, t, branches)

@@ -45,8 +45,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..model import LMDM, Conditions, generate_block, save_checkpoint
+from ..model.generate import guidance_batch, guidance_layers
 from ..model.audio_prompt import ConvLayer
-from ..model.sampler import timesteps
+from ..model.sampler import guided_layers, timesteps
 from .latents import LatentSplit, build_store, store_dir
 from .lmdm_train import StageModule, stage_loss
 from .state import append_log, load_state, read_log, save_state
@@ -55,6 +56,9 @@ STEP_CHOICES = (1, 2, 4)
 DISCRIMINATORS = ("trunk", "latent")
 GRAD_BLOCKS = ("last", "all")
 ROLLOUT_SAMPLERS = ("euler", "pingpong")
+ROLLOUT_CONDITIONS = ("style", "window")
+LANE_DROP = 0.5
+"""Share of rollouts with each sketch curve and each arrangement control dropped, as in training."""
 TRUNK_NOISE = (0.05, 0.5)
 """Noise levels the trunk discriminator reads at: light enough to keep the detail it judges."""
 
@@ -138,36 +142,45 @@ def warm_history(model: LMDM, context: torch.Tensor, style: torch.Tensor, blocks
     return torch.cat(out, dim=1)
 
 
-def guided_velocity(model: LMDM, ctx: torch.Tensor, cond: Conditions, guidance: float):
-    """The velocity the instrument samples with: classifier-free guidance against the all-dropped
-    condition when `guidance` is not 1, both branches in one batch (as `generate_block` runs them)."""
-    cfg = model.cfg
-    B, bf = ctx.shape[0], cfg.block_frames
+def guided_velocity(model: LMDM, ctx: torch.Tensor, cond: Conditions, guidance: float,
+                    control_guidance: float | None = None, sketch_guidance: float | None = None):
+    """The velocity the instrument samples with: classifier-free guidance when `guidance` is
+    not 1, with the arrangement and the sketch as layers of their own scale where given
+    (`generate_block`'s layers, every branch in one batch, item-major as it runs them)."""
+    B = ctx.shape[0]
     if guidance == 1.0:
         return lambda x, t: model.forward_naive(ctx, x, t.expand(B), cond)
-    full = cond.filled(cfg, B, bf)
-    empty = Conditions().filled(cfg, B, bf)
-    pair = Conditions(**{k: torch.cat([getattr(full, k), getattr(empty, k)]) for k in vars(full)})
-    ctx2 = torch.cat([ctx, ctx])
-
-    def velocity(x, t):
-        v = model.forward_naive(ctx2, torch.cat([x, x]), t.expand(2 * B), pair)
-        v_cond, v_uncond = v[:B], v[B:]
-        return v_uncond + guidance * (v_cond - v_uncond)
-    return velocity
+    layers = guidance_layers(cond, guidance, control_guidance, sketch_guidance)
+    branches = guidance_batch(cond, model, B, layers)
+    copies = len(layers) + 1
+    ctx_all = ctx.repeat_interleave(copies, dim=0)
+    return guided_layers(lambda xg, t: model.forward_naive(ctx_all, xg, t.expand(B * copies), branches),
+                         [scale for _, scale in layers], B)
 
 
-def rollout(model: LMDM, context: torch.Tensor, cond: Conditions, blocks: int, rng: random.Random,
+def block_conditions(cond: Conditions, start: int, stop: int) -> Conditions:
+    """The conditions of frames [start, stop) of a window: per-frame fields sliced, the rest as they are."""
+    out = {}
+    for name, value in vars(cond).items():
+        per_frame = value is not None and name in ("sketch", "sketch_mask", "audio", "audio_mask")
+        out[name] = value[:, start:stop] if per_frame else value
+    return Conditions(**out)
+
+
+def rollout(model: LMDM, context: torch.Tensor, cond, blocks: int, rng: random.Random,
             grad_blocks: str = "last", step_choices: tuple[int, ...] = STEP_CHOICES, guidance: float = 1.0,
-            sampler: str = "euler", noise=None) -> torch.Tensor:
+            sampler: str = "euler", noise=None, control_guidance: float | None = None,
+            sketch_guidance: float | None = None) -> torch.Tensor:
     """K blocks generated from `context`, each from the ones before; gradients through each block's last step.
 
     Each block is sampled as the instrument samples it: `sampler` ("euler", the engine's,
-    or "pingpong") over a step count drawn from `step_choices`, with `guidance` inside
-    the loop, so what the discriminator judges is what a performer would hear at those
-    steps. grad_blocks: "last" feeds each block to the next one's context detached;
-    "all" keeps the graph, so a block's gradient also reaches the blocks it continued.
-    noise(k, shape): block k's starting noise (default: fresh from torch's generator).
+    or "pingpong") over a step count drawn from `step_choices`, with `guidance` (and the
+    arrangement's and sketch's own scales) inside the loop, so what the discriminator
+    judges is what a performer would hear at those steps. `cond` is one Conditions for
+    every block, or a function of the block number giving each its own (the sketch of
+    the frames it covers). grad_blocks: "last" feeds each block to the next one's context
+    detached; "all" keeps the graph, so a block's gradient also reaches the blocks it
+    continued. noise(k, shape): block k's starting noise (default: fresh from torch's generator).
     """
     if grad_blocks not in GRAD_BLOCKS:
         raise ValueError(f"grad_blocks must be one of {GRAD_BLOCKS}, got {grad_blocks!r}")
@@ -175,12 +188,13 @@ def rollout(model: LMDM, context: torch.Tensor, cond: Conditions, blocks: int, r
         raise ValueError(f"sampler must be one of {ROLLOUT_SAMPLERS}, got {sampler!r}")
     cfg = model.cfg
     B, bf = context.shape[0], cfg.block_frames
+    cond_of = cond if callable(cond) else (lambda k: cond)
     history = context
     out = []
     for k in range(blocks):
         ts = timesteps(rng.choice(step_choices))
         ctx = history[:, -cfg.context_frames:] if history.shape[1] > cfg.context_frames else history
-        velocity = guided_velocity(model, ctx, cond, guidance)
+        velocity = guided_velocity(model, ctx, cond_of(k), guidance, control_guidance, sketch_guidance)
         x = torch.randn(B, bf, cfg.latent_dim) if noise is None else noise(k, (B, bf, cfg.latent_dim))
         with torch.no_grad():
             for i in range(len(ts) - 2):
@@ -195,6 +209,22 @@ def rollout(model: LMDM, context: torch.Tensor, cond: Conditions, blocks: int, r
         out.append(x0)
         history = torch.cat([history, x0 if grad_blocks == "all" else x0.detach()], dim=1)
     return torch.cat(out, dim=1)
+
+
+def window_conditions(cond: Conditions, gen: torch.Generator, keep_lanes: bool = True) -> Conditions:
+    """What a rollout is played under: the prompt always, and (with `keep_lanes`) the real
+    continuation's own sketch curves and arrangement, each dropped at random, so that the
+    adversarial signal is learned with the lanes a performer sets, never against them."""
+    if not keep_lanes:
+        return Conditions(style=cond.style)
+    B, _, n = cond.sketch.shape
+
+    def keep(*shape):
+        return (torch.rand(*shape, generator=gen) >= LANE_DROP).float()
+
+    return Conditions(style=cond.style, sketch=cond.sketch, sketch_mask=cond.sketch_mask * keep(B, 1, n),
+                      arrangement=cond.arrangement,
+                      arrangement_mask=cond.arrangement_mask * keep(*cond.arrangement_mask.shape))
 
 
 def relativistic(d_high: torch.Tensor, d_low: torch.Tensor) -> torch.Tensor:
@@ -240,7 +270,7 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
               lr_g: float = 1e-5, lr_d: float = 1e-4, contrastive: float = 1.0, anchor: float = 1.0,
               discriminator: str = "trunk", grad_blocks: str = "last", disc_steps: int = 1, seed: int = 0,
               step_choices: tuple[int, ...] = STEP_CHOICES, guidance: float = 1.0, sampler: str = "pingpong",
-              export: Path | None = None,
+              rollout_conditions: str = "window", export: Path | None = None,
               progress=None, log=print) -> dict:
     from ..model import LMDMConfig, load_checkpoint
     from .lmdm_data import WindowSampler
@@ -256,6 +286,9 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
         raise ValueError(f"step choices must be whole numbers from 1 to 64, got {step_choices!r}")
     if sampler not in ROLLOUT_SAMPLERS:
         raise ValueError(f"sampler must be one of {ROLLOUT_SAMPLERS}, got {sampler!r}")
+    if rollout_conditions not in ROLLOUT_CONDITIONS:
+        raise ValueError(f"rollout_conditions must be one of {ROLLOUT_CONDITIONS}, got {rollout_conditions!r}")
+    from ..model.generate import CONTROL_GUIDANCE, SKETCH_GUIDANCE
     torch.manual_seed(seed)
     rng = random.Random(seed)
     run = Path(run)
@@ -285,7 +318,7 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
     t0 = time.monotonic()
     info = {"init": str(init), "discriminator": discriminator, "grad_blocks": grad_blocks, "anchor": anchor,
             "disc_steps": disc_steps, "step_choices": list(step_choices), "guidance": guidance, "sampler": sampler,
-            "rollout_blocks": rollout_blocks}
+            "rollout_blocks": rollout_blocks, "rollout_conditions": rollout_conditions}
     while step < steps and (deadline is None or time.monotonic() < deadline):
         x0, cond = windows.batch(batch, total, drop=False)
         style = cond.style
@@ -295,8 +328,11 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
         history = warm_history(gen, context, style, warm, seed=rng.randrange(2 ** 31), steps=max(step_choices),
                                guidance=2.0 if guidance == 1.0 else guidance)
         gen.train()
-        fake = rollout(gen, history, Conditions(style=style), rollout_blocks, rng, grad_blocks, step_choices,
-                       guidance, sampler)
+        played = window_conditions(cond, noise_gen, keep_lanes=rollout_conditions == "window")
+        start = context_blocks * bf
+        fake = rollout(gen, history, lambda k: block_conditions(played, start + k * bf, start + (k + 1) * bf),
+                       rollout_blocks, rng, grad_blocks, step_choices, guidance, sampler,
+                       control_guidance=CONTROL_GUIDANCE, sketch_guidance=SKETCH_GUIDANCE)
         shuffled = style.roll(1, dims=0)
         for _ in range(disc_steps):
             # one noise level and one noise per item, shared by every window the discriminator reads in this update

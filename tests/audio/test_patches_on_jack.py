@@ -15,7 +15,7 @@ from tests.audio.test_set_on_jack import bursts
 
 SR = 48000
 PATCHES = sorted((Path(ROOT) / "patches").glob("*.py"))
-SETTLE, HEARD = 4.0, 4.0         # the reload at the next bar and the first block; then listen this long
+SETTLE, HEARD = 3.5, 2.5         # the reload at the next bar and the first block; then listen this long
 
 
 def test_each_shipped_patch_is_heard_through_its_effects_on_jack(jack_logged, tmp_path):
@@ -44,6 +44,7 @@ def test_each_shipped_patch_is_heard_through_its_effects_on_jack(jack_logged, tm
             start = time.perf_counter() - t0 + SETTLE
             time.sleep(SETTLE + HEARD)
             windows[patch.name] = (start, start + HEARD)
+        peer.send("stop")                         # heard what it needed: the rest of the margin is not waited out
         json.loads(peer.wait_for("{", timeout=seconds + 60))
     finally:
         live.close()

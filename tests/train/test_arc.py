@@ -46,6 +46,49 @@ def test_a_guided_euler_rollout_is_the_block_the_engine_generates_from_the_same_
     assert not torch.allclose(plain, played[0], atol=1e-3)
 
 
+def test_a_rollout_under_a_sketch_and_controls_is_the_engines_layered_guidance_block_by_block():
+    from lmdmlive.model import generate_block
+    from lmdmlive.model.generate import CONTROL_GUIDANCE, SKETCH_GUIDANCE
+    from lmdmlive.model.sampler import block_noise
+    from lmdmlive.train.arc import block_conditions
+    torch.manual_seed(0)
+    model = small_lmdm().eval()
+    cfg = model.cfg
+    n_sk, n_arr = len(cfg.sketch_curves), len(cfg.arrangement)
+    context = torch.randn(1, 8, 8)
+    window = Conditions(style=torch.randn(1, 384), sketch=torch.randn(1, 8, n_sk), sketch_mask=torch.ones(1, 8, n_sk),
+                        arrangement=torch.rand(1, n_arr), arrangement_mask=torch.ones(1, n_arr))
+    caches = [model.new_cache(1)]
+    for i in range(0, 8, 4):
+        model.append(caches, context[:, i:i + 4])
+    played = [generate_block(model, caches, block_conditions(window, 4 * k, 4 * k + 4), [3], steps=2, guidance=2.0,
+                             sampler="euler") for k in range(2)]
+    with torch.no_grad():
+        out = rollout(model, context, lambda k: block_conditions(window, 4 * k, 4 * k + 4), blocks=2,
+                      rng=random.Random(0), step_choices=(2,), guidance=2.0, sampler="euler",
+                      noise=lambda k, shape: block_noise(3, 2 + k, shape), control_guidance=CONTROL_GUIDANCE,
+                      sketch_guidance=SKETCH_GUIDANCE)
+        style_only = rollout(model, context, Conditions(style=window.style), blocks=2, rng=random.Random(0),
+                             step_choices=(2,), guidance=2.0, sampler="euler",
+                             noise=lambda k, shape: block_noise(3, 2 + k, shape))
+    assert torch.allclose(out, torch.cat(played, dim=1), atol=1e-4)
+    assert not torch.allclose(out, style_only, atol=1e-3)          # the lanes changed what was played
+
+
+def test_rollout_conditions_keep_the_prompt_and_drop_lanes_as_training_does():
+    from lmdmlive.train.arc import window_conditions
+    n = 4
+    cond = Conditions(style=torch.randn(64, 384), sketch=torch.randn(64, 8, n), sketch_mask=torch.ones(64, 8, n),
+                      arrangement=torch.rand(64, 3), arrangement_mask=torch.ones(64, 3))
+    played = window_conditions(cond, torch.Generator().manual_seed(0))
+    assert torch.equal(played.style, cond.style) and played.style_mask is None
+    kept = played.sketch_mask[:, 0].mean()
+    assert 0.35 < float(kept) < 0.65 and torch.equal(played.sketch_mask[:, 0], played.sketch_mask[:, -1])
+    assert 0.35 < float(played.arrangement_mask.mean()) < 0.65
+    bare = window_conditions(cond, torch.Generator().manual_seed(0), keep_lanes=False)
+    assert bare.sketch is None and bare.arrangement is None
+
+
 def test_gradients_reach_the_context_later_blocks_read_only_when_asked():
     model = small_lmdm()
     context = torch.randn(2, 8, 8)
