@@ -170,6 +170,17 @@ def test_a_recorded_build_resumes_without_redoing(recorded_corpus, tmp_path):
     assert all(p.stat().st_mtime_ns == stamps[p] for p in before)
 
 
+def test_an_item_that_only_ran_out_of_time_is_tried_again_and_a_broken_one_is_not(tmp_path):
+    path = tmp_path / "skipped.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in (
+        {"id": "a", "piece": "p/a", "error": "ItemTimeout: took over 90 s"},
+        {"id": "b", "piece": "p/b", "error": "StreamException: already found in this Stream"},
+        {"id": "c", "piece": "p/c", "error": "ValueError: decoded samples hold NaN"},
+        {"id": "c", "piece": "p/c", "error": "ItemTimeout: took over 90 s"})) + "\n")
+    assert set(corpus_build.read_skipped(path)) == {"b"}
+    assert corpus_build.read_skipped(tmp_path / "none.jsonl") == {}
+
+
 def test_a_missing_source_package_stops_the_command_with_the_install_line(tmp_path, monkeypatch):
     # As on a machine without them, whatever this one has installed.
     monkeypatch.setattr(debian, "installed", lambda package: False)

@@ -175,6 +175,19 @@ def _work(args):
         signal.alarm(0)
 
 
+def read_skipped(path: Path) -> dict:
+    """Items an earlier run skipped, by id, that stay skipped. An item that only ran out of time
+    is tried again: on a machine busy with other work a wall-clock limit is no verdict on the item
+    (the last line about an item decides, so one that times out again is skipped again)."""
+    skipped = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if line.strip():
+                rec = json.loads(line)
+                skipped[rec["id"]] = rec
+    return {k: r for k, r in skipped.items() if not r.get("error", "").startswith("ItemTimeout")}
+
+
 def build(out: str | Path, hours: float, seed: int = 0, workers: int = 2, progress=None, log=print,
           only: str | None = None, sources_used=sources.DEFAULT_SOURCES) -> dict:
     """Render the plan until `hours` of audio are on disk. With `only="heldout"` the plan's
@@ -191,12 +204,7 @@ def build(out: str | Path, hours: float, seed: int = 0, workers: int = 2, progre
     writers = {s: ShardWriter(out, s, SAMPLE_RATE) for s in ("train", "heldout")}
     done = {r["id"]: r for w in writers.values() for r in w.records}
     skipped_path = out / "skipped.jsonl"
-    skipped = {}
-    if skipped_path.exists():
-        for line in skipped_path.read_text().splitlines():
-            if line.strip():
-                rec = json.loads(line)
-                skipped[rec["id"]] = rec
+    skipped = read_skipped(skipped_path)
     target = hours * 3600.0
     total = 0.0
 
