@@ -45,7 +45,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..model import LMDM, Conditions, generate_block, save_checkpoint
-from ..model.generate import guidance_batch, guidance_layers
+from ..model.generate import CONTROL_GUIDANCE, SKETCH_GUIDANCE, guidance_batch, guidance_layers
 from ..model.audio_prompt import ConvLayer
 from ..model.sampler import guided_layers, timesteps
 from .latents import LatentSplit, build_store, store_dir
@@ -288,7 +288,6 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
         raise ValueError(f"sampler must be one of {ROLLOUT_SAMPLERS}, got {sampler!r}")
     if rollout_conditions not in ROLLOUT_CONDITIONS:
         raise ValueError(f"rollout_conditions must be one of {ROLLOUT_CONDITIONS}, got {rollout_conditions!r}")
-    from ..model.generate import CONTROL_GUIDANCE, SKETCH_GUIDANCE
     torch.manual_seed(seed)
     rng = random.Random(seed)
     run = Path(run)
