@@ -181,14 +181,15 @@ def cmd_eval_codec(args) -> int:
     if not args.float32:
         enable_bf16(codec)
     result = evaluate_codec(codec, Path(args.corpus), clips=args.clips, seconds=args.seconds, plot=args.plot,
-                            split=args.split)
+                            split=args.split, source=args.source)
     result["bf16"] = uses_bf16(codec)
     print(f"{'metric':<16} {'codec':>10} {'opus 24k':>10}")
     for key in ("mel_l1", "mel_l1_loud", "mel_l1_quiet", "stft_distance", "si_sdr", "pitch_acc"):
         print(f"{key:<16} {result[key]:>10.4f} {result[key + '_opus24']:>10.4f}")
     print(f"{'decode_rtf':<16} {result['decode_rtf']:>10.1f}")
     print(f"{'latent_kbps':<16} {result['latent_kbps']:>10.2f} {float(OPUS_KBPS):>10.2f}")
-    print(f"(split {result['split']}: {result['clips']} clips of {result['seconds_per_clip']} s, decoded in "
+    which = "" if result["source"] == "all" else f"{result['source']} "
+    print(f"(split {result['split']}: {result['clips']} {which}clips of {result['seconds_per_clip']} s, decoded in "
           f"{'bf16 products' if result['bf16'] else 'float32'})")
     if args.json:
         print(json.dumps(result))
@@ -242,6 +243,8 @@ def add_eval_commands(sub) -> None:
     ec.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
     ec.add_argument("--plot", default=None, metavar="PNG", help="also save spectrograms (original, codec, Opus)")
     ec.add_argument("--split", choices=EVAL_SPLITS, default="test", help=SPLIT_HELP)
+    ec.add_argument("--source", choices=("all", "recorded", "rendered"), default="all",
+                    help="which held-out clips: recordings, renderings (scores and grooves) or all (default)")
     ec.set_defaults(func=cmd_eval_codec)
     em = eval_sub.add_parser("model", help="how well the model obeys prompts, sketches and controls",
                              description="Generate from held-out conditions (unseen prompt phrasings, held-out "

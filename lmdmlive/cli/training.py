@@ -23,7 +23,8 @@ def cmd_train_codec(args) -> int:
     from ..model import CodecConfig
 
     shape = {k: v for k, v in (("latent_dim", args.latent_dim), ("phase_head", args.phase_head),
-                               ("decoder_delay", args.decoder_delay)) if v is not None}
+                               ("decoder_delay", args.decoder_delay),
+                               ("encoder_phase", True if args.encoder_phase else None)) if v is not None}
     if shape and args.init and not (Path(args.run) / "last.json").exists():
         config = dataclasses.replace(init_config(Path(args.init)), **shape)   # --init's shape, with these changed
     else:
@@ -199,6 +200,10 @@ def add_training_commands(sub) -> None:
     tc.add_argument("--decoder-delay", type=bounded(int, 0, 3, "a number of STFT hops"), default=None,
                     help="STFT hops the decoded audio trails its input (0-3; default 0): at 3 no decoder frame "
                          "reaches past what its latent heard, for 30 ms of latency (docs/dev/codec.md)")
+    tc.add_argument("--encoder-phase", action="store_true",
+                    help="the encoder also reads each bin's phase advance, so the latents can carry exact "
+                         "pitch (with --init, the trained codec grows it, and wider --latent-dim, starting "
+                         "silent: docs/dev/codec.md)")
     tc.set_defaults(func=cmd_train_codec)
 
     for stage, what in (("base", "the bidirectional latent DiT (the pre-trained form)"),

@@ -31,6 +31,13 @@ with its source lines them up with `Codec.aligned`.
 Encoder: a causal STFT's log-magnitudes, causal ConvNeXt layers, and a learned
 folding of `upsample` STFT frames into one latent frame (mean and log-variance, so the
 codec can be trained as a VAE whose latents a diffusion model can fit).
+
+With `encoder_phase` the encoder also reads, per bin, how far its phase turned since the
+previous frame beyond the bin's own centre frequency (as a unit phasor: cosine and
+sine). Magnitudes 25 Hz apart only hint at a partial's exact frequency; its phase
+advance names it. An encoder that reads magnitudes alone cannot put a pitch into the
+latents that no magnitude shows, and recorded music lost 80 % of its pitched frames
+through such a codec (docs/dev/codec.md, "Recorded music").
 """
 from __future__ import annotations
 
@@ -125,7 +132,7 @@ class Codec(nn.Module):
         bins = cfg.n_fft // 2 + 1
         self.register_buffer("window", torch.hann_window(cfg.n_fft, periodic=True), persistent=False)
         # encoder
-        self.enc_in = nn.Linear(bins, cfg.channels)
+        self.enc_in = nn.Linear(3 * bins if cfg.encoder_phase else bins, cfg.channels)
         self.enc_stack = _Stack(cfg, cfg.encoder_layers)
         self.enc_norm = nn.LayerNorm(cfg.channels, eps=1e-6)
         self.enc_out = nn.Linear(cfg.upsample * cfg.channels, 2 * cfg.latent_dim)
@@ -140,9 +147,9 @@ class Codec(nn.Module):
             with torch.no_grad():
                 self.dec_phase.bias[:bins].zero_()
                 self.dec_phase.bias[bins:].fill_(CARRY_GATE_START)
-            # a bin's centre frequency turns its phase by 2 pi k hop / n_fft per frame
-            self.register_buffer("bin_advance", 2 * math.pi * torch.arange(bins) * cfg.stft_hop / cfg.n_fft,
-                                 persistent=False)
+        # a bin's centre frequency turns its phase by 2 pi k hop / n_fft per frame
+        self.register_buffer("bin_advance", 2 * math.pi * torch.arange(bins) * cfg.stft_hop / cfg.n_fft,
+                             persistent=False)
 
     # ---- encoder -----------------------------------------------------------------------
 
@@ -152,26 +159,37 @@ class Codec(nn.Module):
         if wave.shape[1] % self.cfg.hop:
             raise ValueError(f"{wave.shape[1]} samples is not a whole number of {self.cfg.hop}-sample latent frames")
 
-    def _spectra(self, wave, past=None):
-        """Complex spectra (B, F, bins) of the encoder's frames, and the padded audio they were cut from:
-        frame f ends where STFT hop f of `wave` ends, `past` (or silence) filling the first window."""
+    def _spectra(self, wave, past=None, lead: int = 0):
+        """Complex spectra (B, lead + F, bins) of the encoder's frames, and the padded audio they were cut
+        from: frame f ends where STFT hop f of `wave` ends, `past` (or silence) filling the first window
+        and, with `lead`, that many frames before it."""
         cfg = self.cfg
         if past is None:
-            past = wave.new_zeros(wave.shape[0], cfg.n_fft - cfg.stft_hop)
+            past = wave.new_zeros(wave.shape[0], cfg.n_fft - cfg.stft_hop + lead * cfg.stft_hop)
         padded = torch.cat([past, wave], dim=1)
         return torch.fft.rfft(padded.unfold(1, cfg.n_fft, cfg.stft_hop) * self.window, dim=-1), padded
+
+    def _encoder_input(self, spectra):
+        """Log-magnitudes, and with encoder_phase each bin's phase advance past its centre frequency
+        (the first of `spectra`'s frames is only there to be advanced from)."""
+        if not self.cfg.encoder_phase:
+            return torch.log(spectra.abs() + 1e-4)
+        now, before = spectra[:, 1:], spectra[:, :-1]
+        turn = now * before.conj() * torch.polar(torch.ones_like(self.bin_advance), -self.bin_advance)
+        unit = turn / (turn.abs() + 1e-8)       # silence reads as no turn at all (0, 0)
+        return torch.cat([torch.log(now.abs() + 1e-4), unit.real, unit.imag], dim=-1)
 
     def _encode_frames(self, wave, state):
         cfg = self.cfg
         past, conv_states = state if state is not None else (None, None)
-        spectra, padded = self._spectra(wave, past)
-        mag = spectra.abs()
-        x = self.enc_in(torch.log(mag + 1e-4))                                   # (B, F, C)
+        lead = 1 if cfg.encoder_phase else 0
+        spectra, padded = self._spectra(wave, past, lead)
+        x = self.enc_in(self._encoder_input(spectra))                            # (B, F, C)
         x, conv_states = self.enc_stack(x, conv_states)
         x = self.enc_norm(x)
         B, Fr, C = x.shape
         stats = self.enc_out(x.reshape(B, Fr // cfg.upsample, cfg.upsample * C))  # (B, T, 2D)
-        new_past = padded[:, padded.shape[1] - (cfg.n_fft - cfg.stft_hop):]
+        new_past = padded[:, padded.shape[1] - (cfg.n_fft - cfg.stft_hop + lead * cfg.stft_hop):]
         return stats, (new_past, conv_states)
 
     def encode_stats(self, wave: torch.Tensor):

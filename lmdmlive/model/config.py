@@ -48,6 +48,7 @@ class CodecConfig:
     mlp_ratio: int = 3
     phase_head: str = "absolute"  # "absolute": a phase per frame; "carried": each bin's phase runs on (codec.py)
     decoder_delay: int = 0        # STFT hops the decoded audio trails its input (codec.py, "Delay")
+    encoder_phase: bool = False   # the encoder also reads each bin's phase advance (codec.py, "Encoder")
 
     @property
     def hop(self) -> int:

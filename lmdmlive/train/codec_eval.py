@@ -31,6 +31,20 @@ from .spectral import mel_l1_by_level, si_sdr, stft_distance
 from .splits import check_split, eval_split_of, piece_of
 
 OPUS_KBPS = 24
+SOURCES = {
+    "all": None,
+    "recorded": ("recorded",),               # recordings: game soundtracks (corpus/recorded.py)
+    "rendered": ("music21", "groove", "gm"),  # scores through a General MIDI soundfont, and generated grooves
+}
+"""Which held-out clips `eval codec --source` measures: a codec that has heard recordings is
+judged on recordings and on renderings separately, since one can hide the other in a mean."""
+
+
+def source_matches(rec: dict, source: str) -> bool:
+    if source not in SOURCES:
+        raise ValueError(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}")
+    wanted = SOURCES[source]
+    return wanted is None or rec.get("source") in wanted
 
 
 def latent_kbps(mean: torch.Tensor, logvar: torch.Tensor, frame_rate: float) -> float:
@@ -66,11 +80,12 @@ def pitch_kept(wanted: dict, got: dict) -> tuple[int, int]:
 
 
 def excerpts(corpus: Path, clips: int, seconds: float, hop: int, labels: list | None = None,
-             split: str = "test") -> list[np.ndarray]:
-    """The first `seconds` of the first `clips` held-out clips of `split`, in corpus order (reproducible)."""
+             split: str = "test", source: str = "all") -> list[np.ndarray]:
+    """The first `seconds` of the first `clips` held-out clips of `split` and `source`, in corpus order (reproducible)."""
     out = []
     for rec in read_records(corpus, "heldout"):
-        if rec["seconds"] < seconds or eval_split_of(piece_of(rec)) != check_split(split):
+        if (rec["seconds"] < seconds or eval_split_of(piece_of(rec)) != check_split(split)
+                or not source_matches(rec, source)):
             continue
         audio = load_audio(corpus, rec)
         n = int(seconds * rec["sample_rate"]) // hop * hop
@@ -80,13 +95,15 @@ def excerpts(corpus: Path, clips: int, seconds: float, hop: int, labels: list | 
         if len(out) == clips:
             break
     if not out:
-        raise FileNotFoundError(f"{corpus}: no {split} clips of {seconds} s; build the corpus first")
+        which = "" if source == "all" else f" {source}"
+        raise FileNotFoundError(f"{corpus}: no{which} {split} clips of {seconds} s; build the corpus first"
+                                + (" with those sources" if which else ""))
     return out
 
 
 @torch.no_grad()
 def evaluate_codec(codec: Codec, corpus: Path, clips: int = 24, seconds: float = 8.0, block_frames: int = 12,
-                   plot: str | None = None, plot_rows: int = 4, split: str = "test") -> dict:
+                   plot: str | None = None, plot_rows: int = 4, split: str = "test", source: str = "all") -> dict:
     cfg = codec.cfg
     sr = cfg.sample_rate
     metrics = {k + suffix: [] for suffix in ("", "_opus24") for k in ("mel_l1", "stft_distance", "si_sdr")}
@@ -100,7 +117,7 @@ def evaluate_codec(codec: Codec, corpus: Path, clips: int = 24, seconds: float =
     # The process's first decode pays for loading kernels (the engine pays it in warm_up, before
     # any stream plays); a throwaway block keeps it out of decode_rtf, which is the streaming rate.
     codec.stream_decoder()(torch.zeros(1, block_frames, cfg.latent_dim))
-    for i, audio in enumerate(excerpts(corpus, clips, seconds, cfg.hop, labels, split)):
+    for i, audio in enumerate(excerpts(corpus, clips, seconds, cfg.hop, labels, split, source)):
         ref = torch.from_numpy(audio)[None]
         z, logvar = codec.encode_stats(ref)
         rates.append(latent_kbps(z, logvar, cfg.frame_rate))
@@ -139,6 +156,6 @@ def evaluate_codec(codec: Codec, corpus: Path, clips: int = 24, seconds: float =
     result["decode_rtf"] = round(audio_seconds / decode_seconds, 1)
     result["latent_kbps"] = round(float(np.mean(rates)), 2)
     result["decoder_delay_ms"] = round(1000 * cfg.delay_samples / sr, 1)
-    result["clips"], result["split"] = len(metrics["mel_l1"]), split
+    result["clips"], result["split"], result["source"] = len(metrics["mel_l1"]), split, source
     result["seconds_per_clip"] = seconds
     return result

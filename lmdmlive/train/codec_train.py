@@ -21,9 +21,11 @@ import torch
 
 from ..model import Codec, CodecConfig, save_checkpoint
 from ..model.codec import kl_to_prior
+from .codec_grow import GROWABLE, check_growth, differs_only_in_growth, grown
 from .codec_disc import ADV_WEIGHT, FM_WEIGHT, CodecAdversary
 from .corpus.shards import read_records
 from .spectral import mel_l1, stft_distance
+from .splits import eval_split_of, piece_of
 from .state import append_log, load_state, read_log, save_state
 
 KL_WEIGHT = 1e-4
@@ -34,9 +36,10 @@ ADV_ITEMS = 4          # crops of each batch the discriminator sees: its cost gr
 class CropSampler:
     """Random fixed-length crops from a corpus split, read straight from the FLAC files."""
 
-    def __init__(self, corpus: Path, split: str, samples: int, seed: int):
+    def __init__(self, corpus: Path, split: str, samples: int, seed: int, eval_split: str | None = None):
         self.corpus = Path(corpus)
-        self.records = [r for r in read_records(corpus, split) if r["seconds"] * r["sample_rate"] > samples]
+        self.records = [r for r in read_records(corpus, split) if r["seconds"] * r["sample_rate"] > samples
+                        and (eval_split is None or eval_split_of(piece_of(r)) == eval_split)]
         if not self.records:
             raise FileNotFoundError(f"{corpus}: no {split} clips longer than {samples} samples; "
                                     "run `lmdmlive corpus build` first")
@@ -151,10 +154,10 @@ meaning, so the encoder (and every latent made with it) carries over."""
 
 
 def _check_init(init: Path, start: CodecConfig, config: CodecConfig) -> None:
-    kept = {k: getattr(config, k) for k in DECODER_ONLY_FIELDS}
-    if dataclasses.replace(start, **kept) != config:
-        raise ValueError(f"{init}: its config differs from the one being trained beyond {DECODER_ONLY_FIELDS}; "
-                         "train with its config")
+    if not differs_only_in_growth(start, config, DECODER_ONLY_FIELDS):
+        raise ValueError(f"{init}: its config differs from the one being trained beyond "
+                         f"{DECODER_ONLY_FIELDS + GROWABLE}; train with its config")
+    check_growth(start, config, str(init))
     if start.phase_head == "carried" and config.phase_head == "absolute":
         raise ValueError(f"{init}: a carried phase head cannot go back to an absolute one (its config differs)")
 
@@ -201,15 +204,18 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
         from ..model import load_codec
         start = load_codec(init)
         _check_init(init, start.cfg, config)
-        missing, _ = codec.load_state_dict(start.state_dict(), strict=start.cfg.phase_head == config.phase_head)
-        if missing:
-            log(f"{init}: its absolute phase head grows a carried one ({len(missing)} new tensors)")
+        codec.load_state_dict(grown(config, start))
+        if start.cfg.phase_head != config.phase_head:
+            log(f"{init}: its absolute phase head grows a carried one")
+        if (start.cfg.latent_dim, start.cfg.encoder_phase) != (config.latent_dim, config.encoder_phase):
+            log(f"{init}: grown from {start.cfg.latent_dim} to {config.latent_dim} latent channels"
+                + (", its encoder reading phase" if config.encoder_phase and not start.cfg.encoder_phase else ""))
         from ..model.checkpoint import read_card
         step = int(read_card(init).get("extra", {}).get("steps", 0))
         log(f"starting from {init} (trained {step} steps before; optimizer state starts fresh)")
     samples = int(seconds * config.sample_rate) // config.hop * config.hop
     train = CropSampler(corpus, "train", samples, seed + step)
-    held = CropSampler(corpus, "heldout", samples, 12345)
+    held = CropSampler(corpus, "heldout", samples, 12345, eval_split="valid")    # test stays unseen
     held_batch = held.batch(16)
     deadline = time.monotonic() + minutes * 60 if minutes else None
     codec.train()
