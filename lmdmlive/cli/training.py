@@ -17,6 +17,7 @@ def cmd_train_codec(args) -> int:
     from ..progress import ProgressBar
     from ..train.codec_train import init_config, train_codec
 
+    device = _device(args)
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
@@ -33,10 +34,19 @@ def cmd_train_codec(args) -> int:
                          batch=args.batch, lr=args.lr, seed=args.seed, config=config,
                          export=Path(args.export) if args.export else None,
                          init=Path(args.init) if args.init else None, freeze_encoder=args.freeze_encoder,
-                         adversarial=args.adversarial, progress=ProgressBar("codec steps", args.steps, min_interval=2.0),
+                         adversarial=args.adversarial, device=device, progress=ProgressBar("codec steps", args.steps, min_interval=2.0),
                          log=lambda msg: print(msg, file=sys.stderr, flush=True))
     print(f"codec at step {result['step']}; state in {args.run}" + (f", exported to {args.export}" if args.export else ""))
     return 0
+
+
+def _device(args) -> str:
+    """--device checked before anything is read or written: a missing GPU is a usage error, said at once."""
+    from ..train.device import training_device
+    try:
+        return str(training_device(args.device))
+    except ValueError as e:
+        raise CommandError(str(e)) from None
 
 
 def _model_config(text):
@@ -57,6 +67,7 @@ def cmd_train_lmdm(args) -> int:
     from ..progress import ProgressBar
     from ..train.lmdm_train import train_lmdm
 
+    device = _device(args)
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
@@ -64,7 +75,7 @@ def cmd_train_lmdm(args) -> int:
                         steps=args.steps, minutes=args.minutes, batch=args.batch, blocks=args.blocks, lr=args.lr,
                         seed=args.seed, config=_model_config(args.config),
                         init=Path(args.init) if args.init else None,
-                        export=Path(args.export) if args.export else None,
+                        export=Path(args.export) if args.export else None, device=device,
                         progress=ProgressBar(f"{args.stage} steps", args.steps, min_interval=2.0),
                         log=lambda msg: print(msg, file=sys.stderr, flush=True))
     line = f"{args.stage} at step {result['step']}; state in {args.run}"
@@ -92,6 +103,7 @@ def cmd_train_arc(args) -> int:
     from ..progress import ProgressBar
     from ..train.arc import train_arc
 
+    device = _device(args)
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
@@ -101,6 +113,7 @@ def cmd_train_arc(args) -> int:
                   anchor=args.anchor, warmup_blocks=args.warmup, disc_steps=args.disc_steps,
                   step_choices=args.rollout_steps, guidance=args.guidance, sampler=args.sampler,
                   rollout_conditions=args.rollout_conditions, export=Path(args.export) if args.export else None,
+                  device=device,
                   progress=ProgressBar("arc steps", args.steps, min_interval=2.0),
                   log=lambda msg: print(msg, file=sys.stderr, flush=True))
     print(f"arc at step {r['step']}; state in {args.run}" + (f", exported to {args.export}" if args.export else ""))
@@ -114,12 +127,13 @@ def cmd_train_audio_model(args) -> int:
     from ..progress import ProgressBar
     from ..train.audio_models import train_audio_models
 
+    device = _device(args)
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
     result = train_audio_models(args.what, Path(args.corpus), Path(args.codec or DEFAULT_CODEC), Path(args.run),
                                 steps=args.steps, minutes=args.minutes, batch=args.batch, lr=args.lr, seed=args.seed,
-                                export=Path(args.export) if args.export else None,
+                                export=Path(args.export) if args.export else None, device=device,
                                 progress=ProgressBar(f"{args.what} steps", args.steps, min_interval=2.0),
                                 log=lambda msg: print(msg, file=sys.stderr, flush=True))
     print(f"{args.what} at step {result.pop('step')}: " + ", ".join(f"{k} {v}" for k, v in result.items()))
@@ -166,6 +180,10 @@ def cmd_finetune(args) -> int:
     return 0
 
 
+DEVICE_HELP = ("where to train: cpu (default), or cuda / cuda:N with bf16 autocast (weights stay float32); "
+               "checkpoints are written for the CPU either way")
+
+
 def add_training_commands(sub) -> None:
     train = sub.add_parser("train", help="training stages (resumable)")
     train_sub = train.add_subparsers(dest="train_command", metavar="STAGE", required=True)
@@ -204,6 +222,7 @@ def add_training_commands(sub) -> None:
                     help="the encoder also reads each bin's phase advance, so the latents can carry exact "
                          "pitch (with --init, the trained codec grows it, and wider --latent-dim, starting "
                          "silent: docs/dev/codec.md)")
+    tc.add_argument("--device", default="cpu", help=DEVICE_HELP)
     tc.set_defaults(func=cmd_train_codec)
 
     for stage, what in (("base", "the bidirectional latent DiT (the pre-trained form)"),
@@ -234,6 +253,7 @@ def add_training_commands(sub) -> None:
                         help="model config as a JSON file or inline JSON object (default: the shipped size)")
         tl.add_argument("--threads", type=bounded(int, 1, 256, "a thread count"), default=None,
                         help="CPU threads for torch (default: all cores)")
+        tl.add_argument("--device", default="cpu", help=DEVICE_HELP)
         tl.set_defaults(func=cmd_train_lmdm, stage=stage)
 
     tp = train_sub.add_parser("pack", help="store a trained checkpoint compactly (float16) for shipping",
@@ -286,6 +306,7 @@ def add_training_commands(sub) -> None:
                          "sketch curves and arrangement, each dropped at random (default)")
     ar.add_argument("--export", default=None, help="also write the EMA generator as a checkpoint (NAME)")
     ar.add_argument("--threads", type=bounded(int, 1, 256, "a thread count"), default=None)
+    ar.add_argument("--device", default="cpu", help=DEVICE_HELP)
     ar.set_defaults(func=cmd_train_arc)
 
     for what, desc in (("audio-prompt", "the audio-prompt encoder: clips into the MiniLM text space (contrastive)"),
@@ -303,6 +324,7 @@ def add_training_commands(sub) -> None:
         ta.add_argument("--seed", type=int, default=0)
         ta.add_argument("--export", default=None, help="also write the model as a checkpoint (NAME)")
         ta.add_argument("--threads", type=bounded(int, 1, 256, "a thread count"), default=None)
+        ta.add_argument("--device", default="cpu", help=DEVICE_HELP)
         ta.set_defaults(func=cmd_train_audio_model, what=what)
 
     ft = sub.add_parser("finetune", help="low-rank adapters on a folder of your own audio",

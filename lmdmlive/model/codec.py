@@ -211,7 +211,7 @@ class Codec(nn.Module):
         every frame is what lets a gate near 1 hold a partial: without it a steady absolute
         phase adds up, frame after frame, to a constant that outweighs the turning part.
         """
-        offset, gate = self.dec_phase(h).chunk(2, dim=-1)
+        offset, gate = self.dec_phase(h).float().chunk(2, dim=-1)
         g = torch.sigmoid(gate)
         advance = self.bin_advance + math.pi * torch.tanh(offset)
         turn = torch.polar(g, advance)
@@ -232,7 +232,7 @@ class Codec(nn.Module):
         x = self.dec_in(z).reshape(B, T * cfg.upsample, cfg.channels)            # (B, F, C)
         x, conv_states = self.dec_stack(x, conv_states)
         h = self.dec_norm(x)
-        logmag, phase = self.dec_out(h).chunk(2, dim=-1)
+        logmag, phase = self.dec_out(h).float().chunk(2, dim=-1)     # float: polar and the FFT under autocast
         mag = torch.exp(logmag.clamp(max=8.0))
         advance = None
         if cfg.phase_head == "carried":

@@ -126,11 +126,13 @@ class Conditions:
 
     def filled(self, cfg: LMDMConfig, batch: int, frames: int, dtype=torch.float32) -> "Conditions":
         """Every field as a tensor of the right shape and dtype, zeros (= not given) where None."""
+        device = next((v.device for v in vars(self).values() if isinstance(v, torch.Tensor)), None)
+
         def zeros(*shape):
-            return torch.zeros(*shape, dtype=dtype)
+            return torch.zeros(*shape, dtype=dtype, device=device)
 
         def ones_like_leading(x, *shape):
-            return torch.ones(*shape, dtype=dtype) if x is not None else zeros(*shape)
+            return torch.ones(*shape, dtype=dtype, device=device) if x is not None else zeros(*shape)
 
         n_sk, n_arr = len(cfg.sketch_curves), len(cfg.arrangement)
         out = Conditions(

@@ -29,7 +29,7 @@ class TimestepEmbedding(nn.Module):
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:  # t: (B,) in [0, 1]
         half = self.freq_dim // 2
-        freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32) / half)
+        freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
         args = (t.float() * 1000.0)[:, None] * freqs[None]
         emb = torch.cat([args.cos(), args.sin()], dim=-1)
         return self.mlp(emb.to(self.mlp[0].weight.dtype))
@@ -52,6 +52,8 @@ class Attention(nn.Module):
             k_all, v_all = prefix.keys_values(layer, k, v)
         else:
             k_all, v_all = k, v
+        if mask is not None and mask.device != q.device:     # masks are built on the CPU
+            mask = mask.to(q.device)
         y = F.scaled_dot_product_attention(q, k_all, v_all, attn_mask=mask)
         return self.proj(y.transpose(1, 2).reshape(B, T, C)), k, v
 

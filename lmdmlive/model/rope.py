@@ -31,6 +31,6 @@ class Rotary:
     def apply(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
         """Rotate x (..., T, head_dim) by the tables (T, head_dim/2); pairs are (first half, second half)."""
         x1, x2 = x.chunk(2, dim=-1)
-        if cos.dtype != x.dtype:
-            cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+        if cos.dtype != x.dtype or cos.device != x.device:     # tables are made (and memoised) on the CPU
+            cos, sin = cos.to(x.device, x.dtype), sin.to(x.device, x.dtype)
         return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)

@@ -48,6 +48,7 @@ from ..model import LMDM, Conditions, generate_block, save_checkpoint
 from ..model.generate import CONTROL_GUIDANCE, SKETCH_GUIDANCE, guidance_batch, guidance_layers
 from ..model.audio_prompt import ConvLayer
 from ..model.sampler import guided_layers, timesteps
+from .device import training_device
 from .latents import LatentSplit, build_store, store_dir
 from .lmdm_train import StageModule, stage_loss
 from .state import append_log, load_state, read_log, save_state
@@ -270,11 +271,14 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
               lr_g: float = 1e-5, lr_d: float = 1e-4, contrastive: float = 1.0, anchor: float = 1.0,
               discriminator: str = "trunk", grad_blocks: str = "last", disc_steps: int = 1, seed: int = 0,
               step_choices: tuple[int, ...] = STEP_CHOICES, guidance: float = 1.0, sampler: str = "pingpong",
-              rollout_conditions: str = "window", export: Path | None = None,
+              rollout_conditions: str = "window", export: Path | None = None, device: str = "cpu",
               progress=None, log=print) -> dict:
     from ..model import LMDMConfig, load_checkpoint
     from .lmdm_data import WindowSampler
 
+    if training_device(device).type != "cpu":
+        raise ValueError(f"--device {device}: train arc runs on the CPU for now; its rollouts go through the "
+                         "engine's KV cache and block noise, which are built on the CPU (docs/dev/training.md)")
     if discriminator not in DISCRIMINATORS:
         raise ValueError(f"discriminator must be one of {DISCRIMINATORS}, got {discriminator!r}")
     if grad_blocks not in GRAD_BLOCKS:

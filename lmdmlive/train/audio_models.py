@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from ..model import save_checkpoint
 from ..model.audio_prompt import AudioPromptEncoder, LatentTrunk, SmallModelConfig
+from .device import autocast, to_device, training_device
 from .latents import LatentSplit, build_store, store_dir
 from .state import append_log, load_state, save_state
 
@@ -101,10 +102,11 @@ def _stats(module, split: LatentSplit) -> None:
 
 def train_audio_models(what: str, corpus: Path, codec: Path, run: Path, *, steps: int, minutes: float | None = None,
                        batch: int = 64, lr: float = 1e-3, seed: int = 0, export: Path | None = None,
-                       window: int = WINDOW, progress=None, log=print) -> dict:
+                       window: int = WINDOW, device: str = "cpu", progress=None, log=print) -> dict:
     """Train the audio-prompt encoder (`what="audio-prompt"`) or the attribute classifier (`"classifier"`)."""
     if what not in ("audio-prompt", "classifier"):
         raise ValueError(f"unknown model {what!r}")
+    where = training_device(device)
     torch.manual_seed(seed)
     run = Path(run)
     run.mkdir(parents=True, exist_ok=True)
@@ -116,6 +118,7 @@ def train_audio_models(what: str, corpus: Path, codec: Path, run: Path, *, steps
     dim = train.latents.shape[1]
     model = AudioPromptEncoder(dim) if what == "audio-prompt" else AttributeClassifier(families, dim)
     _stats(model, train)
+    model.to(where)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     meta = load_state(run, model, opt)
     step = meta["step"] if meta else 0
@@ -123,14 +126,15 @@ def train_audio_models(what: str, corpus: Path, codec: Path, run: Path, *, steps
     held_windows = Windows(held, families, 1, window)
     if not held_windows.ok or not sampler.ok:
         raise ValueError(f"no clip holds {window} latent frames; use a shorter window")
-    held_batch = held_windows.batch(min(256, len(held_windows.ok)), fixed=True)
+    held_batch = to_device(held_windows.batch(min(256, len(held_windows.ok)), fixed=True), where)
     deadline = time.monotonic() + minutes * 60 if minutes else None
     t0 = time.monotonic()
     while step < steps and (deadline is None or time.monotonic() < deadline):
         for g in opt.param_groups:
             g["lr"] = lr * min(1.0, (step + 1) / 100) * (0.5 * (1 + math.cos(math.pi * step / steps)) * 0.9 + 0.1)
-        z, text, labels = sampler.batch(batch)
-        loss = _loss(model, what, z, text, labels)
+        z, text, labels = to_device(sampler.batch(batch), where)
+        with autocast(where):
+            loss = _loss(model, what, z, text, labels)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -146,7 +150,7 @@ def train_audio_models(what: str, corpus: Path, codec: Path, run: Path, *, steps
     result = {"step": step, **evaluate(model, what, held_batch, families)}
     if export is not None:
         cfg = SmallModelConfig(latent_dim=dim, families=families, kind=what)
-        save_checkpoint(model, cfg, export, what, extra={"steps": step, "heldout": result, "corpus": str(corpus)})
+        save_checkpoint(model.cpu(), cfg, export, what, extra={"steps": step, "heldout": result, "corpus": str(corpus)})
     return result
 
 
@@ -156,8 +160,8 @@ def _loss(model, what, z, text, labels):
         logits = a @ text.T * model.log_scale.exp().clamp(max=100)
         # Items of the same clip family share captions often enough; identical rows are not negatives.
         same = (text @ text.T) > 0.999
-        logits = logits.masked_fill(same & ~torch.eye(len(a), dtype=torch.bool), -1e4)
-        target = torch.arange(len(a))
+        logits = logits.masked_fill(same & ~torch.eye(len(a), dtype=torch.bool, device=a.device), -1e4)
+        target = torch.arange(len(a), device=a.device)
         clip = 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
         return clip + (1 - (a * text).sum(-1)).mean()
     out = model(z)
@@ -172,7 +176,7 @@ def evaluate(model, what: str, batch, families: list[str]) -> dict:
     if what == "audio-prompt":
         a = model(z)
         sims = a @ text.T
-        retrieval = float((sims.argmax(1) == torch.arange(len(a))).float().mean())
+        retrieval = float((sims.argmax(1) == torch.arange(len(a), device=a.device)).float().mean())
         cosine = float((a * text).sum(-1).mean())
         model.train()
         return {"heldout_retrieval": round(retrieval, 4), "heldout_cosine": round(cosine, 4)}

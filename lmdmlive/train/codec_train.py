@@ -26,6 +26,7 @@ from .codec_disc import ADV_WEIGHT, FM_WEIGHT, CodecAdversary
 from .corpus.shards import read_records
 from .spectral import mel_l1, stft_distance
 from .splits import eval_split_of, piece_of
+from .device import autocast, training_device
 from .state import append_log, load_state, read_log, save_state
 
 KL_WEIGHT = 1e-4
@@ -153,11 +154,14 @@ DECODER_ONLY_FIELDS = ("phase_head", "decoder_delay")
 meaning, so the encoder (and every latent made with it) carries over."""
 
 
-def _check_init(init: Path, start: CodecConfig, config: CodecConfig) -> None:
+def _check_init(init: Path, start: CodecConfig, config: CodecConfig, freeze_encoder: bool) -> None:
     if not differs_only_in_growth(start, config, DECODER_ONLY_FIELDS):
         raise ValueError(f"{init}: its config differs from the one being trained beyond "
                          f"{DECODER_ONLY_FIELDS + GROWABLE}; train with its config")
     check_growth(start, config, str(init))
+    if freeze_encoder and any(getattr(start, k) != getattr(config, k) for k in GROWABLE):
+        raise ValueError(f"{init}: growing {' and '.join(k for k in GROWABLE if getattr(start, k) != getattr(config, k))} "
+                         "changes the latents, which --freeze-encoder keeps as they are; drop one of the two")
     if start.phase_head == "carried" and config.phase_head == "absolute":
         raise ValueError(f"{init}: a carried phase head cannot go back to an absolute one (its config differs)")
 
@@ -165,7 +169,7 @@ def _check_init(init: Path, start: CodecConfig, config: CodecConfig) -> None:
 def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, batch: int = 16, seconds: float = 1.0,
                 lr: float = 1e-3, seed: int = 0, save_every: int = 200, export: Path | None = None,
                 config: CodecConfig | None = None, init: Path | None = None, freeze_encoder: bool = False,
-                adversarial: bool = False, progress=None, log=print) -> dict:
+                adversarial: bool = False, device: str = "cpu", progress=None, log=print) -> dict:
     """Train (or go on training) the codec in `run`.
 
     `config` None means the run's own (a resumed run keeps the shape it was made with),
@@ -174,7 +178,9 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
     `freeze_encoder` trains the decoder alone: the latents stay exactly what they were,
     so a diffusion model already trained on them keeps working with the better decoder.
     `adversarial` adds the discriminator, whose state lives in RUN/discriminator.
+    `device` is cpu or cuda (train/device.py); crops are read on the CPU and moved.
     """
+    where = training_device(device)
     torch.manual_seed(seed)
     torch.set_flush_denormal(True)     # tiny gradients in denormal range slow CPU kernels tenfold
     run.mkdir(parents=True, exist_ok=True)
@@ -185,7 +191,7 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
     if not freeze_encoder and saved.get("freeze_encoder"):
         log(f"{run} trains the decoder alone (it was started with --freeze-encoder), and goes on that way")
         freeze_encoder = True       # else a resume without the flag would quietly move the latents
-    codec = Codec(config)
+    codec = Codec(config).to(where)
     if freeze_encoder:
         for name, p in codec.named_parameters():
             p.requires_grad_(name.startswith("dec_"))
@@ -194,7 +200,7 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
     meta = load_state(run, codec, opt)
     adversary = d_opt = None
     if adversarial:
-        adversary = CodecAdversary(config.sample_rate)
+        adversary = CodecAdversary(config.sample_rate).to(where)
         d_opt = torch.optim.AdamW(adversary.parameters(), lr=lr, betas=(0.8, 0.99), weight_decay=1e-4)
         load_state(run / "discriminator", adversary, d_opt)
     step = meta["step"] if meta else 0
@@ -203,7 +209,7 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
     elif init is not None:
         from ..model import load_codec
         start = load_codec(init)
-        _check_init(init, start.cfg, config)
+        _check_init(init, start.cfg, config, freeze_encoder)
         codec.load_state_dict(grown(config, start))
         if start.cfg.phase_head != config.phase_head:
             log(f"{init}: its absolute phase head grows a carried one")
@@ -216,7 +222,7 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
     samples = int(seconds * config.sample_rate) // config.hop * config.hop
     train = CropSampler(corpus, "train", samples, seed + step)
     held = CropSampler(corpus, "heldout", samples, 12345, eval_split="valid")    # test stays unseen
-    held_batch = held.batch(16)
+    held_batch = held.batch(16).to(where)
     deadline = time.monotonic() + minutes * 60 if minutes else None
     codec.train()
     t0 = time.monotonic()
@@ -225,15 +231,18 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
         for g in opt.param_groups + (d_opt.param_groups if d_opt else []):
             g["lr"] = lr * warm * (0.5 * (1 + math.cos(math.pi * min(1.0, step / max(steps, 1)))) * 0.9 + 0.1)
         wave = train.batch(batch)
-        wave = wave * torch.empty(batch, 1).uniform_(0.5, 1.5)      # level augmentation
-        losses, recon = reconstruction_losses(codec, wave)
+        wave = (wave * torch.empty(batch, 1).uniform_(0.5, 1.5)).to(where)      # level augmentation
+        with autocast(where):
+            losses, recon = reconstruction_losses(codec, wave)
         if adversary is not None:
             real, fake = wave[:ADV_ITEMS], recon[:ADV_ITEMS]
             d_opt.zero_grad(set_to_none=True)
-            d_loss = adversary.discriminator_loss(real, fake)
+            with autocast(where):
+                d_loss = adversary.discriminator_loss(real, fake)
             d_loss.backward()
             d_opt.step()
-            adv, fm = adversary.generator_losses(real, fake)
+            with autocast(where):
+                adv, fm = adversary.generator_losses(real, fake)
             losses.update(loss=losses["loss"] + ADV_WEIGHT * adv + FM_WEIGHT * fm, adv=adv, fm=fm, d_loss=d_loss)
         opt.zero_grad(set_to_none=True)
         losses["loss"].backward()
@@ -262,5 +271,5 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
     plot_curve(run, run / "curve.png")
     codec.eval()
     if export is not None:
-        save_checkpoint(codec, config, export, "codec", extra={"steps": step, "corpus": str(corpus)})
+        save_checkpoint(codec.cpu(), config, export, "codec", extra={"steps": step, "corpus": str(corpus)})
     return {"step": step}

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 
 from ..model import LMDM, LMDMConfig, save_checkpoint
 from ..model.checkpoint import read_card
+from .device import autocast, to_device, training_device
 from .latents import LatentSplit, build_store, store_dir
 from .lmdm_data import WindowSampler
 from .state import append_log, load_state, read_log, save_state
@@ -60,24 +61,25 @@ class Pair(nn.Module):
             e.lerp_(p.detach(), 1.0 - decay)
 
 
-def logit_normal(shape, generator) -> torch.Tensor:
-    return torch.sigmoid(torch.randn(shape, generator=generator))
+def logit_normal(shape, generator, device=None) -> torch.Tensor:
+    return torch.sigmoid(torch.randn(shape, generator=generator, device=generator.device)).to(device)
 
 
 def stage_loss(model: nn.Module, stage: str, x0: torch.Tensor, cond, generator, context_noise: float = 0.0):
     """Flow-matching loss of one batch; `model` may be the DDP wrapper (its forward picks the stage)."""
     B, T, _ = x0.shape
-    noise = torch.randn(x0.shape, generator=generator)
+    # drawn on the generator's (CPU) stream and moved: the same noise on any device
+    noise = torch.randn(x0.shape, generator=generator, device=generator.device).to(x0.device)
     if stage == "base":
-        t = logit_normal((B,), generator)
+        t = logit_normal((B,), generator, x0.device)
         x_t = (1 - t[:, None, None]) * x0 + t[:, None, None] * noise
         v = model(stage, x_t, t, cond)
     else:
         bf = _module(model).cfg.block_frames
-        t = logit_normal((B, T // bf), generator)
+        t = logit_normal((B, T // bf), generator, x0.device)
         tf = t.repeat_interleave(bf, dim=1)[..., None]
         x_t = (1 - tf) * x0 + tf * noise
-        clean = x0 + context_noise * torch.randn(x0.shape, generator=generator) if context_noise else x0
+        clean = x0 + context_noise * torch.randn(x0.shape, generator=generator, device=generator.device).to(x0.device) if context_noise else x0
         v = model(stage, x_t, t, cond, clean)
     return F.mse_loss(v, noise - x0)
 
@@ -100,11 +102,13 @@ def _module(m):
     return m.module if hasattr(m, "module") else m
 
 
-def _dist():
-    """(rank, world, device) -- a process group is set up when launched by torchrun."""
+def _dist(asked: str = "cpu"):
+    """(rank, world, device) -- a process group is set up when launched by torchrun, whose ranks each
+    take their own GPU when there are GPUs (`asked` is then only checked)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
+    one = training_device(asked)
     if world == 1:
-        return 0, 1, torch.device("cpu")
+        return 0, 1, one
     import torch.distributed as dist
     if not dist.is_initialized():
         backend = "nccl" if torch.cuda.is_available() else "gloo"
@@ -178,10 +182,10 @@ def heldout_loss(model: LMDM, stage: str, batch, seed: int = 7) -> float:
 def train_lmdm(stage: str, corpus: Path, codec: Path, run: Path, *, steps: int, minutes: float | None = None,
                batch: int = 16, blocks: int = 8, lr: float = 4e-4, seed: int = 0, config: LMDMConfig = LMDMConfig(),
                init: Path | None = None, export: Path | None = None, save_every: int = 200,
-               context_noise: float = 0.05, progress=None, log=print) -> dict:
+               context_noise: float = 0.05, device: str = "cpu", progress=None, log=print) -> dict:
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; stages are {list(STAGES)}")
-    rank, world, device = _dist()
+    rank, world, device = _dist(device)
     torch.manual_seed(seed)
     torch.set_flush_denormal(True)
     run = Path(run)
@@ -242,7 +246,8 @@ def train_lmdm(stage: str, corpus: Path, codec: Path, run: Path, *, steps: int, 
         x0, cond = sampler.batch(long_batch if long else batch, long_blocks if long else blocks)
         if device.type != "cpu":
             x0, cond = x0.to(device), _cond_to(cond, device)
-        loss = stage_loss(net, stage, x0, cond, gen, context_noise if stage == "lmdm" else 0.0)
+        with autocast(device):
+            loss = stage_loss(net, stage, x0, cond, gen, context_noise if stage == "lmdm" else 0.0)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = float(torch.nn.utils.clip_grad_norm_(pair.model.parameters(), 1.0))
@@ -253,7 +258,7 @@ def train_lmdm(stage: str, corpus: Path, codec: Path, run: Path, *, steps: int, 
             row = {"step": step, "seconds": round(time.monotonic() - t0, 1), "lr": opt.param_groups[0]["lr"],
                    "loss": round(float(loss.detach()), 5), "grad_norm": round(grad_norm, 3), "long": bool(long)}
             if step % save_every == 0:
-                row["heldout_loss"] = round(heldout_loss(pair.ema, stage, held), 5)
+                row["heldout_loss"] = round(heldout_loss(pair.ema, stage, to_device(held, device)), 5)
             append_log(run, row)
         if rank == 0 and step % save_every == 0:
             save_state(run, pair, opt, step, extra)

@@ -18,14 +18,14 @@ from safetensors.torch import load_file, save_file
 def save_state(run: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, step: int, extra: dict) -> None:
     run.mkdir(parents=True, exist_ok=True)
     names = {id(p): n for n, p in model.named_parameters()}
-    tensors = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
+    tensors = {f"model.{k}": v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     scalars = {}
     for group in opt.param_groups:
         for p in group["params"]:
             st = opt.state.get(p, {})
             for key, value in st.items():
                 if torch.is_tensor(value) and value.dim() > 0:
-                    tensors[f"opt.{names[id(p)]}.{key}"] = value.detach().contiguous()
+                    tensors[f"opt.{names[id(p)]}.{key}"] = value.detach().contiguous().cpu()
                 else:
                     scalars[f"{names[id(p)]}.{key}"] = float(value)
     tmp = run / "last.safetensors.tmp"
@@ -50,7 +50,7 @@ def load_state(run: Path, model: torch.nn.Module, opt: torch.optim.Optimizer) ->
         for key in ("exp_avg", "exp_avg_sq"):
             t = tensors.get(f"opt.{name}.{key}")
             if t is not None:
-                st[key] = t
+                st[key] = t.to(p.device)          # a run may resume on another device (--device)
         if "step" in (s := {k.split(".")[-1]: v for k, v in meta["optimizer_scalars"].items()
                              if k.rsplit(".", 1)[0] == name}):
             st["step"] = torch.tensor(s["step"])

@@ -217,11 +217,15 @@ def test_an_absolute_codec_grows_a_carried_delayed_decoder_and_keeps_its_latents
     assert any("trains the decoder alone" in m for m in told), told
     with torch.no_grad():
         assert torch.equal(start.encode(wave), load_codec(tmp_path / "more").encode(wave))
-    # What would change the latents or throw a trained head away is refused, naming the init.
+    # What would change the latents under --freeze-encoder, reshape the codec, or throw a trained head
+    # away is refused, naming the init (growing wider latents without it: test_codec_grow.py).
     wider = dataclasses.replace(grown_cfg, latent_dim=16)
-    with pytest.raises(ValueError, match="grown: its config differs"):
+    with pytest.raises(ValueError, match="grown: growing latent_dim changes the latents"):
         train_codec(corpus, tmp_path / "wide", steps=16, minutes=None, batch=2, seconds=0.4, config=wider,
-                    init=tmp_path / "grown", log=lambda m: None)
+                    init=tmp_path / "grown", freeze_encoder=True, log=lambda m: None)
+    with pytest.raises(ValueError, match="grown: its config differs"):
+        train_codec(corpus, tmp_path / "deep", steps=16, minutes=None, batch=2, seconds=0.4,
+                    config=dataclasses.replace(grown_cfg, channels=48), init=tmp_path / "grown", log=lambda m: None)
     with pytest.raises(ValueError, match="cannot go back to an absolute one"):
         train_codec(corpus, tmp_path / "back", steps=16, minutes=None, batch=2, seconds=0.4, config=TINY,
                     init=tmp_path / "grown", log=lambda m: None)
