@@ -168,10 +168,11 @@ def cmd_finetune(args) -> int:
 
     if not Path(args.folder).is_dir():
         raise CommandError(f"{args.folder}: not a folder")
+    device = _device(args)
     bundle = load_default(args.model, args.codec)
     result = finetune(Path(args.folder), args.output, bundle.lmdm, Path(args.codec or DEFAULT_CODEC),
                       minutes=args.minutes, rank=args.rank, out_dir=Path(args.dir) if args.dir else None,
-                      base_source=bundle.source, progress=ProgressBar("fine-tuning (seconds)", 1, min_interval=2.0),
+                      base_source=bundle.source, device=device, progress=ProgressBar("fine-tuning (seconds)", 1, min_interval=2.0),
                       log=lambda msg: print(msg, file=sys.stderr, flush=True))
     for path, why in result["failed"]:
         print(f"  skipped {path}: {why}")
@@ -340,4 +341,5 @@ def add_training_commands(sub) -> None:
     ft.add_argument("--model", default=None, help="base LMDM checkpoint (default: the shipped one)")
     ft.add_argument("--codec", default=None, help="codec checkpoint (default: the shipped one)")
     ft.add_argument("--dir", default=None, help="adapters folder (default ~/.lmdmlive/adapters or $LMDMLIVE_ADAPTERS)")
+    ft.add_argument("--device", default="cpu", help=DEVICE_HELP)
     ft.set_defaults(func=cmd_finetune)

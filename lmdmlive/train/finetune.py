@@ -21,6 +21,7 @@ from ..model import LMDM
 from ..model.adapters import adapters_dir, write_card
 from ..model.lora import adapter_state, add_adapters
 from .corpus.add import add_folder
+from .device import autocast, to_device, training_device
 from .latents import LatentSplit, build_store, store_dir
 from .lmdm_data import WindowSampler
 from .lmdm_train import StageModule, stage_loss
@@ -28,7 +29,9 @@ from .lmdm_train import StageModule, stage_loss
 
 def finetune(folder: Path, name: str, lmdm: LMDM, codec_path: Path, *, minutes: float = 8.0, rank: int = 8,
              alpha: float = 16.0, batch: int = 8, blocks: int = 8, lr: float = 1e-3, seed: int = 0,
-             out_dir: Path | None = None, base_source: str = "", progress=None, log=print) -> dict:
+             out_dir: Path | None = None, base_source: str = "", device: str = "cpu", progress=None,
+             log=print) -> dict:
+    where = training_device(device)
     if not name or any(c in name for c in "/\\") or name.startswith("."):
         raise ValueError(f"an adapter name is a plain file name, got {name!r}")
     out_dir = Path(out_dir) if out_dir else adapters_dir()
@@ -43,16 +46,18 @@ def finetune(folder: Path, name: str, lmdm: LMDM, codec_path: Path, *, minutes: 
     blocks = max(1, min(blocks, longest // cfg.block_frames))
     torch.manual_seed(seed)
     params = add_adapters(lmdm, rank, alpha)
+    sampler = WindowSampler(split, lmdm.latent_mean, lmdm.latent_std, cfg.block_frames, seed)   # on the CPU
+    lmdm.to(where)
     lmdm.train()
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
-    sampler = WindowSampler(split, lmdm.latent_mean, lmdm.latent_std, cfg.block_frames, seed)
     net = StageModule(lmdm)
     gen = torch.Generator().manual_seed(seed)
     deadline = time.monotonic() + minutes * 60
     t0, step, losses = time.monotonic(), 0, []
     while time.monotonic() < deadline:
-        x0, cond = sampler.batch(batch, blocks)
-        loss = stage_loss(net, "lmdm", x0, cond, gen, context_noise=0.05)
+        x0, cond = to_device(sampler.batch(batch, blocks), where)
+        with autocast(where):
+            loss = stage_loss(net, "lmdm", x0, cond, gen, context_noise=0.05)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -62,7 +67,7 @@ def finetune(folder: Path, name: str, lmdm: LMDM, codec_path: Path, *, minutes: 
         if progress is not None:
             elapsed = time.monotonic() - t0
             progress(min(int(elapsed), int(minutes * 60)), int(minutes * 60))
-    lmdm.eval()
+    lmdm.cpu().eval()
     state = adapter_state(lmdm)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.safetensors"

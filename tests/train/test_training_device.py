@@ -45,6 +45,14 @@ def test_every_training_command_refuses_a_missing_gpu_before_touching_its_run(co
     assert not run.exists()
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_finetune_refuses_a_missing_gpu_before_reading_the_folder(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "lmdmlive", "finetune", str(tmp_path), "-o", "mine", "--device", "cuda",
+                        "--dir", str(tmp_path / "adapters")], capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "no CUDA device" in r.stderr, r.stderr
+    assert not (tmp_path / "adapters").exists()
+
+
 def test_autocast_is_bf16_on_cuda_and_nothing_on_the_cpu():
     with autocast(torch.device("cpu")):
         y = torch.nn.Linear(4, 4)(torch.randn(2, 4))
