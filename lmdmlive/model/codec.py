@@ -225,7 +225,8 @@ class Codec(nn.Module):
         return torch.stack(out, dim=1), p, advance
 
     def _decode_frames(self, z, state):
-        """One stretch of the decoder: audio, the state to go on from, and a carried head's advance (or None)."""
+        """One stretch of the decoder: audio, the state to go on from, and a carried head's (advance, phasors)
+        (or None)."""
         cfg = self.cfg
         conv_states, carry, turning = state if state is not None else (None, None, None)
         B, T, _ = z.shape
@@ -234,9 +235,10 @@ class Codec(nn.Module):
         h = self.dec_norm(x)
         logmag, phase = self.dec_out(h).float().chunk(2, dim=-1)     # float: polar and the FFT under autocast
         mag = torch.exp(logmag.clamp(max=8.0))
-        advance = None
+        carried = None
         if cfg.phase_head == "carried":
             unit, turning, advance = self._carried_phase(h, phase, turning)
+            carried = (advance, unit)
             spec = mag * unit
         else:
             spec = torch.polar(mag, phase)
@@ -248,19 +250,19 @@ class Codec(nn.Module):
             out[:, r:r + Fr] = out[:, r:r + Fr] + parts[:, :, r]
         if carry is not None:
             out[:, :3] = out[:, :3] + carry
-        return out[:, :Fr].reshape(B, Fr * hop), (conv_states, out[:, Fr:], turning), advance
+        return out[:, :Fr].reshape(B, Fr * hop), (conv_states, out[:, Fr:], turning), carried
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Audio of latents (B, T, latent_dim) -> (B, T * hop); the overlap tail past the end is dropped."""
-        return self.decode_with_advance(z)[0]
+        return self.decode_with_phase(z)[0]
 
-    def decode_with_advance(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Audio, and the per-bin phase advance of a carried head (B, F, bins; None for an absolute one),
-        which training also teaches directly (train/codec_train.advance_loss)."""
+    def decode_with_phase(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Audio, and a carried head's per-bin phase advance and output phasors (B, F, bins; None for an
+        absolute head), which training also teaches directly (train/codec_train.advance_loss, phase_loss)."""
         if z.dim() != 3 or z.shape[2] != self.cfg.latent_dim:
             raise ValueError(f"latents must be (batch, frames, {self.cfg.latent_dim}), got {tuple(z.shape)}")
-        audio, _, advance = self._decode_frames(z, None)
-        return audio, advance
+        audio, _, carried = self._decode_frames(z, None)
+        return (audio, *carried) if carried is not None else (audio, None, None)
 
     def analysis_frames(self, wave: torch.Tensor) -> torch.Tensor:
         """Complex spectra (B, N / stft_hop, bins) of the encoder's frames, from silence: frame f ends

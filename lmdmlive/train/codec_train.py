@@ -31,6 +31,7 @@ from .state import append_log, load_state, read_log, save_state
 
 KL_WEIGHT = 1e-4
 ADVANCE_WEIGHT = 1.0   # a carried phase head's advance loss (advance_loss), beside spectral losses of about 1.5
+PHASE_WEIGHT = 1.0     # and how its output's phase turns against the input's (phase_loss)
 ADV_ITEMS = 4          # crops of each batch the discriminator sees: its cost grows with them
 
 
@@ -73,7 +74,7 @@ def reconstruction_losses(codec: Codec, wave: torch.Tensor, sample: bool = True)
     """(losses, reconstructed audio): the adversary needs the audio as well as the distances."""
     mean, logvar = codec.encode_stats(wave)
     z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar) if sample else mean
-    recon, advance = codec.decode_with_advance(z)
+    recon, advance, phasors = codec.decode_with_phase(z)
     kl = kl_to_prior(mean, logvar).mean()
     ref, est = codec.aligned(wave, recon)
     mel = mel_l1(ref, est, codec.cfg.sample_rate)
@@ -81,7 +82,8 @@ def reconstruction_losses(codec: Codec, wave: torch.Tensor, sample: bool = True)
     losses = {"loss": mel + stft + KL_WEIGHT * kl, "mel_l1": mel, "stft": stft, "kl": kl}
     if advance is not None:
         losses["advance"] = advance_loss(codec, wave, advance)
-        losses["loss"] = losses["loss"] + ADVANCE_WEIGHT * losses["advance"]
+        losses["phase"] = phase_loss(codec, wave, phasors)
+        losses["loss"] = losses["loss"] + ADVANCE_WEIGHT * losses["advance"] + PHASE_WEIGHT * losses["phase"]
     return losses, recon
 
 
@@ -101,6 +103,37 @@ def advance_loss(codec: Codec, wave: torch.Tensor, advance: torch.Tensor) -> tor
     weight = torch.sqrt(now.abs() * before.abs())
     miss = 1 - torch.cos(advance[:, 1:frames] - heard)
     return (weight * miss).sum() / weight.sum().clamp_min(1e-8)
+
+
+def _heard(codec: Codec, wave: torch.Tensor, frames: int) -> torch.Tensor:
+    """The input's analysis spectra lined up with the first `frames` decoder frames (see advance_loss)."""
+    spectra = codec.analysis_frames(wave)
+    shift = codec.cfg.n_fft // codec.cfg.stft_hop - 1 - codec.cfg.decoder_delay
+    return spectra[:, shift:shift + min(frames, spectra.shape[1] - shift)]
+
+
+def _turn_miss(out: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """Magnitude-weighted 1 - cos of the angle between unit `out` turns and the input's `ref` turns."""
+    weight = ref.abs()
+    agree = (out * ref.conj()).real / weight.clamp_min(1e-8)
+    return (weight * (1 - agree)).sum() / weight.sum().clamp_min(1e-8)
+
+
+def phase_loss(codec: Codec, wave: torch.Tensor, phasors: torch.Tensor) -> torch.Tensor:
+    """How far the decoded phase turns from the input's: frame to frame in each bin (its frequency)
+    and bin to bin in each frame (whether the bins of one partial turn together).
+
+    Why: the advances a carried head learns (advance_loss) are worth nothing while its gates
+    stay shut, and the spectral losses did not open them; the bins of one partial must also
+    agree with each other, or right advances cost more than the absolute head's smear
+    (docs/dev/codec.md, "A carried phase"). Both are what the output's own phase does, so
+    the gates are taught by their effect. Turns, not phases: a constant offset is inaudible.
+    """
+    ref = _heard(codec, wave, phasors.shape[1])
+    out = phasors[:, :ref.shape[1]]
+    in_time = _turn_miss(out[:, 1:] * out[:, :-1].conj(), ref[:, 1:] * ref[:, :-1].conj())
+    across = _turn_miss(out[..., 1:] * out[..., :-1].conj(), ref[..., 1:] * ref[..., :-1].conj())
+    return 0.5 * (in_time + across)
 
 
 def plot_curve(run: Path, path: Path) -> None:
