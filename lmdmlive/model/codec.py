@@ -64,6 +64,21 @@ def kl_to_prior(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mean ** 2 + logvar.exp() - 1 - logvar)
 
 
+def _carry_numpy(turn: torch.Tensor, fresh: torch.Tensor, p: torch.Tensor):
+    """The carried phase's frame loop in numpy, for playing: the same sums, without torch's
+    per-operation overhead, which at 481 bins is most of the cost (2.5 against 0.4 ms a
+    12-frame block measured on one thread)."""
+    import numpy as np
+    tn, fn = turn.numpy(), fresh.numpy()
+    out = np.empty_like(fn)
+    q = p.numpy().copy()
+    for t in range(fn.shape[1]):
+        q = tn[:, t] * q + fn[:, t]
+        q /= np.maximum(np.abs(q), 1e-6)
+        out[:, t] = q
+    return torch.from_numpy(out), torch.from_numpy(q.copy())
+
+
 class CausalDepthwiseConv(nn.Module):
     """A per-channel causal convolution on (B, T, C) frames.
 
@@ -217,6 +232,8 @@ class Codec(nn.Module):
         turn = torch.polar(g, advance)
         fresh = torch.polar(1 - g, phase)
         p = turning if turning is not None else torch.zeros_like(fresh[:, 0])
+        if not torch.is_grad_enabled() and fresh.device.type == "cpu":
+            return (*_carry_numpy(turn, fresh, p), advance)
         out = []
         for t in range(fresh.shape[1]):
             p = turn[:, t] * p + fresh[:, t]

@@ -117,6 +117,19 @@ def test_a_carried_phase_streams_like_one_shot_decoding():
     assert torch.allclose(parts, whole, atol=1e-6 * max(1.0, whole.abs().max().item()))
 
 
+def test_a_carried_phase_plays_the_same_loop_it_trains():
+    """Playing runs the carried phase's frame loop in numpy; training runs it in torch for the gradient."""
+    import dataclasses
+    from lmdmlive.model import Codec
+    from .helpers import perturbed
+    codec = perturbed(Codec(dataclasses.replace(SMALL_CODEC, phase_head="carried")), scale=0.02)
+    z = torch.randn(2, 30, SMALL_CODEC.latent_dim)
+    trained = codec.decode(z).detach()
+    with torch.no_grad():
+        played = codec.decode(z)
+    assert torch.allclose(played, trained, atol=1e-5 * max(1.0, trained.abs().max().item()))
+
+
 def test_aligned_lines_a_delayed_decoder_up_with_its_source():
     import dataclasses
     from lmdmlive.model import Codec
