@@ -112,7 +112,7 @@ def cmd_train_arc(args) -> int:
                   lr_g=args.lr, lr_d=args.lr_disc, discriminator=args.disc, grad_blocks=args.grad_blocks,
                   anchor=args.anchor, warmup_blocks=args.warmup, disc_steps=args.disc_steps,
                   step_choices=args.rollout_steps, guidance=args.guidance, sampler=args.sampler,
-                  rollout_conditions=args.rollout_conditions, export=Path(args.export) if args.export else None,
+                  rollout_conditions=args.rollout_conditions, disc_conditions=args.disc_conditions, export=Path(args.export) if args.export else None,
                   device=device,
                   progress=ProgressBar("arc steps", args.steps, min_interval=2.0),
                   log=lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -305,6 +305,9 @@ def add_training_commands(sub) -> None:
     ar.add_argument("--rollout-conditions", choices=("style", "window"), default="window",
                     help="what rollouts are played under: the prompt alone, or with the real continuation's "
                          "sketch curves and arrangement, each dropped at random (default)")
+    ar.add_argument("--disc-conditions", choices=("prompt", "lanes"), default="prompt",
+                    help="what the trunk discriminator reads a window under: its prompt (default), or the prompt "
+                         "with the sketch and arrangement the rollout was played under")
     ar.add_argument("--export", default=None, help="also write the EMA generator as a checkpoint (NAME)")
     ar.add_argument("--threads", type=bounded(int, 1, 256, "a thread count"), default=None)
     ar.add_argument("--device", default="cpu", help=DEVICE_HELP)

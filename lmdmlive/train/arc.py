@@ -35,6 +35,7 @@ cache computes (tested), because gradients do not flow through the cache's in-pl
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import random
 import time
@@ -58,6 +59,9 @@ DISCRIMINATORS = ("trunk", "latent")
 GRAD_BLOCKS = ("last", "all")
 ROLLOUT_SAMPLERS = ("euler", "pingpong")
 ROLLOUT_CONDITIONS = ("style", "window")
+DISC_CONDITIONS = ("prompt", "lanes")
+"""What the trunk discriminator reads a window under: its prompt alone, or the prompt with the
+sketch and arrangement the rollout was played under (the real window under the same lanes)."""
 LANE_DROP = 0.5
 """Share of rollouts with each sketch curve and each arrangement control dropped, as in training."""
 TRUNK_NOISE = (0.05, 0.5)
@@ -115,13 +119,18 @@ class TrunkDiscriminator(nn.Module):
         self.heads = nn.ModuleList(TrunkHead(model.cfg.d_model, model.cfg.style_dim) for _ in self.layers)
 
     def forward(self, x: torch.Tensor, style: torch.Tensor, t: torch.Tensor | None = None,
-                noise: torch.Tensor | None = None) -> torch.Tensor:
+                noise: torch.Tensor | None = None, lanes: Conditions | None = None) -> torch.Tensor:
+        """`lanes`: the sketch and arrangement to read the window under (its prompt is `style`).
+
+        Why lanes: a rollout played under a sketch is judged by a trunk that knows what the
+        sketch asks for, so following it is never what tells a fake from a real window."""
         if t is None:
             t = torch.full((x.shape[0],), TRUNK_NOISE[0])
         if noise is None:
             noise = torch.randn_like(x)
         x_t = (1 - t[:, None, None]) * x + t[:, None, None] * noise
-        hidden = self.trunk[0].window_hidden(x_t, t, Conditions(style=style), self.layers)
+        read = Conditions(style=style) if lanes is None else dataclasses.replace(lanes, style=style, style_mask=None)
+        hidden = self.trunk[0].window_hidden(x_t, t, read, self.layers)
         return sum(head(h, style) for head, h in zip(self.heads, hidden)) / len(self.heads)
 
 
@@ -271,7 +280,8 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
               lr_g: float = 1e-5, lr_d: float = 1e-4, contrastive: float = 1.0, anchor: float = 1.0,
               discriminator: str = "trunk", grad_blocks: str = "last", disc_steps: int = 1, seed: int = 0,
               step_choices: tuple[int, ...] = STEP_CHOICES, guidance: float = 1.0, sampler: str = "pingpong",
-              rollout_conditions: str = "window", export: Path | None = None, device: str = "cpu",
+              rollout_conditions: str = "window", disc_conditions: str = "prompt", export: Path | None = None,
+              device: str = "cpu",
               progress=None, log=print) -> dict:
     from ..model import LMDMConfig, load_checkpoint
     from .lmdm_data import WindowSampler
@@ -290,6 +300,10 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
         raise ValueError(f"step choices must be whole numbers from 1 to 64, got {step_choices!r}")
     if sampler not in ROLLOUT_SAMPLERS:
         raise ValueError(f"sampler must be one of {ROLLOUT_SAMPLERS}, got {sampler!r}")
+    if disc_conditions not in DISC_CONDITIONS:
+        raise ValueError(f"disc_conditions must be one of {DISC_CONDITIONS}, got {disc_conditions!r}")
+    if disc_conditions == "lanes" and discriminator != "trunk":
+        raise ValueError("only the trunk discriminator reads lanes; use --disc trunk or --disc-conditions prompt")
     if rollout_conditions not in ROLLOUT_CONDITIONS:
         raise ValueError(f"rollout_conditions must be one of {ROLLOUT_CONDITIONS}, got {rollout_conditions!r}")
     torch.manual_seed(seed)
@@ -321,7 +335,8 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
     t0 = time.monotonic()
     info = {"init": str(init), "discriminator": discriminator, "grad_blocks": grad_blocks, "anchor": anchor,
             "disc_steps": disc_steps, "step_choices": list(step_choices), "guidance": guidance, "sampler": sampler,
-            "rollout_blocks": rollout_blocks, "rollout_conditions": rollout_conditions}
+            "rollout_blocks": rollout_blocks, "rollout_conditions": rollout_conditions,
+            "disc_conditions": disc_conditions}
     while step < steps and (deadline is None or time.monotonic() < deadline):
         x0, cond = windows.batch(batch, total, drop=False)
         style = cond.style
@@ -337,20 +352,23 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
                        rollout_blocks, rng, grad_blocks, step_choices, guidance, sampler,
                        control_guidance=CONTROL_GUIDANCE, sketch_guidance=SKETCH_GUIDANCE)
         shuffled = style.roll(1, dims=0)
+        read = {"lanes": block_conditions(played, start, start + rollout_blocks * bf)} \
+            if disc_conditions == "lanes" else {}
         for _ in range(disc_steps):
             # one noise level and one noise per item, shared by every window the discriminator reads in this update
             t = torch.empty(batch).uniform_(*TRUNK_NOISE, generator=noise_gen)
             eps = torch.randn(real.shape, generator=noise_gen)
             # discriminator: relativistic on (real, fake) + contrastive on (own prompt, another's)
-            d_real, d_fake = disc(real, style, t, eps), disc(fake.detach(), style, t, eps)
-            d_loss = relativistic(d_real, d_fake) + contrastive * relativistic(d_real, disc(real, shuffled, t, eps))
+            d_real, d_fake = disc(real, style, t, eps, **read), disc(fake.detach(), style, t, eps, **read)
+            d_loss = relativistic(d_real, d_fake) + contrastive * relativistic(d_real, disc(real, shuffled, t, eps,
+                                                                                            **read))
             d_opt.zero_grad(set_to_none=True)
             d_loss.backward()
             d_opt.step()
         # generator: its rollout should beat the real window under the same prompt, anchored to the data
         with torch.no_grad():
-            d_real_now = disc(real, style, t, eps)
-        g_adv = relativistic(disc(fake, style, t, eps), d_real_now)
+            d_real_now = disc(real, style, t, eps, **read)
+        g_adv = relativistic(disc(fake, style, t, eps, **read), d_real_now)
         g_loss = g_adv
         fm = torch.zeros(())
         if anchor > 0:

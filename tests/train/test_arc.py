@@ -202,3 +202,36 @@ def test_the_discriminator_takes_as_many_updates_per_step_as_asked(setup, tmp_pa
     assert adam_steps(run / "generator") == {2.0}
     with pytest.raises(ValueError, match="disc_steps must be 1 or more"):
         train_arc(corpus, codec_path, tmp_path / "init", tmp_path / "arc0", steps=1, disc_steps=0)
+
+
+def test_the_trunk_discriminator_reads_a_window_under_the_lanes_it_was_played_under():
+    torch.manual_seed(0)
+    model = small_lmdm()
+    d = TrunkDiscriminator(model)
+    x, style = torch.randn(2, 16, 8), torch.nn.functional.normalize(torch.randn(2, 384), dim=-1)
+    t, eps = torch.full((2,), 0.1), torch.randn(2, 16, 8)
+    n = len(model.cfg.sketch_curves)
+    sketch = torch.randn(2, 16, n)
+    with torch.no_grad():
+        plain = d(x, style, t, eps)
+        # lanes bring their sketch, never their own prompt: the window's prompt is `style`
+        assert torch.allclose(d(x, style, t, eps, lanes=Conditions(style=style.roll(1, 0))), plain)
+        under = d(x, style, t, eps, lanes=Conditions(sketch=sketch, sketch_mask=torch.ones(2, 16, n)))
+        other = d(x, style, t, eps, lanes=Conditions(sketch=-sketch, sketch_mask=torch.ones(2, 16, n)))
+    assert not torch.allclose(under, plain) and not torch.allclose(under, other)
+
+
+def test_train_arc_reads_lanes_only_with_the_trunk(setup, tmp_path):
+    import json
+
+    import pytest
+    corpus, codec_path, _ = setup
+    _save_init(tmp_path / "init")
+    run = tmp_path / "arc"
+    train_arc(corpus, codec_path, tmp_path / "init", run, steps=2, batch=2, context_blocks=2, rollout_blocks=2,
+              warmup_blocks=0, disc_conditions="lanes", log=lambda m: None)
+    assert json.loads((run / "summary.json").read_text())["disc_conditions"] == "lanes"
+    assert [r["step"] for r in read_log(run)] == [1, 2]
+    with pytest.raises(ValueError, match="only the trunk discriminator reads lanes"):
+        train_arc(corpus, codec_path, tmp_path / "init", tmp_path / "arc1", steps=1, discriminator="latent",
+                  disc_conditions="lanes")
