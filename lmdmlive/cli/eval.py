@@ -37,7 +37,7 @@ def cmd_eval_model(args) -> int:
     r = evaluate_model(bundle.lmdm, bundle.codec, Path(args.corpus), Path(args.codec or DEFAULT_CODEC), judges,
                        lambda text: embed([text]), split=args.split, clips=8 if args.quick else 16,
                        control_guidance=control_guidance, control_clips=control_clips, steps=steps,
-                       guidance=guidance, sketch_guidance=sketch_guidance, seed=args.seed,
+                       guidance=guidance, sketch_guidance=sketch_guidance, seed=args.seed, source=args.source,
                        progress=ProgressBar("eval generations", 1, min_interval=2.0))
     r["rtf"] = measure_rtf(bundle.lmdm, bundle.codec, steps, guidance, 6 if args.quick else 24) if not args.no_rtf \
         else float("nan")
@@ -59,7 +59,7 @@ def cmd_eval_model(args) -> int:
     print(f"{'metric':<24} {'value':>8}  target")
     for name, value, target in rows:
         print(f"{name:<24} {value:>8.3f}  {target}")
-    print(f"(split {r['split']}: {r['clips']} prompting clips of {r['seconds']:.2f} s, {r['fad_windows']} windows "
+    print(f"(split {r['split']}: {r['clips']} {'' if r['source'] == 'all' else r['source'] + ' '}prompting clips of {r['seconds']:.2f} s, {r['fad_windows']} windows "
           f"each from {r['reference_clips']} reference and {r['floor_clips']} floor clips; seed {r['seed']}, "
           f"steps {steps}, guidance {guidance}, "
           f"control guidance {control_guidance}, sketch guidance {sketch_guidance}, "
@@ -270,6 +270,9 @@ def add_eval_commands(sub) -> None:
     em.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
     em.add_argument("--float32", action="store_true", help=FLOAT32_HELP)
     em.add_argument("--split", choices=EVAL_SPLITS, default="test", help=SPLIT_HELP)
+    em.add_argument("--source", choices=("all", "recorded", "rendered"), default="all",
+                    help="prompts, reference and floor from recordings, from renderings (scores and grooves), "
+                         "or all (default)")
     em.set_defaults(func=cmd_eval_model)
     es = eval_sub.add_parser("style", help="the default model against a fine-tuned adapter on a style folder",
                              description="Prompt with each caption of FOLDER (audio with NAME.txt captions, held "

@@ -28,23 +28,9 @@ from ..model.codec import kl_to_prior
 from ..model.features import sketch_features
 from .corpus.shards import load_audio, read_records
 from .spectral import mel_l1_by_level, si_sdr, stft_distance
-from .splits import check_split, eval_split_of, piece_of
+from .splits import check_split, eval_split_of, piece_of, source_matches
 
 OPUS_KBPS = 24
-SOURCES = {
-    "all": None,
-    "recorded": ("recorded",),               # recordings: game soundtracks (corpus/recorded.py)
-    "rendered": ("music21", "groove", "gm"),  # scores through a General MIDI soundfont, and generated grooves
-}
-"""Which held-out clips `eval codec --source` measures: a codec that has heard recordings is
-judged on recordings and on renderings separately, since one can hide the other in a mean."""
-
-
-def source_matches(rec: dict, source: str) -> bool:
-    if source not in SOURCES:
-        raise ValueError(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}")
-    wanted = SOURCES[source]
-    return wanted is None or rec.get("source") in wanted
 
 
 def latent_kbps(mean: torch.Tensor, logvar: torch.Tensor, frame_rate: float) -> float:

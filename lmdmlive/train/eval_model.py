@@ -45,7 +45,7 @@ from .following import I, Following, follow
 from .latents import LatentSplit, build_store, store_dir
 from .prompt_signal import SignalJudge
 from .signal_judges import centroid_hz
-from .splits import indices_in, piece_of
+from .splits import indices_in, piece_of, source_matches
 
 SKETCHED = ("loud", "bright", "pitch", "voiced")
 
@@ -53,7 +53,10 @@ SKETCHED = ("loud", "bright", "pitch", "voiced")
 def evaluate_model(lmdm, codec, corpus: Path, codec_path: Path, judges: Judges, embed, *, split: str = "test",
                    clips: int = 16, seconds: float = 10.0, steps: int = 4, guidance: float = 2.0,
                    control_guidance: float | None = CONTROL_GUIDANCE, control_clips: int = 8,
-                   sketch_guidance: float | None = SKETCH_GUIDANCE, seed: int = 0, progress=None) -> dict:
+                   sketch_guidance: float | None = SKETCH_GUIDANCE, seed: int = 0, source: str = "all",
+                   progress=None) -> dict:
+    """`source`: "recorded" or "rendered" measures prompts, reference and floor of that kind alone
+    (codec_eval.SOURCES), so a model's figures on recordings are not hidden in a mean with renderings."""
     cfg = lmdm.cfg
     folder = store_dir(corpus, codec_path)
     build_store(corpus, codec_path, splits=("heldout",))
@@ -62,7 +65,9 @@ def evaluate_model(lmdm, codec, corpus: Path, codec_path: Path, judges: Judges, 
     windows = Windows(held, families, 0)
     blocks = max(1, int(round(seconds * cfg.frame_rate / cfg.block_frames)))
     frames = blocks * cfg.block_frames
-    roles = EvalRoles.of(held, split, max(frames, 25 + WINDOW), clips, seed)
+    records = {r["id"]: r for r in read_records(corpus, "heldout")}
+    roles = EvalRoles.of(held, split, max(frames, 25 + WINDOW), clips, seed,
+                         keep=lambda clip: source_matches(records.get(clip["id"], {}), source))
     chosen = roles.prompts
     total = 2 * len(chosen) + min(control_clips, len(chosen)) * 2 * len(ARRANGEMENT_CONTROLS) + 1
     done = 0
@@ -73,7 +78,6 @@ def evaluate_model(lmdm, codec, corpus: Path, codec_path: Path, judges: Judges, 
         if progress is not None:
             progress(done, total)
 
-    records = {r["id"]: r for r in read_records(corpus, "heldout")}
     hop, rate = codec.cfg.hop, codec.cfg.sample_rate
     reference = real_set(judges, held, corpus, records, roles.reference, len(chosen), hop, rate, seed + 1)
     floor = real_set(judges, held, corpus, records, roles.floor, len(chosen), hop, rate, seed + 2, codec)
@@ -133,7 +137,7 @@ def evaluate_model(lmdm, codec, corpus: Path, codec_path: Path, judges: Judges, 
     picked = np.stack(control_emb)[np.linspace(0, len(control_emb) - 1, min(len(gen), len(control_emb))).astype(int)] \
         if control_emb else None
     return {
-        "split": split, "prompt_acc": float(np.mean(prompt_hits)), "prompt_acc_real": float(np.mean(real_hits)),
+        "split": split, "source": source, "prompt_acc": float(np.mean(prompt_hits)), "prompt_acc_real": float(np.mean(real_hits)),
         "prompt_acc_signal": signal.accuracy(), "prompt_acc_signal_real": signal_real.accuracy(("tempo", "drums")),
         "prompt_acc_signal_by": signal.by_attribute(), "prompt_acc_signal_real_by": signal_real.by_attribute(),
         "control_acc": control, **model_follow.result(""), **codec_follow.result("_codec"),
@@ -156,8 +160,11 @@ class EvalRoles:
     floor: list[int]
 
     @classmethod
-    def of(cls, held: LatentSplit, split: str, prompt_frames: int, clips: int, seed: int = 0) -> "EvalRoles":
-        members = indices_in(held.clips, split)
+    def of(cls, held: LatentSplit, split: str, prompt_frames: int, clips: int, seed: int = 0,
+           keep=None) -> "EvalRoles":
+        members = [i for i in indices_in(held.clips, split) if keep is None or keep(held.clips[i])]
+        if not members:
+            raise ValueError(f"no {split} clips of that source in this corpus")
         pieces = sorted({piece_of(held.clips[i]) for i in members})
         rng = np.random.default_rng(seed)
         role = {p: k % 3 for k, p in enumerate(rng.permutation(pieces))}

@@ -37,3 +37,19 @@ def indices_in(clips: list[dict], split: str) -> list[int]:
     """Positions of the held-out clips (records or latent-store entries) that belong to `split`."""
     check_split(split)
     return [i for i, c in enumerate(clips) if eval_split_of(piece_of(c)) == split]
+
+
+SOURCES = {
+    "all": None,
+    "recorded": ("recorded",),               # recordings: game soundtracks (corpus/recorded.py)
+    "rendered": ("music21", "groove", "gm"),  # scores through a General MIDI soundfont, and generated grooves
+}
+"""Which held-out clips `eval codec --source` and `eval model --source` measure: a codec or a model that has heard recordings is
+judged on recordings and on renderings separately, since one can hide the other in a mean."""
+
+
+def source_matches(rec: dict, source: str) -> bool:
+    if source not in SOURCES:
+        raise ValueError(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}")
+    wanted = SOURCES[source]
+    return wanted is None or rec.get("source") in wanted
