@@ -59,7 +59,9 @@ def cmd_eval_model(args) -> int:
     print(f"{'metric':<24} {'value':>8}  target")
     for name, value, target in rows:
         print(f"{name:<24} {value:>8.3f}  {target}")
-    print(f"(split {r['split']}: {r['clips']} {'' if r['source'] == 'all' else r['source'] + ' '}prompting clips of {r['seconds']:.2f} s, {r['fad_windows']} windows "
+    which = "" if r["source"] == "all" else f"{r['source']} "
+    print(f"(split {r['split']}: {r['clips']} {which}prompting clips of {r['seconds']:.2f} s, "
+          f"{r['fad_windows']} windows "
           f"each from {r['reference_clips']} reference and {r['floor_clips']} floor clips; seed {r['seed']}, "
           f"steps {steps}, guidance {guidance}, "
           f"control guidance {control_guidance}, sketch guidance {sketch_guidance}, "

@@ -34,7 +34,8 @@ def cmd_train_codec(args) -> int:
                          batch=args.batch, lr=args.lr, seed=args.seed, config=config,
                          export=Path(args.export) if args.export else None,
                          init=Path(args.init) if args.init else None, freeze_encoder=args.freeze_encoder,
-                         adversarial=args.adversarial, device=device, progress=ProgressBar("codec steps", args.steps, min_interval=2.0),
+                         adversarial=args.adversarial, device=device,
+                         progress=ProgressBar("codec steps", args.steps, min_interval=2.0),
                          log=lambda msg: print(msg, file=sys.stderr, flush=True))
     print(f"codec at step {result['step']}; state in {args.run}" + (f", exported to {args.export}" if args.export else ""))
     return 0
@@ -112,7 +113,8 @@ def cmd_train_arc(args) -> int:
                   lr_g=args.lr, lr_d=args.lr_disc, discriminator=args.disc, grad_blocks=args.grad_blocks,
                   anchor=args.anchor, warmup_blocks=args.warmup, disc_steps=args.disc_steps,
                   step_choices=args.rollout_steps, guidance=args.guidance, sampler=args.sampler,
-                  rollout_conditions=args.rollout_conditions, disc_conditions=args.disc_conditions, export=Path(args.export) if args.export else None,
+                  rollout_conditions=args.rollout_conditions, disc_conditions=args.disc_conditions,
+                  export=Path(args.export) if args.export else None,
                   device=device,
                   progress=ProgressBar("arc steps", args.steps, min_interval=2.0),
                   log=lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -172,7 +174,8 @@ def cmd_finetune(args) -> int:
     bundle = load_default(args.model, args.codec)
     result = finetune(Path(args.folder), args.output, bundle.lmdm, Path(args.codec or DEFAULT_CODEC),
                       minutes=args.minutes, rank=args.rank, out_dir=Path(args.dir) if args.dir else None,
-                      base_source=bundle.source, device=device, progress=ProgressBar("fine-tuning (seconds)", 1, min_interval=2.0),
+                      base_source=bundle.source, device=device,
+                      progress=ProgressBar("fine-tuning (seconds)", 1, min_interval=2.0),
                       log=lambda msg: print(msg, file=sys.stderr, flush=True))
     for path, why in result["failed"]:
         print(f"  skipped {path}: {why}")

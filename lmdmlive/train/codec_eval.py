@@ -67,7 +67,8 @@ def pitch_kept(wanted: dict, got: dict) -> tuple[int, int]:
 
 def excerpts(corpus: Path, clips: int, seconds: float, hop: int, labels: list | None = None,
              split: str = "test", source: str = "all") -> list[np.ndarray]:
-    """The first `seconds` of the first `clips` held-out clips of `split` and `source`, in corpus order (reproducible)."""
+    """The first `seconds` of the first `clips` held-out clips of `split` and `source`, in corpus order
+    (reproducible)."""
     out = []
     for rec in read_records(corpus, "heldout"):
         if (rec["seconds"] < seconds or eval_split_of(piece_of(rec)) != check_split(split)

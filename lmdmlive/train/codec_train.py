@@ -9,7 +9,6 @@ it buys that back is what the option is there to measure (docs/dev/codec.md).
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import time
@@ -21,12 +20,12 @@ import torch
 
 from ..model import Codec, CodecConfig, save_checkpoint
 from ..model.codec import kl_to_prior
-from .codec_grow import GROWABLE, check_growth, differs_only_in_growth, grown
 from .codec_disc import ADV_WEIGHT, FM_WEIGHT, CodecAdversary
+from .codec_grow import GROWABLE, check_growth, differs_only_in_growth, grown
 from .corpus.shards import read_records
+from .device import autocast, training_device
 from .spectral import mel_l1, stft_distance
 from .splits import eval_split_of, piece_of
-from .device import autocast, training_device
 from .state import append_log, load_state, read_log, save_state
 
 KL_WEIGHT = 1e-4
@@ -192,9 +191,10 @@ def _check_init(init: Path, start: CodecConfig, config: CodecConfig, freeze_enco
         raise ValueError(f"{init}: its config differs from the one being trained beyond "
                          f"{DECODER_ONLY_FIELDS + GROWABLE}; train with its config")
     check_growth(start, config, str(init))
-    if freeze_encoder and any(getattr(start, k) != getattr(config, k) for k in GROWABLE):
-        raise ValueError(f"{init}: growing {' and '.join(k for k in GROWABLE if getattr(start, k) != getattr(config, k))} "
-                         "changes the latents, which --freeze-encoder keeps as they are; drop one of the two")
+    growing = [k for k in GROWABLE if getattr(start, k) != getattr(config, k)]
+    if freeze_encoder and growing:
+        raise ValueError(f"{init}: growing {' and '.join(growing)} changes the latents, which --freeze-encoder "
+                         "keeps as they are; drop one of the two")
     if start.phase_head == "carried" and config.phase_head == "absolute":
         raise ValueError(f"{init}: a carried phase head cannot go back to an absolute one (its config differs)")
 

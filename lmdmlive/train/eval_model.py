@@ -137,7 +137,8 @@ def evaluate_model(lmdm, codec, corpus: Path, codec_path: Path, judges: Judges, 
     picked = np.stack(control_emb)[np.linspace(0, len(control_emb) - 1, min(len(gen), len(control_emb))).astype(int)] \
         if control_emb else None
     return {
-        "split": split, "source": source, "prompt_acc": float(np.mean(prompt_hits)), "prompt_acc_real": float(np.mean(real_hits)),
+        "split": split, "source": source,
+        "prompt_acc": float(np.mean(prompt_hits)), "prompt_acc_real": float(np.mean(real_hits)),
         "prompt_acc_signal": signal.accuracy(), "prompt_acc_signal_real": signal_real.accuracy(("tempo", "drums")),
         "prompt_acc_signal_by": signal.by_attribute(), "prompt_acc_signal_real_by": signal_real.by_attribute(),
         "control_acc": control, **model_follow.result(""), **codec_follow.result("_codec"),

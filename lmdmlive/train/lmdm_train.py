@@ -79,7 +79,10 @@ def stage_loss(model: nn.Module, stage: str, x0: torch.Tensor, cond, generator, 
         t = logit_normal((B, T // bf), generator, x0.device)
         tf = t.repeat_interleave(bf, dim=1)[..., None]
         x_t = (1 - tf) * x0 + tf * noise
-        clean = x0 + context_noise * torch.randn(x0.shape, generator=generator, device=generator.device).to(x0.device) if context_noise else x0
+        clean = x0
+        if context_noise:
+            jitter = torch.randn(x0.shape, generator=generator, device=generator.device)
+            clean = x0 + context_noise * jitter.to(x0.device)
         v = model(stage, x_t, t, cond, clean)
     return F.mse_loss(v, noise - x0)
 

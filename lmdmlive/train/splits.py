@@ -44,8 +44,9 @@ SOURCES = {
     "recorded": ("recorded",),               # recordings: game soundtracks (corpus/recorded.py)
     "rendered": ("music21", "groove", "gm"),  # scores through a General MIDI soundfont, and generated grooves
 }
-"""Which held-out clips `eval codec --source` and `eval model --source` measure: a codec or a model that has heard recordings is
-judged on recordings and on renderings separately, since one can hide the other in a mean."""
+"""Which held-out clips `eval codec --source` and `eval model --source` measure: a codec or a model
+that has heard recordings is judged on recordings and on renderings separately, since one can hide
+the other in a mean."""
 
 
 def source_matches(rec: dict, source: str) -> bool:
