@@ -67,7 +67,7 @@ def evaluate_model(lmdm, codec, corpus: Path, codec_path: Path, judges: Judges, 
     frames = blocks * cfg.block_frames
     records = {r["id"]: r for r in read_records(corpus, "heldout")}
     roles = EvalRoles.of(held, split, max(frames, 25 + WINDOW), clips, seed,
-                         keep=lambda clip: source_matches(records.get(clip["id"], {}), source))
+                         keep=lambda clip: source_matches(records.get(clip["id"], {}), source), kind=source)
     chosen = roles.prompts
     total = 2 * len(chosen) + min(control_clips, len(chosen)) * 2 * len(ARRANGEMENT_CONTROLS) + 1
     done = 0
@@ -162,10 +162,12 @@ class EvalRoles:
 
     @classmethod
     def of(cls, held: LatentSplit, split: str, prompt_frames: int, clips: int, seed: int = 0,
-           keep=None) -> "EvalRoles":
+           keep=None, kind: str = "all") -> "EvalRoles":
+        """`keep(clip)`: which clips may take part; `kind` names them for the error when none may."""
         members = [i for i in indices_in(held.clips, split) if keep is None or keep(held.clips[i])]
         if not members:
-            raise ValueError(f"no {split} clips of that source in this corpus")
+            raise ValueError(f"no {split} clips of source {kind!r} in this corpus; build one with that source "
+                             "(`lmdmlive corpus build --sources ...`) or use --source all")
         pieces = sorted({piece_of(held.clips[i]) for i in members})
         rng = np.random.default_rng(seed)
         role = {p: k % 3 for k, p in enumerate(rng.permutation(pieces))}

@@ -56,5 +56,5 @@ def test_eval_roles_of_one_source_hold_only_its_clips():
     assert all(eval_split_of(held.clips[i]["piece"]) == "valid" for i in chosen)
     everything = EvalRoles.of(held, "valid", WINDOW, 50)
     assert any(held.clips[i]["source"] == "music21" for i in everything.prompts)
-    with pytest.raises(ValueError, match="no valid clips of that source"):
-        EvalRoles.of(held, "valid", WINDOW, 50, keep=lambda c: False)
+    with pytest.raises(ValueError, match="no valid clips of source 'recorded' in this corpus"):
+        EvalRoles.of(held, "valid", WINDOW, 50, keep=lambda c: False, kind="recorded")
