@@ -34,7 +34,7 @@ def cmd_train_codec(args) -> int:
                          batch=args.batch, lr=args.lr, seed=args.seed, config=config,
                          export=Path(args.export) if args.export else None,
                          init=Path(args.init) if args.init else None, freeze_encoder=args.freeze_encoder,
-                         adversarial=args.adversarial, device=device,
+                         adversarial=args.adversarial, absolute_phase=args.phase_loss, device=device,
                          progress=ProgressBar("codec steps", args.steps, min_interval=2.0),
                          log=lambda msg: print(msg, file=sys.stderr, flush=True))
     print(f"codec at step {result['step']}; state in {args.run}" + (f", exported to {args.export}" if args.export else ""))
@@ -226,6 +226,9 @@ def add_training_commands(sub) -> None:
                     help="the encoder also reads each bin's phase advance, so the latents can carry exact "
                          "pitch (with --init, the trained codec grows it, and wider --latent-dim, starting "
                          "silent: docs/dev/codec.md)")
+    tc.add_argument("--phase-loss", action="store_true",
+                    help="also teach an absolute phase head how its output's phase turns, frame to frame and bin "
+                         "to bin (a carried head always is); a run started with it keeps it")
     tc.add_argument("--device", default="cpu", help=DEVICE_HELP)
     tc.set_defaults(func=cmd_train_codec)
 

@@ -259,6 +259,8 @@ class Codec(nn.Module):
             spec = mag * unit
         else:
             spec = torch.polar(mag, phase)
+            if torch.is_grad_enabled():          # training may score how an absolute head's phase turns too
+                carried = (None, torch.polar(torch.ones_like(phase), phase))
         frames = torch.fft.irfft(spec, n=cfg.n_fft, dim=-1) * self.window * 0.5  # (B, F, n_fft)
         Fr, hop = frames.shape[1], cfg.stft_hop
         parts = frames.view(B, Fr, 4, hop)
@@ -274,8 +276,9 @@ class Codec(nn.Module):
         return self.decode_with_phase(z)[0]
 
     def decode_with_phase(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        """Audio, and a carried head's per-bin phase advance and output phasors (B, F, bins; None for an
-        absolute head), which training also teaches directly (train/codec_train.advance_loss, phase_loss)."""
+        """Audio, a carried head's per-bin phase advance (B, F, bins; None for an absolute head) and the
+        output's unit phasors (B, F, bins; an absolute head's only while gradients are on), which
+        training also teaches directly (train/codec_train.advance_loss, phase_loss)."""
         if z.dim() != 3 or z.shape[2] != self.cfg.latent_dim:
             raise ValueError(f"latents must be (batch, frames, {self.cfg.latent_dim}), got {tuple(z.shape)}")
         audio, _, carried = self._decode_frames(z, None)

@@ -69,8 +69,11 @@ def codec_losses(codec: Codec, wave: torch.Tensor, sample: bool = True) -> dict[
     return reconstruction_losses(codec, wave, sample)[0]
 
 
-def reconstruction_losses(codec: Codec, wave: torch.Tensor, sample: bool = True):
-    """(losses, reconstructed audio): the adversary needs the audio as well as the distances."""
+def reconstruction_losses(codec: Codec, wave: torch.Tensor, sample: bool = True, absolute_phase: bool = False):
+    """(losses, reconstructed audio): the adversary needs the audio as well as the distances.
+
+    A carried head is always taught its advance and its output's turns; `absolute_phase` also
+    scores an absolute head's turns (phase_loss), which the spectral losses leave free."""
     mean, logvar = codec.encode_stats(wave)
     z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar) if sample else mean
     recon, advance, phasors = codec.decode_with_phase(z)
@@ -81,8 +84,10 @@ def reconstruction_losses(codec: Codec, wave: torch.Tensor, sample: bool = True)
     losses = {"loss": mel + stft + KL_WEIGHT * kl, "mel_l1": mel, "stft": stft, "kl": kl}
     if advance is not None:
         losses["advance"] = advance_loss(codec, wave, advance)
+        losses["loss"] = losses["loss"] + ADVANCE_WEIGHT * losses["advance"]
+    if phasors is not None and (advance is not None or absolute_phase):
         losses["phase"] = phase_loss(codec, wave, phasors)
-        losses["loss"] = losses["loss"] + ADVANCE_WEIGHT * losses["advance"] + PHASE_WEIGHT * losses["phase"]
+        losses["loss"] = losses["loss"] + PHASE_WEIGHT * losses["phase"]
     return losses, recon
 
 
@@ -202,7 +207,8 @@ def _check_init(init: Path, start: CodecConfig, config: CodecConfig, freeze_enco
 def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, batch: int = 16, seconds: float = 1.0,
                 lr: float = 1e-3, seed: int = 0, save_every: int = 200, export: Path | None = None,
                 config: CodecConfig | None = None, init: Path | None = None, freeze_encoder: bool = False,
-                adversarial: bool = False, device: str = "cpu", progress=None, log=print) -> dict:
+                adversarial: bool = False, absolute_phase: bool = False, device: str = "cpu", progress=None,
+                log=print) -> dict:
     """Train (or go on training) the codec in `run`.
 
     `config` None means the run's own (a resumed run keeps the shape it was made with),
@@ -211,6 +217,8 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
     `freeze_encoder` trains the decoder alone: the latents stay exactly what they were,
     so a diffusion model already trained on them keeps working with the better decoder.
     `adversarial` adds the discriminator, whose state lives in RUN/discriminator.
+    `absolute_phase` scores an absolute head's phase turns too (reconstruction_losses); a run
+    started with it goes on with it.
     `device` is cpu or cuda (train/device.py); crops are read on the CPU and moved.
     """
     where = training_device(device)
@@ -224,6 +232,7 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
     if not freeze_encoder and saved.get("freeze_encoder"):
         log(f"{run} trains the decoder alone (it was started with --freeze-encoder), and goes on that way")
         freeze_encoder = True       # else a resume without the flag would quietly move the latents
+    absolute_phase = absolute_phase or bool(saved.get("absolute_phase"))
     codec = Codec(config).to(where)
     if freeze_encoder:
         for name, p in codec.named_parameters():
@@ -266,7 +275,7 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
         wave = train.batch(batch)
         wave = (wave * torch.empty(batch, 1).uniform_(0.5, 1.5)).to(where)      # level augmentation
         with autocast(where):
-            losses, recon = reconstruction_losses(codec, wave)
+            losses, recon = reconstruction_losses(codec, wave, absolute_phase=absolute_phase)
         if adversary is not None:
             real, fake = wave[:ADV_ITEMS], recon[:ADV_ITEMS]
             d_opt.zero_grad(set_to_none=True)
@@ -292,13 +301,15 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
                 codec.train()
             append_log(run, row)
         if step % save_every == 0:
-            save_state(run, codec, opt, step, {"config": config.to_dict(), "seed": seed, "freeze_encoder": freeze_encoder})
+            save_state(run, codec, opt, step, {"config": config.to_dict(), "seed": seed, "freeze_encoder": freeze_encoder,
+                                            "absolute_phase": absolute_phase})
             if adversary is not None:
                 save_state(run / "discriminator", adversary, d_opt, step, {})
             plot_curve(run, run / "curve.png")
         if progress is not None:
             progress(step, steps)
-    save_state(run, codec, opt, step, {"config": config.to_dict(), "seed": seed, "freeze_encoder": freeze_encoder})
+    save_state(run, codec, opt, step, {"config": config.to_dict(), "seed": seed, "freeze_encoder": freeze_encoder,
+                                            "absolute_phase": absolute_phase})
     if adversary is not None:
         save_state(run / "discriminator", adversary, d_opt, step, {})
     plot_curve(run, run / "curve.png")

@@ -100,3 +100,19 @@ def test_the_phase_loss_is_nothing_for_the_inputs_own_phase_and_counts_a_smear()
     assert float(phase_loss(codec, wave, still)) > 0.2
     rotated = own * torch.polar(torch.ones(()), torch.tensor(1.0))          # a constant offset is inaudible
     assert float(phase_loss(codec, wave, rotated)) < 1e-5
+
+
+def test_an_absolute_head_is_scored_on_its_turns_only_when_asked_and_a_run_keeps_the_choice(tmp_path):
+    import json
+
+    from lmdmlive.train.codec_train import reconstruction_losses
+    codec = Codec(SMALL)
+    wave = 0.3 * torch.sin(2 * math.pi * 330 * torch.arange(4 * SMALL.hop) / SMALL.sample_rate)[None]
+    assert "phase" not in reconstruction_losses(codec, wave)[0]
+    asked = reconstruction_losses(codec, wave, absolute_phase=True)[0]
+    assert float(asked["phase"]) > 0 and float(asked["loss"]) > float(asked["mel_l1"] + asked["stft"])
+    corpus = _tone_corpus(tmp_path / "corpus")
+    train_codec(corpus, tmp_path / "run", steps=2, minutes=None, batch=2, config=SMALL, absolute_phase=True,
+                save_every=2, log=lambda m: None)
+    train_codec(corpus, tmp_path / "run", steps=4, minutes=None, batch=2, save_every=2, log=lambda m: None)
+    assert json.loads((tmp_path / "run" / "last.json").read_text())["absolute_phase"] is True
