@@ -15,7 +15,7 @@ from tests.audio.test_set_on_jack import bursts
 
 SR = 48000
 PATCHES = sorted((Path(ROOT) / "patches").glob("*.py"))
-SETTLE, HEARD = 3.5, 2.5         # the reload at the next bar and the first block; then listen this long
+SETTLE, HEARD = 3.0, 1.5         # the reload at the next bar (1.3 s at 180 BPM) and the first block; then listen
 
 
 def test_each_shipped_patch_is_heard_through_its_effects_on_jack(jack_logged, tmp_path):
@@ -24,7 +24,7 @@ def test_each_shipped_patch_is_heard_through_its_effects_on_jack(jack_logged, tm
     bursts(tmp_path / "melody.wav", 6.0, seed=5)
     current = tmp_path / "set.py"
     shutil.copy(PATCHES[0], current)
-    live = Child(["lmdmlive", str(current), "--audio", "jack", "--bpm", "120"], dict(env, LMDMLIVE_ADAPTERS=str(tmp_path)))
+    live = Child(["lmdmlive", str(current), "--audio", "jack", "--bpm", "180"], dict(env, LMDMLIVE_ADAPTERS=str(tmp_path)))
     peer = None
     try:
         wait_err(live, "playing", 120)
