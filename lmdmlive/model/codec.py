@@ -241,19 +241,38 @@ class Codec(nn.Module):
             out.append(p)
         return torch.stack(out, dim=1), p, advance
 
-    def _decode_frames(self, z, state):
-        """One stretch of the decoder: audio, the state to go on from, and a carried head's (advance, phasors)
-        (or None)."""
+    def decoder_polar(self, z: torch.Tensor, conv_states=None):
+        """The decoder before its phase is settled: per STFT frame the magnitude and the absolute head's phase
+        (B, F, bins), its hidden state h (B, F, channels) and the convolutions' state to go on from.
+        Apart from decoding, it lets a probe pair these magnitudes with another phase (train/codec_probe.py)."""
         cfg = self.cfg
-        conv_states, carry, turning = state if state is not None else (None, None, None)
         B, T, _ = z.shape
         x = self.dec_in(z).reshape(B, T * cfg.upsample, cfg.channels)            # (B, F, C)
         x, conv_states = self.dec_stack(x, conv_states)
         h = self.dec_norm(x)
         logmag, phase = self.dec_out(h).float().chunk(2, dim=-1)     # float: polar and the FFT under autocast
-        mag = torch.exp(logmag.clamp(max=8.0))
+        return torch.exp(logmag.clamp(max=8.0)), phase, h, conv_states
+
+    def overlap_add(self, spec: torch.Tensor, carry: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Complex spectra (B, F, bins) -> audio (B, F * hop) and the three hops still owed to the next frames."""
+        cfg = self.cfg
+        frames = torch.fft.irfft(spec, n=cfg.n_fft, dim=-1) * self.window * 0.5  # (B, F, n_fft)
+        B, Fr, hop = frames.shape[0], frames.shape[1], cfg.stft_hop
+        parts = frames.view(B, Fr, 4, hop)
+        out = frames.new_zeros(B, Fr + 3, hop)
+        for r in range(4):
+            out[:, r:r + Fr] = out[:, r:r + Fr] + parts[:, :, r]
+        if carry is not None:
+            out[:, :3] = out[:, :3] + carry
+        return out[:, :Fr].reshape(B, Fr * hop), out[:, Fr:]
+
+    def _decode_frames(self, z, state):
+        """One stretch of the decoder: audio, the state to go on from, and a carried head's (advance, phasors)
+        (or None)."""
+        conv_states, carry, turning = state if state is not None else (None, None, None)
+        mag, phase, h, conv_states = self.decoder_polar(z, conv_states)
         carried = None
-        if cfg.phase_head == "carried":
+        if self.cfg.phase_head == "carried":
             unit, turning, advance = self._carried_phase(h, phase, turning)
             carried = (advance, unit)
             spec = mag * unit
@@ -261,15 +280,8 @@ class Codec(nn.Module):
             spec = torch.polar(mag, phase)
             if torch.is_grad_enabled():          # training may score how an absolute head's phase turns too
                 carried = (None, torch.polar(torch.ones_like(phase), phase))
-        frames = torch.fft.irfft(spec, n=cfg.n_fft, dim=-1) * self.window * 0.5  # (B, F, n_fft)
-        Fr, hop = frames.shape[1], cfg.stft_hop
-        parts = frames.view(B, Fr, 4, hop)
-        out = frames.new_zeros(B, Fr + 3, hop)
-        for r in range(4):
-            out[:, r:r + Fr] = out[:, r:r + Fr] + parts[:, :, r]
-        if carry is not None:
-            out[:, :3] = out[:, :3] + carry
-        return out[:, :Fr].reshape(B, Fr * hop), (conv_states, out[:, Fr:], turning), carried
+        audio, carry = self.overlap_add(spec, carry)
+        return audio, (conv_states, carry, turning), carried
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Audio of latents (B, T, latent_dim) -> (B, T * hop); the overlap tail past the end is dropped."""
