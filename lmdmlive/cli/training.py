@@ -114,6 +114,7 @@ def cmd_train_arc(args) -> int:
                   anchor=args.anchor, warmup_blocks=args.warmup, disc_steps=args.disc_steps,
                   step_choices=args.rollout_steps, guidance=args.guidance, sampler=args.sampler,
                   rollout_conditions=args.rollout_conditions, disc_conditions=args.disc_conditions,
+                  grad_branch=args.grad_branch, contrastive=args.contrastive,
                   export=Path(args.export) if args.export else None,
                   device=device,
                   progress=ProgressBar("arc steps", args.steps, min_interval=2.0),
@@ -314,6 +315,12 @@ def add_training_commands(sub) -> None:
     ar.add_argument("--disc-conditions", choices=("prompt", "lanes"), default="prompt",
                     help="what the trunk discriminator reads a window under: its prompt (default), or the prompt "
                          "with the sketch and arrangement the rollout was played under")
+    ar.add_argument("--grad-branch", choices=("every", "conditioned"), default="every",
+                    help="which guidance branches a guided rollout's gradient goes through: every one, weighted by "
+                         "its scale (default), or the fully conditioned one alone")
+    ar.add_argument("--contrastive", type=bounded(float, 0, 100, "a weight of 0 or more"), default=1.0,
+                    help="weight of the discriminator's prompt-swapped (contrastive) term beside the real/fake "
+                         "one (default 1)")
     ar.add_argument("--export", default=None, help="also write the EMA generator as a checkpoint (NAME)")
     ar.add_argument("--threads", type=bounded(int, 1, 256, "a thread count"), default=None)
     ar.add_argument("--device", default="cpu", help=DEVICE_HELP)

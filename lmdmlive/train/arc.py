@@ -59,6 +59,9 @@ GRAD_BLOCKS = ("last", "all")
 ROLLOUT_SAMPLERS = ("euler", "pingpong")
 ROLLOUT_CONDITIONS = ("style", "window")
 DISC_CONDITIONS = ("prompt", "lanes")
+GRAD_BRANCHES = ("every", "conditioned")
+"""Which guidance branches the rollout's gradient goes through: every one, weighted by its scale in
+the guided sum, or the fully conditioned one alone (the guidance a detached offset on it)."""
 """What the trunk discriminator reads a window under: its prompt alone, or the prompt with the
 sketch and arrangement the rollout was played under (the real window under the same lanes)."""
 LANE_DROP = 0.5
@@ -82,10 +85,21 @@ def warm_history(model: LMDM, context: torch.Tensor, style: torch.Tensor, blocks
 
 
 def guided_velocity(model: LMDM, ctx: torch.Tensor, cond: Conditions, guidance: float,
-                    control_guidance: float | None = None, sketch_guidance: float | None = None):
+                    control_guidance: float | None = None, sketch_guidance: float | None = None,
+                    grad_branch: str = "every"):
     """The velocity the instrument samples with: classifier-free guidance when `guidance` is
     not 1, with the arrangement and the sketch as layers of their own scale where given
-    (`generate_block`'s layers, every branch in one batch, item-major as it runs them)."""
+    (`generate_block`'s layers, every branch in one batch, item-major as it runs them).
+
+    `grad_branch`: where a gradient through this velocity goes. "every" differentiates the
+    guided sum as it is, so each branch gets its scale as a weight: with the arrangement's
+    scale of 24 after the prompt's 2, the prompt-only branch gets -22 times the gradient,
+    and an adversarial step that improves the lanes pushes the prompt's own prediction the
+    other way. "conditioned" gives the value unchanged but the gradient of the fully
+    conditioned branch alone (the other branches a detached offset), so the guidance
+    terms that steer playing are left to the anchor's flow matching."""
+    if grad_branch not in GRAD_BRANCHES:
+        raise ValueError(f"grad_branch must be one of {GRAD_BRANCHES}, got {grad_branch!r}")
     B = ctx.shape[0]
     if guidance == 1.0:
         return lambda x, t: model.forward_naive(ctx, x, t.expand(B), cond)
@@ -93,8 +107,20 @@ def guided_velocity(model: LMDM, ctx: torch.Tensor, cond: Conditions, guidance: 
     branches = guidance_batch(cond, model, B, layers)
     copies = len(layers) + 1
     ctx_all = ctx.repeat_interleave(copies, dim=0)
-    return guided_layers(lambda xg, t: model.forward_naive(ctx_all, xg, t.expand(B * copies), branches),
-                         [scale for _, scale in layers], B)
+    guided = guided_layers(lambda xg, t: model.forward_naive(ctx_all, xg, t.expand(B * copies), branches),
+                           [scale for _, scale in layers], B)
+    if grad_branch == "every":
+        return guided
+    full = cond.filled(model.cfg, B, model.cfg.block_frames)
+
+    def conditioned(x, t):
+        if not torch.is_grad_enabled():
+            return guided(x, t)
+        with torch.no_grad():
+            value = guided(x, t)
+        v = model.forward_naive(ctx, x, t.expand(B), full)
+        return v + (value - v).detach()
+    return conditioned
 
 
 def block_conditions(cond: Conditions, start: int, stop: int) -> Conditions:
@@ -109,7 +135,7 @@ def block_conditions(cond: Conditions, start: int, stop: int) -> Conditions:
 def rollout(model: LMDM, context: torch.Tensor, cond, blocks: int, rng: random.Random,
             grad_blocks: str = "last", step_choices: tuple[int, ...] = STEP_CHOICES, guidance: float = 1.0,
             sampler: str = "euler", noise=None, control_guidance: float | None = None,
-            sketch_guidance: float | None = None) -> torch.Tensor:
+            sketch_guidance: float | None = None, grad_branch: str = "every") -> torch.Tensor:
     """K blocks generated from `context`, each from the ones before; gradients through each block's last step.
 
     Each block is sampled as the instrument samples it: `sampler` ("euler", the engine's,
@@ -120,6 +146,7 @@ def rollout(model: LMDM, context: torch.Tensor, cond, blocks: int, rng: random.R
     the frames it covers). grad_blocks: "last" feeds each block to the next one's context
     detached; "all" keeps the graph, so a block's gradient also reaches the blocks it
     continued. noise(k, shape): block k's starting noise (default: fresh from torch's generator).
+    grad_branch: which guidance branches the gradient goes through (`guided_velocity`).
     """
     if grad_blocks not in GRAD_BLOCKS:
         raise ValueError(f"grad_blocks must be one of {GRAD_BLOCKS}, got {grad_blocks!r}")
@@ -133,7 +160,7 @@ def rollout(model: LMDM, context: torch.Tensor, cond, blocks: int, rng: random.R
     for k in range(blocks):
         ts = timesteps(rng.choice(step_choices))
         ctx = history[:, -cfg.context_frames:] if history.shape[1] > cfg.context_frames else history
-        velocity = guided_velocity(model, ctx, cond_of(k), guidance, control_guidance, sketch_guidance)
+        velocity = guided_velocity(model, ctx, cond_of(k), guidance, control_guidance, sketch_guidance, grad_branch)
         x = torch.randn(B, bf, cfg.latent_dim) if noise is None else noise(k, (B, bf, cfg.latent_dim))
         with torch.no_grad():
             for i in range(len(ts) - 2):
@@ -209,7 +236,8 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
               lr_g: float = 1e-5, lr_d: float = 1e-4, contrastive: float = 1.0, anchor: float = 1.0,
               discriminator: str = "trunk", grad_blocks: str = "last", disc_steps: int = 1, seed: int = 0,
               step_choices: tuple[int, ...] = STEP_CHOICES, guidance: float = 1.0, sampler: str = "pingpong",
-              rollout_conditions: str = "window", disc_conditions: str = "prompt", export: Path | None = None,
+              rollout_conditions: str = "window", disc_conditions: str = "prompt", grad_branch: str = "every",
+              export: Path | None = None,
               device: str = "cpu",
               progress=None, log=print) -> dict:
     from ..model import LMDMConfig, load_checkpoint
@@ -233,6 +261,10 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
         raise ValueError(f"disc_conditions must be one of {DISC_CONDITIONS}, got {disc_conditions!r}")
     if disc_conditions == "lanes" and discriminator != "trunk":
         raise ValueError("only the trunk discriminator reads lanes; use --disc trunk or --disc-conditions prompt")
+    if grad_branch not in GRAD_BRANCHES:
+        raise ValueError(f"grad_branch must be one of {GRAD_BRANCHES}, got {grad_branch!r}")
+    if contrastive < 0:
+        raise ValueError(f"contrastive must be 0 or more, got {contrastive}")
     if rollout_conditions not in ROLLOUT_CONDITIONS:
         raise ValueError(f"rollout_conditions must be one of {ROLLOUT_CONDITIONS}, got {rollout_conditions!r}")
     torch.manual_seed(seed)
@@ -265,7 +297,7 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
     info = {"init": str(init), "discriminator": discriminator, "grad_blocks": grad_blocks, "anchor": anchor,
             "disc_steps": disc_steps, "step_choices": list(step_choices), "guidance": guidance, "sampler": sampler,
             "rollout_blocks": rollout_blocks, "rollout_conditions": rollout_conditions,
-            "disc_conditions": disc_conditions}
+            "disc_conditions": disc_conditions, "grad_branch": grad_branch, "contrastive": contrastive}
     while step < steps and (deadline is None or time.monotonic() < deadline):
         x0, cond = windows.batch(batch, total, drop=False)
         style = cond.style
@@ -279,7 +311,7 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
         start = context_blocks * bf
         fake = rollout(gen, history, lambda k: block_conditions(played, start + k * bf, start + (k + 1) * bf),
                        rollout_blocks, rng, grad_blocks, step_choices, guidance, sampler,
-                       control_guidance=CONTROL_GUIDANCE, sketch_guidance=SKETCH_GUIDANCE)
+                       control_guidance=CONTROL_GUIDANCE, sketch_guidance=SKETCH_GUIDANCE, grad_branch=grad_branch)
         shuffled = style.roll(1, dims=0)
         read = {"lanes": block_conditions(played, start, start + rollout_blocks * bf)} \
             if disc_conditions == "lanes" else {}

@@ -75,6 +75,38 @@ def test_a_rollout_under_a_sketch_and_controls_is_the_engines_layered_guidance_b
     assert not torch.allclose(out, style_only, atol=1e-3)          # the lanes changed what was played
 
 
+def test_a_conditioned_gradient_plays_the_same_velocity_and_differentiates_the_full_branch_alone():
+    from lmdmlive.model.generate import CONTROL_GUIDANCE, SKETCH_GUIDANCE
+    from lmdmlive.train.arc import guided_velocity
+    torch.manual_seed(0)
+    model = small_lmdm()
+    cfg = model.cfg
+    n_sk, n_arr = len(cfg.sketch_curves), len(cfg.arrangement)
+    ctx, x, t = torch.randn(2, 8, 8), torch.randn(2, 4, 8), torch.tensor(0.6)
+    cond = Conditions(style=torch.randn(2, 384), sketch=torch.randn(2, 4, n_sk), sketch_mask=torch.ones(2, 4, n_sk),
+                      arrangement=torch.rand(2, n_arr), arrangement_mask=torch.ones(2, n_arr))
+
+    def grads(velocity):
+        model.zero_grad()
+        v = velocity(x, t)
+        v.pow(2).sum().backward()
+        return v.detach(), torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+
+    scales = (2.0, CONTROL_GUIDANCE, SKETCH_GUIDANCE)
+    every_v, every_g = grads(guided_velocity(model, ctx, cond, *scales, grad_branch="every"))
+    cond_v, cond_g = grads(guided_velocity(model, ctx, cond, *scales, grad_branch="conditioned"))
+    assert torch.allclose(every_v, cond_v, atol=1e-5)                     # what is played does not change
+    model.zero_grad()                                                       # d/dθ of 2 v·v_full, v held fixed
+    full = model.forward_naive(ctx, x, t.expand(2), cond.filled(cfg, 2, 4))
+    (2 * cond_v * full).sum().backward()
+    by_hand = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+    assert torch.allclose(cond_g, by_hand, atol=1e-4)
+    assert not torch.allclose(every_g, cond_g, atol=1e-3)                   # "every" weighs the other branches in
+    with torch.no_grad():                                                   # sampling steps pay for no extra pass
+        assert torch.equal(guided_velocity(model, ctx, cond, *scales, grad_branch="conditioned")(x, t),
+                           guided_velocity(model, ctx, cond, *scales)(x, t))
+
+
 def test_rollout_conditions_keep_the_prompt_and_drop_lanes_as_training_does():
     from lmdmlive.train.arc import window_conditions
     n = 4
@@ -182,6 +214,8 @@ def test_train_arc_says_which_discriminator_it_does_not_know(setup, tmp_path):
     corpus, codec_path, _ = setup
     with pytest.raises(ValueError, match="discriminator must be one of"):
         train_arc(corpus, codec_path, tmp_path / "init", tmp_path / "arc", steps=1, discriminator="trunks")
+    with pytest.raises(ValueError, match="grad_branch must be one of"):
+        train_arc(corpus, codec_path, tmp_path / "init", tmp_path / "arc", steps=1, grad_branch="full")
 
 
 def test_the_discriminator_takes_as_many_updates_per_step_as_asked(setup, tmp_path):
@@ -229,8 +263,10 @@ def test_train_arc_reads_lanes_only_with_the_trunk(setup, tmp_path):
     _save_init(tmp_path / "init")
     run = tmp_path / "arc"
     train_arc(corpus, codec_path, tmp_path / "init", run, steps=2, batch=2, context_blocks=2, rollout_blocks=2,
-              warmup_blocks=0, disc_conditions="lanes", log=lambda m: None)
-    assert json.loads((run / "summary.json").read_text())["disc_conditions"] == "lanes"
+              warmup_blocks=0, disc_conditions="lanes", guidance=2.0, grad_branch="conditioned", contrastive=3.0,
+              log=lambda m: None)
+    summary = json.loads((run / "summary.json").read_text())
+    assert (summary["disc_conditions"], summary["grad_branch"], summary["contrastive"]) == ("lanes", "conditioned", 3.0)
     assert [r["step"] for r in read_log(run)] == [1, 2]
     with pytest.raises(ValueError, match="only the trunk discriminator reads lanes"):
         train_arc(corpus, codec_path, tmp_path / "init", tmp_path / "arc1", steps=1, discriminator="latent",
