@@ -309,9 +309,10 @@ def add_training_commands(sub) -> None:
                     help="classifier-free guidance inside the rollout (default 1: none; the instrument plays at 2)")
     ar.add_argument("--sampler", choices=("euler", "pingpong"), default="pingpong",
                     help="the few-step sampler inside the rollout: the engine's Euler, or ping-pong (default)")
-    ar.add_argument("--rollout-conditions", choices=("style", "window"), default="window",
-                    help="what rollouts are played under: the prompt alone, or with the real continuation's "
-                         "sketch curves and arrangement, each dropped at random (default)")
+    ar.add_argument("--rollout-conditions", choices=("style", "window", "mixed"), default="window",
+                    help="what rollouts are played under: the prompt alone (style), with the real continuation's "
+                         "sketch curves and arrangement, each dropped at random (window, the default), or half of "
+                         "them under the prompt alone and half as window (mixed)")
     ar.add_argument("--disc-conditions", choices=("prompt", "lanes"), default="prompt",
                     help="what the trunk discriminator reads a window under: its prompt (default), or the prompt "
                          "with the sketch and arrangement the rollout was played under")

@@ -57,7 +57,7 @@ STEP_CHOICES = (1, 2, 4)
 DISCRIMINATORS = ("trunk", "latent")
 GRAD_BLOCKS = ("last", "all")
 ROLLOUT_SAMPLERS = ("euler", "pingpong")
-ROLLOUT_CONDITIONS = ("style", "window")
+ROLLOUT_CONDITIONS = ("style", "window", "mixed")
 DISC_CONDITIONS = ("prompt", "lanes")
 GRAD_BRANCHES = ("every", "conditioned")
 """Which guidance branches the rollout's gradient goes through: every one, weighted by its scale in
@@ -66,6 +66,8 @@ the guided sum, or the fully conditioned one alone (the guidance a detached offs
 sketch and arrangement the rollout was played under (the real window under the same lanes)."""
 LANE_DROP = 0.5
 """Share of rollouts with each sketch curve and each arrangement control dropped, as in training."""
+BARE_SHARE = 0.5
+"""With "mixed" rollout conditions: share of the items played under their prompt alone."""
 @torch.no_grad()
 def warm_history(model: LMDM, context: torch.Tensor, style: torch.Tensor, blocks: int, seed: int,
                  steps: int = 4, guidance: float = 2.0) -> torch.Tensor:
@@ -177,10 +179,17 @@ def rollout(model: LMDM, context: torch.Tensor, cond, blocks: int, rng: random.R
     return torch.cat(out, dim=1)
 
 
-def window_conditions(cond: Conditions, gen: torch.Generator, keep_lanes: bool = True) -> Conditions:
+def window_conditions(cond: Conditions, gen: torch.Generator, keep_lanes: bool = True,
+                      bare_share: float = 0.0) -> Conditions:
     """What a rollout is played under: the prompt always, and (with `keep_lanes`) the real
     continuation's own sketch curves and arrangement, each dropped at random, so that the
-    adversarial signal is learned with the lanes a performer sets, never against them."""
+    adversarial signal is learned with the lanes a performer sets, never against them.
+
+    `bare_share`: the share of items that keep no lane at all. Why: with eleven lanes each
+    dropped at one chance in two, a rollout under the prompt alone almost never happens,
+    while a performer often plays a prompt alone; runs that rolled out only under lanes
+    kept the lanes and lost the prompt, and the run under the prompt alone the reverse
+    (docs/dev/training.md, runs 4-7)."""
     if not keep_lanes:
         return Conditions(style=cond.style)
     B, _, n = cond.sketch.shape
@@ -188,9 +197,13 @@ def window_conditions(cond: Conditions, gen: torch.Generator, keep_lanes: bool =
     def keep(*shape):
         return (torch.rand(*shape, generator=gen) >= LANE_DROP).float()
 
-    return Conditions(style=cond.style, sketch=cond.sketch, sketch_mask=cond.sketch_mask * keep(B, 1, n),
-                      arrangement=cond.arrangement,
-                      arrangement_mask=cond.arrangement_mask * keep(*cond.arrangement_mask.shape))
+    sketch_mask = cond.sketch_mask * keep(B, 1, n)
+    arrangement_mask = cond.arrangement_mask * keep(*cond.arrangement_mask.shape)
+    if bare_share > 0:              # drawn only when asked, so the other modes' draws stay as they were
+        some = (torch.rand(B, generator=gen) >= bare_share).float()
+        sketch_mask, arrangement_mask = sketch_mask * some[:, None, None], arrangement_mask * some[:, None]
+    return Conditions(style=cond.style, sketch=cond.sketch, sketch_mask=sketch_mask,
+                      arrangement=cond.arrangement, arrangement_mask=arrangement_mask)
 
 
 def relativistic(d_high: torch.Tensor, d_low: torch.Tensor) -> torch.Tensor:
@@ -307,7 +320,8 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
         history = warm_history(gen, context, style, warm, seed=rng.randrange(2 ** 31), steps=max(step_choices),
                                guidance=2.0 if guidance == 1.0 else guidance)
         gen.train()
-        played = window_conditions(cond, noise_gen, keep_lanes=rollout_conditions == "window")
+        played = window_conditions(cond, noise_gen, keep_lanes=rollout_conditions != "style",
+                                   bare_share=BARE_SHARE if rollout_conditions == "mixed" else 0.0)
         start = context_blocks * bf
         fake = rollout(gen, history, lambda k: block_conditions(played, start + k * bf, start + (k + 1) * bf),
                        rollout_blocks, rng, grad_blocks, step_choices, guidance, sampler,

@@ -119,6 +119,11 @@ def test_rollout_conditions_keep_the_prompt_and_drop_lanes_as_training_does():
     assert 0.35 < float(played.arrangement_mask.mean()) < 0.65
     bare = window_conditions(cond, torch.Generator().manual_seed(0), keep_lanes=False)
     assert bare.sketch is None and bare.arrangement is None
+    mixed = window_conditions(cond, torch.Generator().manual_seed(0), bare_share=0.5)
+    lanes_given = (mixed.sketch_mask.sum(dim=(1, 2)) + mixed.arrangement_mask.sum(dim=1)) > 0
+    assert 0.25 < float(lanes_given.float().mean()) < 0.6           # about half keep some lane, the rest none
+    assert torch.equal(mixed.style, cond.style)
+    assert torch.equal(played.sketch_mask, window_conditions(cond, torch.Generator().manual_seed(0)).sketch_mask)
 
 
 def test_gradients_reach_the_context_later_blocks_read_only_when_asked():
@@ -264,9 +269,10 @@ def test_train_arc_reads_lanes_only_with_the_trunk(setup, tmp_path):
     run = tmp_path / "arc"
     train_arc(corpus, codec_path, tmp_path / "init", run, steps=2, batch=2, context_blocks=2, rollout_blocks=2,
               warmup_blocks=0, disc_conditions="lanes", guidance=2.0, grad_branch="conditioned", contrastive=3.0,
-              log=lambda m: None)
+              rollout_conditions="mixed", log=lambda m: None)
     summary = json.loads((run / "summary.json").read_text())
-    assert (summary["disc_conditions"], summary["grad_branch"], summary["contrastive"]) == ("lanes", "conditioned", 3.0)
+    assert (summary["disc_conditions"], summary["grad_branch"], summary["contrastive"],
+            summary["rollout_conditions"]) == ("lanes", "conditioned", 3.0, "mixed")
     assert [r["step"] for r in read_log(run)] == [1, 2]
     with pytest.raises(ValueError, match="only the trunk discriminator reads lanes"):
         train_arc(corpus, codec_path, tmp_path / "init", tmp_path / "arc1", steps=1, discriminator="latent",
