@@ -59,15 +59,17 @@ GRAD_BLOCKS = ("last", "all")
 ROLLOUT_SAMPLERS = ("euler", "pingpong")
 ROLLOUT_CONDITIONS = ("style", "window", "mixed")
 DISC_CONDITIONS = ("prompt", "lanes")
+"""What the trunk discriminator reads a window under: its prompt alone, or the prompt with the
+sketch and arrangement the rollout was played under (the real window under the same lanes)."""
 GRAD_BRANCHES = ("every", "conditioned")
 """Which guidance branches the rollout's gradient goes through: every one, weighted by its scale in
 the guided sum, or the fully conditioned one alone (the guidance a detached offset on it)."""
-"""What the trunk discriminator reads a window under: its prompt alone, or the prompt with the
-sketch and arrangement the rollout was played under (the real window under the same lanes)."""
 LANE_DROP = 0.5
 """Share of rollouts with each sketch curve and each arrangement control dropped, as in training."""
 BARE_SHARE = 0.5
 """With "mixed" rollout conditions: share of the items played under their prompt alone."""
+
+
 @torch.no_grad()
 def warm_history(model: LMDM, context: torch.Tensor, style: torch.Tensor, blocks: int, seed: int,
                  steps: int = 4, guidance: float = 2.0) -> torch.Tensor:
