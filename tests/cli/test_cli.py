@@ -187,6 +187,14 @@ def test_train_codec_grows_a_decoder_from_init_by_the_shape_flags(tmp_path):
         assert bad.returncode == 2 and message in bad.stderr, bad.stderr
 
 
+def _as_in_a_terminal():
+    """Ctrl-C reaches a set played in a terminal's foreground. A suite started in the background of a
+    script (`pytest ... &`) inherits SIGINT ignored, as POSIX has it for background jobs, and so would
+    the patch process, which then plays on through the test's Ctrl-C."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_a_patch_takes_record_bpm_and_audio_and_the_recording_is_complete_after_ctrl_c(tmp_path):
     import signal
     import time
@@ -198,13 +206,13 @@ def test_a_patch_takes_record_bpm_and_audio_and_the_recording_is_complete_after_
     with dummy_jack() as env:
         proc = subprocess.Popen([sys.executable, "-m", "lmdmlive", str(patch), "--record", str(wav), "--bpm", "93",
                                  "--audio", "jack"], env=env, stderr=subprocess.PIPE, text=True,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, preexec_fn=_as_in_a_terminal)
         try:
-            for _ in range(600):             # a timeout for a broken build, not a speed figure
-                if proc.poll() is not None:
-                    break
-                try:
-                    if abs(sf.read(wav)[0]).max() > 0:     # the model is up and the stream sounds
+            deadline = time.monotonic() + 300     # a timeout for a broken build, not a speed figure
+            while proc.poll() is None and time.monotonic() < deadline:
+                try:                                  # the last second only: the file grows all the while
+                    frames = sf.info(wav).frames
+                    if abs(sf.read(wav, start=max(0, frames - 48000))[0]).max() > 0:   # the stream sounds
                         break
                 except (RuntimeError, ValueError):     # not there yet, or its header is being written
                     pass
