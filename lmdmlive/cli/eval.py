@@ -142,12 +142,14 @@ def cmd_eval_drift(args) -> int:
         results[name] = evaluate_drift(bundle.lmdm, bundle.codec, Path(args.corpus), Path(args.codec or DEFAULT_CODEC),
                                        judges, lambda t: embed([t]), minutes=args.minutes, streams=args.streams,
                                        prompts=args.prompts, change=args.change, steps=args.after_steps
-                                       if name == "after" and args.after_steps else steps, guidance=guidance,
+                                       if name == "after" and args.after_steps else steps,
+                                       guidance=args.after_guidance
+                                       if name == "after" and args.after_guidance is not None else guidance,
                                        split=args.split, seed=args.seed,
                                        progress=ProgressBar(f"rollout ({name})", 1, min_interval=2.0))
         results[name]["weights"] = bundle.source
     for name, r in results.items():
-        print(f"{name} ({r['weights']}, {r['steps']} steps): last/first minute fd {r['fd_ratio']:.3f}, "
+        print(f"{name} ({r['weights']}, {r['steps']} steps, guidance {r['guidance']:g}): last/first minute fd {r['fd_ratio']:.3f}, "
               f"fd_mel {r['fd_mel_ratio']:.3f}; loudness change {r['loud_change_db']:+.2f} dB "
               f"(widest swing {r['loud_swing_db']:.2f} dB); collapsed minutes: {r['collapsed'] or 'none'}")
         print(f"  real floors: fd {r['fd_floor']:.3f}, fd_mel {r['fd_mel_floor']:.2f} "
@@ -164,7 +166,7 @@ def cmd_eval_drift(args) -> int:
         print(f"wrote {args.plot}", file=sys.stderr)
     if args.json:
         out = {name: {k: r[k] for k in ("fd_ratio", "fd_mel_ratio", "loud_change_db", "loud_swing_db", "collapsed",
-                                         "steps")} for name, r in results.items()}
+                                         "steps", "guidance")} for name, r in results.items()}
         out["runs"] = results
         print(json.dumps(out))
     return 0
@@ -324,6 +326,9 @@ def add_eval_commands(sub) -> None:
                     help="minutes between prompt changes (default 2)")
     ed.add_argument("--after-steps", type=steps_arg, default=None,
                     help="denoising steps for the --after model (default: --steps)")
+    ed.add_argument("--after-guidance", type=guidance_arg, default=None,
+                    help="guidance for the --after model (default: --guidance): a model post-trained for "
+                         "fewer steps may play best at another scale, chosen on valid")
     ed.add_argument("--seed", type=bounded(int, 0, 2**31 - 1, "a seed from 0"), default=0)
     ed.add_argument("--steps", type=steps_arg, default=None)
     ed.add_argument("--guidance", type=guidance_arg, default=None)

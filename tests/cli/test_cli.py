@@ -71,6 +71,13 @@ def test_every_command_refuses_a_missing_checkpoint_path_in_one_line_naming_it(t
     assert out.stderr.strip().splitlines() == [out.stderr.strip()] and f"{option} {tmp_path / 'gone'}:" in out.stderr
 
 
+def test_eval_drift_takes_a_guidance_of_its_own_for_the_after_model():
+    help_text = run("eval", "drift", "--help").stdout
+    assert "--after-guidance" in help_text
+    out = run("eval", "drift", "--after-guidance", "25")
+    assert out.returncode == 2 and "--after-guidance" in out.stderr and "from 0 to 20" in out.stderr, out.stderr
+
+
 def test_a_damaged_checkpoint_stops_render_with_its_name(tmp_path):
     from lmdmlive.model import save_checkpoint
     from lmdmlive.model.default import untrained_codec, untrained_lmdm
