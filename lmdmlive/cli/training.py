@@ -114,7 +114,7 @@ def cmd_train_arc(args) -> int:
                   anchor=args.anchor, warmup_blocks=args.warmup, disc_steps=args.disc_steps,
                   step_choices=args.rollout_steps, guidance=args.guidance, sampler=args.sampler,
                   rollout_conditions=args.rollout_conditions, disc_conditions=args.disc_conditions,
-                  grad_branch=args.grad_branch, contrastive=args.contrastive,
+                  grad_branch=args.grad_branch, contrastive=args.contrastive, lane_contrastive=args.lane_contrastive,
                   export=Path(args.export) if args.export else None,
                   device=device,
                   progress=ProgressBar("arc steps", args.steps, min_interval=2.0),
@@ -322,6 +322,10 @@ def add_training_commands(sub) -> None:
     ar.add_argument("--contrastive", type=bounded(float, 0, 100, "a weight of 0 or more"), default=1.0,
                     help="weight of the discriminator's prompt-swapped (contrastive) term beside the real/fake "
                          "one (default 1)")
+    ar.add_argument("--lane-contrastive", type=bounded(float, 0, 100, "a weight of 0 or more"), default=0.0,
+                    help="weight of the discriminator's lane-swapped term: real audio under its own sketch and "
+                         "arrangement above the same audio under another item's (default 0, off; needs "
+                         "--disc-conditions lanes)")
     ar.add_argument("--export", default=None, help="also write the EMA generator as a checkpoint (NAME)")
     ar.add_argument("--threads", type=bounded(int, 1, 256, "a thread count"), default=None)
     ar.add_argument("--device", default="cpu", help=DEVICE_HELP)

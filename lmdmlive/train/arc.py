@@ -208,9 +208,38 @@ def window_conditions(cond: Conditions, gen: torch.Generator, keep_lanes: bool =
                       arrangement=cond.arrangement, arrangement_mask=arrangement_mask)
 
 
-def relativistic(d_high: torch.Tensor, d_low: torch.Tensor) -> torch.Tensor:
-    """softplus(-(d_high - d_low)): small when `d_high` clearly beats `d_low`."""
-    return F.softplus(-(d_high - d_low)).mean()
+def relativistic(d_high: torch.Tensor, d_low: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """softplus(-(d_high - d_low)): small when `d_high` clearly beats `d_low`. `weight`: per item,
+    a mean over the items it counts (items of weight 0 say nothing)."""
+    loss = F.softplus(-(d_high - d_low))
+    if weight is None:
+        return loss.mean()
+    return (loss * weight).sum() / weight.sum().clamp(min=1.0)
+
+
+LANE_FIELDS = ("sketch", "sketch_mask", "arrangement", "arrangement_mask")
+
+
+def swapped_lanes(lanes: Conditions) -> tuple[Conditions, torch.Tensor]:
+    """Each item's window read under the previous item's lanes (its own prompt kept), and a
+    weight per item: 1 where those lanes ask for something, 0 where they are bare.
+
+    Why: the prompt's contrastive term teaches the heads that real audio scores higher
+    under its own prompt than under another's, which is what pays the generator for
+    following the prompt. The same term over the sketch and arrangement makes following
+    the lanes something the heads check; without it they need not, and the two-step
+    rollouts kept the prompt and lost brightness and pitch (docs/dev/training.md, run 8
+    at 600 steps). Bare lanes are no contradiction of any audio, so they are not counted.
+    """
+    out = {name: value.roll(1, dims=0) if value is not None and name in LANE_FIELDS else value
+           for name, value in vars(lanes).items()}
+    swapped = Conditions(**out)
+    said = torch.zeros(lanes.style.shape[0])
+    if swapped.sketch_mask is not None:
+        said = said + swapped.sketch_mask.flatten(1).sum(1)
+    if swapped.arrangement_mask is not None:
+        said = said + swapped.arrangement_mask.sum(1)
+    return swapped, (said > 0).float()
 
 
 def plot_arc_curve(run: Path, path: Path, window: int = 25) -> None:
@@ -252,7 +281,7 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
               discriminator: str = "trunk", grad_blocks: str = "last", disc_steps: int = 1, seed: int = 0,
               step_choices: tuple[int, ...] = STEP_CHOICES, guidance: float = 1.0, sampler: str = "pingpong",
               rollout_conditions: str = "window", disc_conditions: str = "prompt", grad_branch: str = "every",
-              export: Path | None = None,
+              lane_contrastive: float = 0.0, export: Path | None = None,
               device: str = "cpu",
               progress=None, log=print) -> dict:
     from ..model import LMDMConfig, load_checkpoint
@@ -280,6 +309,11 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
         raise ValueError(f"grad_branch must be one of {GRAD_BRANCHES}, got {grad_branch!r}")
     if contrastive < 0:
         raise ValueError(f"contrastive must be 0 or more, got {contrastive}")
+    if lane_contrastive < 0:
+        raise ValueError(f"lane_contrastive must be 0 or more, got {lane_contrastive}")
+    if lane_contrastive > 0 and disc_conditions != "lanes":
+        raise ValueError("a lane-swapped term needs a discriminator that reads the lanes: "
+                         "use --disc-conditions lanes, or --lane-contrastive 0")
     if rollout_conditions not in ROLLOUT_CONDITIONS:
         raise ValueError(f"rollout_conditions must be one of {ROLLOUT_CONDITIONS}, got {rollout_conditions!r}")
     torch.manual_seed(seed)
@@ -312,7 +346,8 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
     info = {"init": str(init), "discriminator": discriminator, "grad_blocks": grad_blocks, "anchor": anchor,
             "disc_steps": disc_steps, "step_choices": list(step_choices), "guidance": guidance, "sampler": sampler,
             "rollout_blocks": rollout_blocks, "rollout_conditions": rollout_conditions,
-            "disc_conditions": disc_conditions, "grad_branch": grad_branch, "contrastive": contrastive}
+            "disc_conditions": disc_conditions, "grad_branch": grad_branch, "contrastive": contrastive,
+            "lane_contrastive": lane_contrastive}
     while step < steps and (deadline is None or time.monotonic() < deadline):
         x0, cond = windows.batch(batch, total, drop=False)
         style = cond.style
@@ -331,6 +366,8 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
         shuffled = style.roll(1, dims=0)
         read = {"lanes": block_conditions(played, start, start + rollout_blocks * bf)} \
             if disc_conditions == "lanes" else {}
+        if lane_contrastive > 0:
+            other, said = swapped_lanes(read["lanes"])
         for _ in range(disc_steps):
             # one noise level and one noise per item, shared by every window the discriminator reads in this update
             t = torch.empty(batch).uniform_(*TRUNK_NOISE, generator=noise_gen)
@@ -339,6 +376,8 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
             d_real, d_fake = disc(real, style, t, eps, **read), disc(fake.detach(), style, t, eps, **read)
             d_loss = relativistic(d_real, d_fake) + contrastive * relativistic(d_real, disc(real, shuffled, t, eps,
                                                                                             **read))
+            if lane_contrastive > 0:     # and real audio under its own lanes above the same audio under another's
+                d_loss = d_loss + lane_contrastive * relativistic(d_real, disc(real, style, t, eps, lanes=other), said)
             d_opt.zero_grad(set_to_none=True)
             d_loss.backward()
             d_opt.step()

@@ -4,7 +4,8 @@ import random
 import torch
 
 from lmdmlive.model import Conditions, save_checkpoint
-from lmdmlive.train.arc import LatentDiscriminator, TrunkDiscriminator, relativistic, rollout, train_arc, warm_history
+from lmdmlive.train.arc import (LatentDiscriminator, TrunkDiscriminator, relativistic, rollout, swapped_lanes,
+                                train_arc, warm_history)
 from lmdmlive.train.state import read_log
 
 from .test_lmdm_training import TINY, setup  # noqa: F401  (the module fixture)
@@ -260,6 +261,40 @@ def test_the_trunk_discriminator_reads_a_window_under_the_lanes_it_was_played_un
     assert not torch.allclose(under, plain) and not torch.allclose(under, other)
 
 
+def test_a_window_is_read_under_the_previous_items_lanes_and_bare_lanes_are_not_counted():
+    n = 5
+    sketch_mask = torch.ones(3, 4, n)
+    sketch_mask[2] = 0                                            # the third item plays its prompt alone
+    arrangement_mask = torch.ones(3, 2)
+    arrangement_mask[2] = 0
+    lanes = Conditions(style=torch.randn(3, 384), sketch=torch.randn(3, 4, n), sketch_mask=sketch_mask,
+                       arrangement=torch.rand(3, 2), arrangement_mask=arrangement_mask)
+    other, said = swapped_lanes(lanes)
+    assert torch.equal(other.style, lanes.style)                  # each keeps its own prompt
+    for k in range(3):
+        assert torch.equal(other.sketch[k], lanes.sketch[k - 1]) and torch.equal(other.arrangement[k],
+                                                                                 lanes.arrangement[k - 1])
+    assert said.tolist() == [0.0, 1.0, 1.0]                      # the first now reads the bare lanes: no contradiction
+    high, low = torch.tensor([0.0, 0.0, 0.0]), torch.tensor([5.0, 0.0, 0.0])
+    assert float(relativistic(high, low, said)) == float(relativistic(high[1:], low[1:]))
+    assert float(relativistic(high, low)) > float(relativistic(high, low, said))
+
+
+def test_the_lane_swapped_term_enters_the_discriminators_loss(setup, tmp_path):
+    corpus, codec_path, _ = setup
+    _save_init(tmp_path / "init")
+    first = {}
+    for weight in (0.0, 2.0):
+        run = tmp_path / f"arc{weight}"
+        train_arc(corpus, codec_path, tmp_path / "init", run, steps=1, batch=2, context_blocks=2, rollout_blocks=2,
+                  warmup_blocks=0, disc_conditions="lanes", rollout_conditions="window", lane_contrastive=weight,
+                  log=lambda m: None)
+        first[weight] = read_log(run)[0]
+    # the same draws, the real and fake scores alike; the loss grows by the new term alone
+    assert first[0.0]["d_real"] == first[2.0]["d_real"] and first[0.0]["d_fake"] == first[2.0]["d_fake"]
+    assert first[2.0]["d_loss"] > first[0.0]["d_loss"]
+
+
 def test_train_arc_reads_lanes_only_with_the_trunk(setup, tmp_path):
     import json
 
@@ -269,11 +304,13 @@ def test_train_arc_reads_lanes_only_with_the_trunk(setup, tmp_path):
     run = tmp_path / "arc"
     train_arc(corpus, codec_path, tmp_path / "init", run, steps=2, batch=2, context_blocks=2, rollout_blocks=2,
               warmup_blocks=0, disc_conditions="lanes", guidance=2.0, grad_branch="conditioned", contrastive=3.0,
-              rollout_conditions="mixed", log=lambda m: None)
+              rollout_conditions="mixed", lane_contrastive=2.0, log=lambda m: None)
     summary = json.loads((run / "summary.json").read_text())
     assert (summary["disc_conditions"], summary["grad_branch"], summary["contrastive"],
-            summary["rollout_conditions"]) == ("lanes", "conditioned", 3.0, "mixed")
+            summary["rollout_conditions"], summary["lane_contrastive"]) == ("lanes", "conditioned", 3.0, "mixed", 2.0)
     assert [r["step"] for r in read_log(run)] == [1, 2]
     with pytest.raises(ValueError, match="only the trunk discriminator reads lanes"):
         train_arc(corpus, codec_path, tmp_path / "init", tmp_path / "arc1", steps=1, discriminator="latent",
                   disc_conditions="lanes")
+    with pytest.raises(ValueError, match="needs a discriminator that reads the lanes"):
+        train_arc(corpus, codec_path, tmp_path / "init", tmp_path / "arc2", steps=1, lane_contrastive=1.0)
