@@ -24,7 +24,9 @@ while it was trained to continue real audio. Here it is trained on its own outpu
   discriminator wants the opposite.
 - Contrastive loss (discriminator): real audio with its own prompt must score above
   the same audio with another item's prompt, so the discriminator -- and through it
-  the generator -- keeps caring what the prompt said.
+  the generator -- keeps caring what the prompt said. Optionally (`lane_contrastive`)
+  the same for the sketch and arrangement: real audio under its own lanes above the
+  same audio under another item's (`arc_lanes.py`: what rollouts are played and read under).
 - Anchor: the block-causal flow-matching loss of `train lmdm` on real windows, weighted
   by `anchor`, so that the adversarial signal corrects the model rather than replacing
   what it learned (the first run, without it, lost its prompt and 7.5 dB of loudness).
@@ -48,6 +50,7 @@ from ..model import LMDM, Conditions, generate_block, save_checkpoint
 from ..model.generate import CONTROL_GUIDANCE, SKETCH_GUIDANCE, guidance_batch, guidance_layers
 from ..model.sampler import guided_layers, timesteps
 from .arc_disc import TRUNK_NOISE, LatentDiscriminator, TrunkDiscriminator
+from .arc_lanes import BARE_SHARE, block_conditions, swapped_lanes, window_conditions
 from .device import training_device
 from .latents import LatentSplit, build_store, store_dir
 from .lmdm_train import StageModule, stage_loss
@@ -64,10 +67,6 @@ sketch and arrangement the rollout was played under (the real window under the s
 GRAD_BRANCHES = ("every", "conditioned")
 """Which guidance branches the rollout's gradient goes through: every one, weighted by its scale in
 the guided sum, or the fully conditioned one alone (the guidance a detached offset on it)."""
-LANE_DROP = 0.5
-"""Share of rollouts with each sketch curve and each arrangement control dropped, as in training."""
-BARE_SHARE = 0.5
-"""With "mixed" rollout conditions: share of the items played under their prompt alone."""
 
 
 @torch.no_grad()
@@ -127,15 +126,6 @@ def guided_velocity(model: LMDM, ctx: torch.Tensor, cond: Conditions, guidance: 
     return conditioned
 
 
-def block_conditions(cond: Conditions, start: int, stop: int) -> Conditions:
-    """The conditions of frames [start, stop) of a window: per-frame fields sliced, the rest as they are."""
-    out = {}
-    for name, value in vars(cond).items():
-        per_frame = value is not None and name in ("sketch", "sketch_mask", "audio", "audio_mask")
-        out[name] = value[:, start:stop] if per_frame else value
-    return Conditions(**out)
-
-
 def rollout(model: LMDM, context: torch.Tensor, cond, blocks: int, rng: random.Random,
             grad_blocks: str = "last", step_choices: tuple[int, ...] = STEP_CHOICES, guidance: float = 1.0,
             sampler: str = "euler", noise=None, control_guidance: float | None = None,
@@ -181,33 +171,6 @@ def rollout(model: LMDM, context: torch.Tensor, cond, blocks: int, rng: random.R
     return torch.cat(out, dim=1)
 
 
-def window_conditions(cond: Conditions, gen: torch.Generator, keep_lanes: bool = True,
-                      bare_share: float = 0.0) -> Conditions:
-    """What a rollout is played under: the prompt always, and (with `keep_lanes`) the real
-    continuation's own sketch curves and arrangement, each dropped at random, so that the
-    adversarial signal is learned with the lanes a performer sets, never against them.
-
-    `bare_share`: the share of items that keep no lane at all. Why: with eleven lanes each
-    dropped at one chance in two, a rollout under the prompt alone almost never happens,
-    while a performer often plays a prompt alone; runs that rolled out only under lanes
-    kept the lanes and lost the prompt, and the run under the prompt alone the reverse
-    (docs/dev/training.md, runs 4-7)."""
-    if not keep_lanes:
-        return Conditions(style=cond.style)
-    B, _, n = cond.sketch.shape
-
-    def keep(*shape):
-        return (torch.rand(*shape, generator=gen) >= LANE_DROP).float()
-
-    sketch_mask = cond.sketch_mask * keep(B, 1, n)
-    arrangement_mask = cond.arrangement_mask * keep(*cond.arrangement_mask.shape)
-    if bare_share > 0:              # drawn only when asked, so the other modes' draws stay as they were
-        some = (torch.rand(B, generator=gen) >= bare_share).float()
-        sketch_mask, arrangement_mask = sketch_mask * some[:, None, None], arrangement_mask * some[:, None]
-    return Conditions(style=cond.style, sketch=cond.sketch, sketch_mask=sketch_mask,
-                      arrangement=cond.arrangement, arrangement_mask=arrangement_mask)
-
-
 def relativistic(d_high: torch.Tensor, d_low: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
     """softplus(-(d_high - d_low)): small when `d_high` clearly beats `d_low`. `weight`: per item,
     a mean over the items it counts (items of weight 0 say nothing)."""
@@ -215,31 +178,6 @@ def relativistic(d_high: torch.Tensor, d_low: torch.Tensor, weight: torch.Tensor
     if weight is None:
         return loss.mean()
     return (loss * weight).sum() / weight.sum().clamp(min=1.0)
-
-
-LANE_FIELDS = ("sketch", "sketch_mask", "arrangement", "arrangement_mask")
-
-
-def swapped_lanes(lanes: Conditions) -> tuple[Conditions, torch.Tensor]:
-    """Each item's window read under the previous item's lanes (its own prompt kept), and a
-    weight per item: 1 where those lanes ask for something, 0 where they are bare.
-
-    Why: the prompt's contrastive term teaches the heads that real audio scores higher
-    under its own prompt than under another's, which is what pays the generator for
-    following the prompt. The same term over the sketch and arrangement makes following
-    the lanes something the heads check; without it they need not, and the two-step
-    rollouts kept the prompt and lost brightness and pitch (docs/dev/training.md, run 8
-    at 600 steps). Bare lanes are no contradiction of any audio, so they are not counted.
-    """
-    out = {name: value.roll(1, dims=0) if value is not None and name in LANE_FIELDS else value
-           for name, value in vars(lanes).items()}
-    swapped = Conditions(**out)
-    said = torch.zeros(lanes.style.shape[0])
-    if swapped.sketch_mask is not None:
-        said = said + swapped.sketch_mask.flatten(1).sum(1)
-    if swapped.arrangement_mask is not None:
-        said = said + swapped.arrangement_mask.sum(1)
-    return swapped, (said > 0).float()
 
 
 def plot_arc_curve(run: Path, path: Path, window: int = 25) -> None:

@@ -4,8 +4,8 @@ import random
 import torch
 
 from lmdmlive.model import Conditions, save_checkpoint
-from lmdmlive.train.arc import (LatentDiscriminator, TrunkDiscriminator, relativistic, rollout, swapped_lanes,
-                                train_arc, warm_history)
+from lmdmlive.train.arc import LatentDiscriminator, TrunkDiscriminator, relativistic, rollout, train_arc, warm_history
+from lmdmlive.train.arc_lanes import swapped_lanes
 from lmdmlive.train.state import read_log
 
 from .test_lmdm_training import TINY, setup  # noqa: F401  (the module fixture)
@@ -51,7 +51,7 @@ def test_a_rollout_under_a_sketch_and_controls_is_the_engines_layered_guidance_b
     from lmdmlive.model import generate_block
     from lmdmlive.model.generate import CONTROL_GUIDANCE, SKETCH_GUIDANCE
     from lmdmlive.model.sampler import block_noise
-    from lmdmlive.train.arc import block_conditions
+    from lmdmlive.train.arc_lanes import block_conditions
     torch.manual_seed(0)
     model = small_lmdm().eval()
     cfg = model.cfg
@@ -109,7 +109,7 @@ def test_a_conditioned_gradient_plays_the_same_velocity_and_differentiates_the_f
 
 
 def test_rollout_conditions_keep_the_prompt_and_drop_lanes_as_training_does():
-    from lmdmlive.train.arc import window_conditions
+    from lmdmlive.train.arc_lanes import window_conditions
     n = 4
     cond = Conditions(style=torch.randn(64, 384), sketch=torch.randn(64, 8, n), sketch_mask=torch.ones(64, 8, n),
                       arrangement=torch.rand(64, 3), arrangement_mask=torch.ones(64, 3))
