@@ -149,8 +149,9 @@ def cmd_eval_drift(args) -> int:
                                        progress=ProgressBar(f"rollout ({name})", 1, min_interval=2.0))
         results[name]["weights"] = bundle.source
     for name, r in results.items():
-        print(f"{name} ({r['weights']}, {r['steps']} steps, guidance {r['guidance']:g}): last/first minute fd {r['fd_ratio']:.3f}, "
-              f"fd_mel {r['fd_mel_ratio']:.3f}; loudness change {r['loud_change_db']:+.2f} dB "
+        print(f"{name} ({r['weights']}, {r['steps']} steps, guidance {r['guidance']:g}): "
+              f"last/first minute fd {r['fd_ratio']:.3f}, fd_mel {r['fd_mel_ratio']:.3f}; "
+              f"loudness change {r['loud_change_db']:+.2f} dB "
               f"(widest swing {r['loud_swing_db']:.2f} dB); collapsed minutes: {r['collapsed'] or 'none'}")
         print(f"  real floors: fd {r['fd_floor']:.3f}, fd_mel {r['fd_mel_floor']:.2f} "
               f"({r['windows_per_minute']} windows a minute, {r['streams']} streams, "
