@@ -52,6 +52,7 @@ from ..model.sampler import guided_layers, timesteps
 from .arc_disc import TRUNK_NOISE, LatentDiscriminator, TrunkDiscriminator
 from .arc_lanes import BARE_SHARE, block_conditions, swapped_lanes, window_conditions
 from .device import training_device
+from .lane_probe import lane_loss as probe_lane_loss, load_lane_probe
 from .latents import LatentSplit, build_store, store_dir
 from .lmdm_train import StageModule, stage_loss
 from .state import append_log, load_state, read_log, save_state
@@ -219,7 +220,8 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
               discriminator: str = "trunk", grad_blocks: str = "last", disc_steps: int = 1, seed: int = 0,
               step_choices: tuple[int, ...] = STEP_CHOICES, guidance: float = 1.0, sampler: str = "pingpong",
               rollout_conditions: str = "window", disc_conditions: str = "prompt", grad_branch: str = "every",
-              lane_contrastive: float = 0.0, export: Path | None = None,
+              lane_contrastive: float = 0.0, lane_loss: float = 0.0, lane_probe: Path | None = None,
+              export: Path | None = None,
               device: str = "cpu",
               progress=None, log=print) -> dict:
     from ..model import LMDMConfig, load_checkpoint
@@ -252,8 +254,14 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
     if lane_contrastive > 0 and disc_conditions != "lanes":
         raise ValueError("a lane-swapped term needs a discriminator that reads the lanes: "
                          "use --disc-conditions lanes, or --lane-contrastive 0")
+    if lane_loss < 0:
+        raise ValueError(f"lane_loss must be 0 or more, got {lane_loss}")
+    if lane_loss > 0 and lane_probe is None:
+        raise ValueError("a lane loss needs a lane probe to read the rollouts' lanes: pass --lane-probe PATH "
+                         "(python -m lmdmlive.train.lane_probe makes one)")
     if rollout_conditions not in ROLLOUT_CONDITIONS:
         raise ValueError(f"rollout_conditions must be one of {ROLLOUT_CONDITIONS}, got {rollout_conditions!r}")
+    probe = load_lane_probe(lane_probe) if lane_loss > 0 else None     # built before the seed: the draws stay
     torch.manual_seed(seed)
     rng = random.Random(seed)
     run = Path(run)
@@ -285,7 +293,8 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
             "disc_steps": disc_steps, "step_choices": list(step_choices), "guidance": guidance, "sampler": sampler,
             "rollout_blocks": rollout_blocks, "rollout_conditions": rollout_conditions,
             "disc_conditions": disc_conditions, "grad_branch": grad_branch, "contrastive": contrastive,
-            "lane_contrastive": lane_contrastive}
+            "lane_contrastive": lane_contrastive, "lane_loss": lane_loss,
+            "lane_probe": str(lane_probe) if lane_probe else None}
     while step < steps and (deadline is None or time.monotonic() < deadline):
         x0, cond = windows.batch(batch, total, drop=False)
         style = cond.style
@@ -324,11 +333,15 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
             d_real_now = disc(real, style, t, eps, **read)
         g_adv = relativistic(disc(fake, style, t, eps, **read), d_real_now)
         g_loss = g_adv
-        fm = torch.zeros(())
+        fm, lanes = torch.zeros(()), torch.zeros(())
+        if probe is not None:           # the lanes the rollout carries, read back, against those it was played under
+            asked = block_conditions(played, start, start + rollout_blocks * bf)
+            lanes = probe_lane_loss(probe(fake), asked.sketch, asked.sketch_mask)
+            g_loss = g_loss + lane_loss * lanes
         if anchor > 0:
             a0, a_cond = windows.batch(batch, total)
             fm = stage_loss(net, "lmdm", a0, a_cond, noise_gen, context_noise=0.05)
-            g_loss = g_adv + anchor * fm
+            g_loss = g_loss + anchor * fm
         g_opt.zero_grad(set_to_none=True)
         g_loss.backward()
         torch.nn.utils.clip_grad_norm_(gen.parameters(), 1.0)
@@ -340,7 +353,8 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
         row = {"step": step, "seconds": round(time.monotonic() - t0, 1), "d_loss": round(float(d_loss.detach()), 4),
                "g_loss": round(float(g_adv.detach()), 4), "anchor": round(float(fm.detach()), 4),
                "d_real": round(float(d_real.detach().mean()), 4), "d_fake": round(float(d_fake.detach().mean()), 4),
-               "d_acc": round(float((d_real > d_fake).float().mean()), 3), "warmup": warm}
+               "d_acc": round(float((d_real > d_fake).float().mean()), 3), "warmup": warm,
+               "lanes": round(float(lanes.detach()), 4)}
         append_log(run, row)
         if step % 25 == 0 or step == steps:
             save_state(run / "generator", g_state, g_opt, step, info)
