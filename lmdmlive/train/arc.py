@@ -194,7 +194,7 @@ def plot_arc_curve(run: Path, path: Path, window: int = 25) -> None:
     w = min(window, len(rows))
 
     def smooth(key):
-        return np.convolve([r[key] for r in rows], np.ones(w) / w, mode="valid")
+        return np.convolve([r.get(key, 0.0) for r in rows], np.ones(w) / w, mode="valid")
 
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), dpi=120)
     axes[0].plot(steps[w - 1:], smooth("d_loss"), label="discriminator")
@@ -202,8 +202,11 @@ def plot_arc_curve(run: Path, path: Path, window: int = 25) -> None:
     axes[0].axhline(2 * np.log(2), color="grey", ls="--", lw=0.8, label="2 ln 2 (chance)")
     axes[1].plot(steps[w - 1:], smooth("d_acc"))
     axes[1].axhline(0.5, color="grey", ls="--", lw=0.8)
-    axes[2].plot(steps[w - 1:], smooth("anchor"))
-    for ax, title in zip(axes, ("losses", "share of real scored above rollout", "anchor (flow-matching loss)")):
+    axes[2].plot(steps[w - 1:], smooth("anchor"), label="anchor (flow matching)")
+    if any(r.get("lanes", 0.0) > 0 for r in rows):        # a run with --lane-loss
+        axes[2].plot(steps[w - 1:], smooth("lanes"), label="lanes read back from rollouts")
+        axes[2].legend(fontsize=7)
+    for ax, title in zip(axes, ("losses", "share of real scored above rollout", "generator's other terms")):
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
