@@ -8,6 +8,11 @@ against their own lanes, gives `train arc --lane-loss` a differentiable answer t
 second question: how far the loudness, brightness, voicing and notes a rollout carries
 are from the ones it was given. It is frozen during post-training; it judges, it does not learn.
 
+Measured so far, it does not carry over: trained on the codec's latents of real audio, it
+reads notes in the generator's two-step rollouts at chance (docs/dev/training.md, run 13),
+and four `--lane-loss` runs did not move the lanes `eval model` hears. Train it on rollouts
+too before its gradient is trusted.
+
 It reads a few frames either side (a 9-frame receptive field, 0.36 s) because a lane
 value is a property of a moment, not of the whole window.
 
@@ -37,7 +42,7 @@ LOWEST_NOTE, NOTES = 21, 88
 """Pitch is read as one of the 88 piano keys (MIDI 21-108), not as a number: `pitch_acc` asks
 whether a frame is within 50 cents of the lane, and a regression toward the mean of the
 notes a frame might hold reads real pitch within 50 cents on 21% of voiced frames (median
-error 1.7 semitones: docs/dev/training.md, run 12), too coarse to tell a rollout that."""
+error 1.7 semitones: docs/dev/training.md, "The probe, made to read notes"), too coarse to tell a rollout that."""
 OUT_LOUD, OUT_BRIGHT, OUT_VOICED, OUT_PITCH = 0, 1, 2, 3
 """Output layout: loudness and brightness in model units, a voicing logit, then a logit per note."""
 
