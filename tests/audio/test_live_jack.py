@@ -18,6 +18,22 @@ def tone(frames: np.ndarray, hz: float) -> np.ndarray:
     return spec[:, int(round(hz * FRAME / SR))]
 
 
+def blocks_found(mine: np.ndarray, theirs: np.ndarray, block: int = 480, reach: int = 2048) -> float:
+    """Share of `mine`'s blocks that `theirs` holds sample for sample within `reach` samples of
+    the same place. A missed period in either JACK client shifts all that follows it, so a
+    block is looked for at every lag rather than only where the first sample put it."""
+    n = len(mine) // block * block
+    mine = mine[:n]
+    padded = np.pad(theirs, ((reach, reach), (0, 0)))
+    best = np.full(n // block, np.inf, dtype=np.float32)
+    for lag in range(2 * reach + 1):
+        seg = padded[lag:lag + n]
+        if len(seg) < n:
+            break
+        best = np.minimum(best, np.abs(mine - seg).reshape(-1, block, mine.shape[1]).max(axis=(1, 2)))
+    return float(np.mean(best < 1e-5))
+
+
 def test_the_input_is_heard_loud_sources_stay_under_full_scale_and_the_recording_is_what_was_heard(
         jack_server, tmp_path):
     live = Child(["tests.audio.jack_live", str(tmp_path / "set.wav")], jack_server)
@@ -66,8 +82,8 @@ def test_the_input_is_heard_loud_sources_stay_under_full_scale_and_the_recording
     a, b = (int(np.argmax(np.abs(x[:, 0]) > 0.01)) for x in (rec, heard))
     assert a > SR // 2, "the recording starts when record() is called, before the input plays"
     # the input alone: the same samples (JACK carries float32 as it is), but for a block an xrun spoils
-    first = np.abs(rec[a:a + SR] - heard[b:b + SR]).reshape(-1, 480, 2).max(axis=(1, 2))
-    assert np.mean(first < 1e-5) > 0.8, f"{np.mean(first < 1e-5):.3f} of 10 ms blocks match"
+    found = blocks_found(rec[a:a + SR], heard[b:b + SR + 2048])
+    assert found > 0.8, f"{found:.3f} of 10 ms blocks found in what was heard"
     # all of it: the same level in each channel, frame by frame (an xrun under load shifts samples)
     span = min(len(rec) - a, len(heard) - b) // FRAME * FRAME
     assert span > 2.5 * SR
