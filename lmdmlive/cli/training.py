@@ -116,6 +116,7 @@ def cmd_train_arc(args) -> int:
                   rollout_conditions=args.rollout_conditions, disc_conditions=args.disc_conditions,
                   grad_branch=args.grad_branch, contrastive=args.contrastive, lane_contrastive=args.lane_contrastive,
                   lane_loss=args.lane_loss, lane_probe=Path(args.lane_probe) if args.lane_probe else None,
+                  heard_lanes=args.heard_lanes,
                   export=Path(args.export) if args.export else None,
                   device=device,
                   progress=ProgressBar("arc steps", args.steps, min_interval=2.0),
@@ -330,6 +331,9 @@ def add_training_commands(sub) -> None:
     ar.add_argument("--lane-loss", type=bounded(float, 0, 100, "a weight of 0 or more"), default=0.0,
                     help="weight of the distance between the lanes a lane probe reads back from each rollout and "
                          "the lanes it was played under (default 0, off; needs --lane-probe)")
+    ar.add_argument("--heard-lanes", type=bounded(float, 0, 100, "a weight of 0 or more"), default=0.0,
+                    help="add this weight times how far the rollout's decoded audio (loudness, centroid, YIN "
+                         "at the lane's period) is from the lanes it was played under (default 0, off)")
     ar.add_argument("--lane-probe", default=None,
                     help="lane probe checkpoint for --lane-loss (python -m lmdmlive.train.lane_probe makes one)")
     ar.add_argument("--export", default=None, help="also write the EMA generator as a checkpoint (NAME)")

@@ -46,12 +46,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..model import LMDM, Conditions, generate_block, save_checkpoint
+from ..model import LMDM, Conditions, generate_block, load_codec, save_checkpoint
 from ..model.generate import CONTROL_GUIDANCE, SKETCH_GUIDANCE, guidance_batch, guidance_layers
 from ..model.sampler import guided_layers, timesteps
 from .arc_disc import TRUNK_NOISE, LatentDiscriminator, TrunkDiscriminator
 from .arc_lanes import BARE_SHARE, block_conditions, swapped_lanes, window_conditions
 from .device import training_device
+from .heard_lanes import heard_lane_loss
 from .lane_probe import lane_loss as probe_lane_loss, load_lane_probe
 from .latents import LatentSplit, build_store, store_dir
 from .lmdm_train import StageModule, stage_loss
@@ -203,9 +204,10 @@ def plot_arc_curve(run: Path, path: Path, window: int = 25) -> None:
     axes[1].plot(steps[w - 1:], smooth("d_acc"))
     axes[1].axhline(0.5, color="grey", ls="--", lw=0.8)
     axes[2].plot(steps[w - 1:], smooth("anchor"), label="anchor (flow matching)")
-    if any(r.get("lanes", 0.0) > 0 for r in rows):        # a run with --lane-loss
-        axes[2].plot(steps[w - 1:], smooth("lanes"), label="lanes read back from rollouts")
-        axes[2].legend(fontsize=7)
+    for key, label in (("lanes", "lanes read back from rollouts"), ("heard", "lanes heard in decoded rollouts")):
+        if any(r.get(key, 0.0) > 0 for r in rows):        # a run with --lane-loss or --heard-lanes
+            axes[2].plot(steps[w - 1:], smooth(key), label=label)
+            axes[2].legend(fontsize=7)
     for ax, title in zip(axes, ("losses", "share of real scored above rollout", "generator's other terms")):
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("step")
@@ -224,7 +226,7 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
               step_choices: tuple[int, ...] = STEP_CHOICES, guidance: float = 1.0, sampler: str = "pingpong",
               rollout_conditions: str = "window", disc_conditions: str = "prompt", grad_branch: str = "every",
               lane_contrastive: float = 0.0, lane_loss: float = 0.0, lane_probe: Path | None = None,
-              export: Path | None = None,
+              heard_lanes: float = 0.0, export: Path | None = None,
               device: str = "cpu",
               progress=None, log=print) -> dict:
     from ..model import LMDMConfig, load_checkpoint
@@ -262,9 +264,12 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
     if lane_loss > 0 and lane_probe is None:
         raise ValueError("a lane loss needs a lane probe to read the rollouts' lanes: pass --lane-probe PATH "
                          "(python -m lmdmlive.train.lane_probe makes one)")
+    if heard_lanes < 0:
+        raise ValueError(f"heard_lanes must be 0 or more, got {heard_lanes}")
     if rollout_conditions not in ROLLOUT_CONDITIONS:
         raise ValueError(f"rollout_conditions must be one of {ROLLOUT_CONDITIONS}, got {rollout_conditions!r}")
     probe = load_lane_probe(lane_probe) if lane_loss > 0 else None     # built before the seed: the draws stay
+    decoder = load_codec(codec).eval().requires_grad_(False) if heard_lanes > 0 else None
     torch.manual_seed(seed)
     rng = random.Random(seed)
     run = Path(run)
@@ -297,7 +302,7 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
             "rollout_blocks": rollout_blocks, "rollout_conditions": rollout_conditions,
             "disc_conditions": disc_conditions, "grad_branch": grad_branch, "contrastive": contrastive,
             "lane_contrastive": lane_contrastive, "lane_loss": lane_loss,
-            "lane_probe": str(lane_probe) if lane_probe else None}
+            "lane_probe": str(lane_probe) if lane_probe else None, "heard_lanes": heard_lanes}
     while step < steps and (deadline is None or time.monotonic() < deadline):
         x0, cond = windows.batch(batch, total, drop=False)
         style = cond.style
@@ -336,11 +341,15 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
             d_real_now = disc(real, style, t, eps, **read)
         g_adv = relativistic(disc(fake, style, t, eps, **read), d_real_now)
         g_loss = g_adv
-        fm, lanes = torch.zeros(()), torch.zeros(())
+        fm, lanes, heard = torch.zeros(()), torch.zeros(()), torch.zeros(())
+        asked = block_conditions(played, start, start + rollout_blocks * bf)
         if probe is not None:           # the lanes the rollout carries, read back, against those it was played under
-            asked = block_conditions(played, start, start + rollout_blocks * bf)
             lanes = probe_lane_loss(probe(fake), asked.sketch, asked.sketch_mask)
             g_loss = g_loss + lane_loss * lanes
+        if decoder is not None:         # the same, as the listener hears them in the decoded audio
+            audio = decoder.decode(fake * gen.latent_std + gen.latent_mean)[:, decoder.cfg.delay_samples:]
+            heard = heard_lane_loss(audio, asked.sketch, asked.sketch_mask, decoder.cfg.sample_rate, decoder.cfg.hop)
+            g_loss = g_loss + heard_lanes * heard
         if anchor > 0:
             a0, a_cond = windows.batch(batch, total)
             fm = stage_loss(net, "lmdm", a0, a_cond, noise_gen, context_noise=0.05)
@@ -357,7 +366,7 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
                "g_loss": round(float(g_adv.detach()), 4), "anchor": round(float(fm.detach()), 4),
                "d_real": round(float(d_real.detach().mean()), 4), "d_fake": round(float(d_fake.detach().mean()), 4),
                "d_acc": round(float((d_real > d_fake).float().mean()), 3), "warmup": warm,
-               "lanes": round(float(lanes.detach()), 4)}
+               "lanes": round(float(lanes.detach()), 4), "heard": round(float(heard.detach()), 4)}
         append_log(run, row)
         if step % 25 == 0 or step == steps:
             save_state(run / "generator", g_state, g_opt, step, info)
