@@ -17,8 +17,9 @@ torch, so nothing has to carry over from one kind of latent to another.
 
 Measured so far, it is a signal the generator can follow but has not learnt from: alone, it
 lowers its own value on a fixed batch threefold in 15 steps, while on fresh batches of 4 at
-`train arc`'s rate it makes held-out clips worse, and two ARC runs (weights 2 and 20) left
-it where it was (docs/dev/training.md, runs 14 and 15). Larger batches are the next try.
+`train arc`'s rate it makes held-out clips worse. Two ARC runs at a batch of 4 (weights 2
+and 20) left it where it was, and one at 16 moved pitch the wrong way (docs/dev/training.md,
+runs 14 to 16).
 
 All in the units `sketch_units` gives the lanes. The first and last frame are left out:
 their windows reach past the decoded stretch.

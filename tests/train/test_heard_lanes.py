@@ -20,7 +20,7 @@ SR, HOP = 24000, 960
 
 def _tone(hz, seconds=2.0, swell=True):
     t = np.arange(int(SR * seconds)) / SR
-    wave = 0.3 * np.sin(2 * np.pi * hz * t) + 0.1 * np.sin(2 * np.pi * 3 * hz * t) + 0.05 * np.sin(2 * np.pi * 5 * hz * t)
+    wave = sum(a * np.sin(2 * np.pi * k * hz * t) for k, a in ((1, 0.3), (3, 0.1), (5, 0.05)))
     return (wave * (np.linspace(0.1, 1.0, len(t)) if swell else 1.0)).astype(np.float32)
 
 
