@@ -198,6 +198,20 @@ def _save_init(path):
     save_checkpoint(model, model.cfg, path, "lmdm")
 
 
+def first_rows(setup, tmp_path, option: str, weights, steps: int = 1, **options) -> dict:
+    """The first log row of a short run from one tiny init for each weight of `option`; runs
+    that differ in it alone draw the same windows, noise and lanes, so rows compare term by term."""
+    corpus, codec_path, _ = setup
+    _save_init(tmp_path / "init")
+    rows = {}
+    for weight in weights:
+        run = tmp_path / f"arc{weight}"
+        train_arc(corpus, codec_path, tmp_path / "init", run, steps=steps, batch=2, context_blocks=2, rollout_blocks=2,
+                  warmup_blocks=0, rollout_conditions="window", log=lambda m: None, **{option: weight}, **options)
+        rows[weight] = read_log(run)[0]
+    return rows
+
+
 def test_train_arc_runs_logs_and_resumes(setup, tmp_path):
     corpus, codec_path, _ = setup
     _save_init(tmp_path / "init")
@@ -281,15 +295,7 @@ def test_a_window_is_read_under_the_previous_items_lanes_and_bare_lanes_are_not_
 
 
 def test_the_lane_swapped_term_enters_the_discriminators_loss(setup, tmp_path):
-    corpus, codec_path, _ = setup
-    _save_init(tmp_path / "init")
-    first = {}
-    for weight in (0.0, 2.0):
-        run = tmp_path / f"arc{weight}"
-        train_arc(corpus, codec_path, tmp_path / "init", run, steps=1, batch=2, context_blocks=2, rollout_blocks=2,
-                  warmup_blocks=0, disc_conditions="lanes", rollout_conditions="window", lane_contrastive=weight,
-                  log=lambda m: None)
-        first[weight] = read_log(run)[0]
+    first = first_rows(setup, tmp_path, "lane_contrastive", (0.0, 2.0), disc_conditions="lanes")
     # the same draws, the real and fake scores alike; the loss grows by the new term alone
     assert first[0.0]["d_real"] == first[2.0]["d_real"] and first[0.0]["d_fake"] == first[2.0]["d_fake"]
     assert first[2.0]["d_loss"] > first[0.0]["d_loss"]

@@ -10,9 +10,8 @@ from lmdmlive.model.conditioning import sketch_from_features
 from lmdmlive.model.config import SKETCH_CURVES
 from lmdmlive.train.arc import train_arc
 from lmdmlive.train.heard_lanes import brightness_units, heard_lane_loss, loudness_units
-from lmdmlive.train.state import read_log
 
-from .test_arc import _save_init
+from .test_arc import first_rows
 from .test_lmdm_training import setup  # noqa: F401  (the module fixture)
 
 SR, HOP = 24000, 960
@@ -73,13 +72,7 @@ def test_its_gradient_turns_a_level_toward_the_asked_loudness():
 
 def test_the_heard_term_reaches_the_generator_and_is_logged(setup, tmp_path):
     corpus, codec_path, _ = setup
-    _save_init(tmp_path / "init")
-    rows = {}
-    for weight in (0.0, 2.0):
-        run = tmp_path / f"arc{weight}"
-        train_arc(corpus, codec_path, tmp_path / "init", run, steps=2, batch=2, context_blocks=2, rollout_blocks=2,
-                  warmup_blocks=0, rollout_conditions="window", heard_lanes=weight, log=lambda m: None)
-        rows[weight] = read_log(run)[0]
+    rows = first_rows(setup, tmp_path, "heard_lanes", (0.0, 2.0), steps=2)
     assert rows[0.0]["heard"] == 0.0 and rows[2.0]["heard"] > 0.0
     assert rows[0.0]["d_loss"] == rows[2.0]["d_loss"]          # the same draws: the decoder takes none
     a, b = (load_file(str(tmp_path / f"arc{w}" / "generator" / "last.safetensors")) for w in (0.0, 2.0))
