@@ -319,8 +319,8 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
                        rollout_blocks, rng, grad_blocks, step_choices, guidance, sampler,
                        control_guidance=CONTROL_GUIDANCE, sketch_guidance=SKETCH_GUIDANCE, grad_branch=grad_branch)
         shuffled = style.roll(1, dims=0)
-        read = {"lanes": block_conditions(played, start, start + rollout_blocks * bf)} \
-            if disc_conditions == "lanes" else {}
+        asked = block_conditions(played, start, start + rollout_blocks * bf)    # the lanes the rollout played
+        read = {"lanes": asked} if disc_conditions == "lanes" else {}
         if lane_contrastive > 0:
             other, said = swapped_lanes(read["lanes"])
         for _ in range(disc_steps):
@@ -342,7 +342,6 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
         g_adv = relativistic(disc(fake, style, t, eps, **read), d_real_now)
         g_loss = g_adv
         fm, lanes, heard = torch.zeros(()), torch.zeros(()), torch.zeros(())
-        asked = block_conditions(played, start, start + rollout_blocks * bf)
         if probe is not None:           # the lanes the rollout carries, read back, against those it was played under
             lanes = probe_lane_loss(probe(fake), asked.sketch, asked.sketch_mask)
             g_loss = g_loss + lane_loss * lanes

@@ -67,7 +67,7 @@ def repeat_at(audio: torch.Tensor, hop: int, lag: torch.Tensor) -> torch.Tensor:
     head = x[..., :half]
 
     def at(k: torch.Tensor) -> torch.Tensor:
-        idx = (torch.arange(half) + k.unsqueeze(-1)).clamp(max=PITCH_SIZE - 1)
+        idx = torch.arange(half) + k.unsqueeze(-1)          # under PITCH_SIZE: lag < half - 1
         moved = torch.gather(x, -1, idx)
         return (head - moved).pow(2).sum(-1) / (head.pow(2) + moved.pow(2)).sum(-1).clamp_min(1e-9)
 
@@ -103,4 +103,3 @@ def heard_lane_loss(audio: torch.Tensor, sketch: torch.Tensor, mask: torch.Tenso
         if given.sum() > 0:
             total = total + (err * given).sum() / given.sum()
     return total
-

@@ -81,7 +81,7 @@ def test_the_input_is_heard_loud_sources_stay_under_full_scale_and_the_recording
     rec, _ = sf.read(tmp_path / "set.wav", dtype="float32")
     a, b = (int(np.argmax(np.abs(x[:, 0]) > 0.01)) for x in (rec, heard))
     assert a > SR // 2, "the recording starts when record() is called, before the input plays"
-    # the input alone: the same samples (JACK carries float32 as it is), but for a block an xrun spoils
+    # the input alone: the same samples (JACK carries float32 as it is), found near their place (an xrun shifts them)
     found = blocks_found(rec[a:a + SR], heard[b:b + SR + 2048])
     assert found > 0.8, f"{found:.3f} of 10 ms blocks found in what was heard"
     # all of it: the same level in each channel, frame by frame (an xrun under load shifts samples)
