@@ -58,24 +58,26 @@ def brightness_units(audio: torch.Tensor, sample_rate: int, hop: int) -> torch.T
     return torch.log2(centroid.clamp_min(20.0) / 1000.0)
 
 
-def repeat_at(audio: torch.Tensor, hop: int, lag: torch.Tensor) -> torch.Tensor:
-    """Normalised YIN difference of each frame at a fractional `lag` (B, T) in samples:
-    sum (x_j - x_{j+lag})^2 / sum (x_j^2 + x_{j+lag}^2) over the first half of the frame."""
+def repeat_at(audio: torch.Tensor, hop: int, *lags: torch.Tensor) -> list[torch.Tensor]:
+    """Normalised YIN difference of each frame at each fractional lag (B, T) in samples:
+    sum (x_j - x_{j+lag})^2 / sum (x_j^2 + x_{j+lag}^2) over the first half of the frame.
+    The frames are cut once for all the lags asked."""
     x = frames(audio, hop, PITCH_SIZE)
     x = x - x.mean(-1, keepdim=True)
     half = PITCH_SIZE // 2
     head = x[..., :half]
 
     def at(k: torch.Tensor) -> torch.Tensor:
-        idx = torch.arange(half) + k.unsqueeze(-1)          # under PITCH_SIZE: lag < half - 1
-        moved = torch.gather(x, -1, idx)
+        moved = torch.gather(x, -1, torch.arange(half) + k.unsqueeze(-1))     # under PITCH_SIZE: k < half - 1
         return (head - moved).pow(2).sum(-1) / (head.pow(2) + moved.pow(2)).sum(-1).clamp_min(1e-9)
 
-    lag = lag.clamp(1.0, half - 2.0)
-    low = lag.floor()
-    frac = lag - low
-    low = low.long()
-    return (1 - frac) * at(low) + frac * at(low + 1)
+    out = []
+    for lag in lags:
+        lag = lag.clamp(1.0, half - 2.0)
+        low = lag.floor()
+        frac = lag - low
+        out.append((1 - frac) * at(low.long()) + frac * at(low.long() + 1))
+    return out
 
 
 def heard_lane_loss(audio: torch.Tensor, sketch: torch.Tensor, mask: torch.Tensor, sample_rate: int,
@@ -94,10 +96,11 @@ def heard_lane_loss(audio: torch.Tensor, sketch: torch.Tensor, mask: torch.Tenso
     period = sample_rate / f0.clamp(F0_MIN, F0_MAX)
     pitch_given = mask[..., S("pitch")] * in_range
     octave_given = pitch_given * (2 * f0 <= F0_MAX)
+    at_period, at_half = repeat_at(audio, hop, period, period / 2)
     terms = [((loudness_units(audio, hop) - sketch[..., S("loud")]) ** 2, mask[..., S("loud")]),
              ((brightness_units(audio, sample_rate, hop) - sketch[..., S("bright")]) ** 2, mask[..., S("bright")]),
-             (repeat_at(audio, hop, period), pitch_given),
-             (F.relu(OCTAVE_UP_MARGIN - repeat_at(audio, hop, period / 2)), octave_given)]
+             (at_period, pitch_given),
+             (F.relu(OCTAVE_UP_MARGIN - at_half), octave_given)]
     total = torch.zeros(())
     for err, given in terms:
         if given.sum() > 0:
