@@ -15,7 +15,7 @@ def cmd_train_codec(args) -> int:
     from pathlib import Path
 
     from ..progress import ProgressBar
-    from ..train.codec_train import init_config, train_codec
+    from ..train.codec_train import init_config, saved_config, train_codec
 
     device = _device(args)
     if args.threads:
@@ -26,8 +26,9 @@ def cmd_train_codec(args) -> int:
     shape = {k: v for k, v in (("latent_dim", args.latent_dim), ("phase_head", args.phase_head),
                                ("decoder_delay", args.decoder_delay),
                                ("encoder_phase", True if args.encoder_phase else None)) if v is not None}
-    if shape and args.init and not (Path(args.run) / "last.json").exists():
-        config = dataclasses.replace(init_config(Path(args.init)), **shape)   # --init's shape, with these changed
+    base = saved_config(Path(args.run)) or (init_config(Path(args.init)) if args.init else None)
+    if shape and base is not None:
+        config = dataclasses.replace(base, **shape)     # the run's (or --init's) shape, with these changed
     else:
         config = CodecConfig(**shape) if shape else None
     result = train_codec(Path(args.corpus), Path(args.run), steps=args.steps, minutes=args.minutes,

@@ -170,6 +170,12 @@ def _saved_meta(run: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def saved_config(run: Path) -> CodecConfig | None:
+    """The config a stopped run was made with, so a resume may repeat the shape options it was started with."""
+    saved = _saved_meta(run).get("config")
+    return CodecConfig(**saved) if saved is not None else None
+
+
 def init_config(init: Path) -> CodecConfig:
     """The config of an --init checkpoint, read from its card without loading its weights."""
     from ..model.checkpoint import read_card

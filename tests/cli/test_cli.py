@@ -188,6 +188,13 @@ def test_train_codec_grows_a_decoder_from_init_by_the_shape_flags(tmp_path):
     assert out.returncode == 0, out.stderr
     cfg = load_codec(tmp_path / "grown").cfg
     assert (cfg.decoder_delay, cfg.phase_head, cfg.channels, cfg.latent_dim) == (3, "carried", 32, 8)
+    again = run("train", "codec", "--corpus", str(corpus), "--run", str(tmp_path / "run"), "--init",
+                str(tmp_path / "start"), "--steps", "14", "--batch", "2", "--freeze-encoder", "--decoder-delay", "3",
+                "--phase-head", "carried")          # the command that started it, asked for two steps more
+    assert again.returncode == 0 and "at step 14" in again.stdout, again.stderr
+    other = run("train", "codec", "--corpus", str(corpus), "--run", str(tmp_path / "run"), "--steps", "16",
+                "--batch", "2", "--decoder-delay", "2")
+    assert other.returncode != 0 and "different codec config" in other.stderr, other.stderr
     for flags, message in ((("--decoder-delay", "4"), "expected a number of STFT hops"),
                            (("--phase-head", "free"), "invalid choice: 'free'")):
         bad = run("train", "codec", "--corpus", str(corpus), "--run", str(tmp_path / "bad"), *flags)
