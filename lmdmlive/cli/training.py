@@ -117,7 +117,7 @@ def cmd_train_arc(args) -> int:
                   rollout_conditions=args.rollout_conditions, disc_conditions=args.disc_conditions,
                   grad_branch=args.grad_branch, contrastive=args.contrastive, lane_contrastive=args.lane_contrastive,
                   lane_loss=args.lane_loss, lane_probe=Path(args.lane_probe) if args.lane_probe else None,
-                  heard_lanes=args.heard_lanes,
+                  heard_lanes=args.heard_lanes, distill=args.distill, teacher_steps=args.teacher_steps,
                   export=Path(args.export) if args.export else None,
                   device=device,
                   progress=ProgressBar("arc steps", args.steps, min_interval=2.0),
@@ -335,6 +335,12 @@ def add_training_commands(sub) -> None:
     ar.add_argument("--heard-lanes", type=bounded(float, 0, 100, "a weight of 0 or more"), default=0.0,
                     help="add this weight times how far the rollout's decoded audio (loudness, centroid, YIN "
                          "at the lane's period) is from the lanes it was played under (default 0, off)")
+    ar.add_argument("--distill", type=bounded(float, 0, 100, "a weight of 0 or more"), default=0.0,
+                    help="add this weight times the squared distance from each rollout block to the block the "
+                         "--init model plays from the same noise and context in --teacher-steps Euler steps "
+                         "(default 0, off; needs --sampler euler)")
+    ar.add_argument("--teacher-steps", type=bounded(int, 1, 64, "a step count from 1 to 64"), default=4,
+                    help="the teacher's Euler steps for --distill (default 4)")
     ar.add_argument("--lane-probe", default=None,
                     help="lane probe checkpoint for --lane-loss (python -m lmdmlive.train.lane_probe makes one)")
     ar.add_argument("--export", default=None, help="also write the EMA generator as a checkpoint (NAME)")

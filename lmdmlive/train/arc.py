@@ -131,7 +131,7 @@ def guided_velocity(model: LMDM, ctx: torch.Tensor, cond: Conditions, guidance: 
 def rollout(model: LMDM, context: torch.Tensor, cond, blocks: int, rng: random.Random,
             grad_blocks: str = "last", step_choices: tuple[int, ...] = STEP_CHOICES, guidance: float = 1.0,
             sampler: str = "euler", noise=None, control_guidance: float | None = None,
-            sketch_guidance: float | None = None, grad_branch: str = "every") -> torch.Tensor:
+            sketch_guidance: float | None = None, grad_branch: str = "every", watch=None) -> torch.Tensor:
     """K blocks generated from `context`, each from the ones before; gradients through each block's last step.
 
     Each block is sampled as the instrument samples it: `sampler` ("euler", the engine's,
@@ -143,6 +143,8 @@ def rollout(model: LMDM, context: torch.Tensor, cond, blocks: int, rng: random.R
     detached; "all" keeps the graph, so a block's gradient also reaches the blocks it
     continued. noise(k, shape): block k's starting noise (default: fresh from torch's generator).
     grad_branch: which guidance branches the gradient goes through (`guided_velocity`).
+    watch(k, ctx, cond, x): told each block's context, conditions and starting noise before it is
+    sampled (a teacher plays the same block from them).
     """
     if grad_blocks not in GRAD_BLOCKS:
         raise ValueError(f"grad_blocks must be one of {GRAD_BLOCKS}, got {grad_blocks!r}")
@@ -158,6 +160,8 @@ def rollout(model: LMDM, context: torch.Tensor, cond, blocks: int, rng: random.R
         ctx = history[:, -cfg.context_frames:] if history.shape[1] > cfg.context_frames else history
         velocity = guided_velocity(model, ctx, cond_of(k), guidance, control_guidance, sketch_guidance, grad_branch)
         x = torch.randn(B, bf, cfg.latent_dim) if noise is None else noise(k, (B, bf, cfg.latent_dim))
+        if watch is not None:
+            watch(k, ctx.detach(), cond_of(k), x)
         with torch.no_grad():
             for i in range(len(ts) - 2):
                 t, t_next = ts[i], ts[i + 1]
@@ -171,6 +175,22 @@ def rollout(model: LMDM, context: torch.Tensor, cond, blocks: int, rng: random.R
         out.append(x0)
         history = torch.cat([history, x0 if grad_blocks == "all" else x0.detach()], dim=1)
     return torch.cat(out, dim=1)
+
+
+@torch.no_grad()
+def teacher_block(teacher: LMDM, ctx: torch.Tensor, cond: Conditions, x: torch.Tensor, steps: int,
+                  guidance: float, control_guidance: float | None = None,
+                  sketch_guidance: float | None = None) -> torch.Tensor:
+    """The clean block `teacher` plays from noise `x` after `ctx` in `steps` guided Euler steps.
+
+    Euler is deterministic given its starting noise, so this is the block the many-step
+    instrument would have played where the rollout played its few-step one: a target for
+    every latent, where the discriminator gives one score per window."""
+    velocity = guided_velocity(teacher, ctx, cond, guidance, control_guidance, sketch_guidance)
+    ts = timesteps(steps)
+    for i in range(len(ts) - 1):
+        x = x + (ts[i + 1] - ts[i]) * velocity(x, ts[i])
+    return x
 
 
 def relativistic(d_high: torch.Tensor, d_low: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
@@ -204,7 +224,8 @@ def plot_arc_curve(run: Path, path: Path, window: int = 25) -> None:
     axes[1].plot(steps[w - 1:], smooth("d_acc"))
     axes[1].axhline(0.5, color="grey", ls="--", lw=0.8)
     axes[2].plot(steps[w - 1:], smooth("anchor"), label="anchor (flow matching)")
-    for key, label in (("lanes", "lanes read back from rollouts"), ("heard", "lanes heard in decoded rollouts")):
+    for key, label in (("lanes", "lanes read back from rollouts"), ("heard", "lanes heard in decoded rollouts"),
+                       ("distill", "distance to the teacher's blocks")):
         if any(r.get(key, 0.0) > 0 for r in rows):        # a run with --lane-loss or --heard-lanes
             axes[2].plot(steps[w - 1:], smooth(key), label=label)
             axes[2].legend(fontsize=7)
@@ -226,7 +247,7 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
               step_choices: tuple[int, ...] = STEP_CHOICES, guidance: float = 1.0, sampler: str = "pingpong",
               rollout_conditions: str = "window", disc_conditions: str = "prompt", grad_branch: str = "every",
               lane_contrastive: float = 0.0, lane_loss: float = 0.0, lane_probe: Path | None = None,
-              heard_lanes: float = 0.0, export: Path | None = None,
+              heard_lanes: float = 0.0, distill: float = 0.0, teacher_steps: int = 4, export: Path | None = None,
               device: str = "cpu",
               progress=None, log=print) -> dict:
     from ..model import LMDMConfig, load_checkpoint
@@ -266,6 +287,13 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
                          "(python -m lmdmlive.train.lane_probe makes one)")
     if heard_lanes < 0:
         raise ValueError(f"heard_lanes must be 0 or more, got {heard_lanes}")
+    if distill < 0:
+        raise ValueError(f"distill must be 0 or more, got {distill}")
+    if distill > 0 and sampler != "euler":
+        raise ValueError("distillation compares the rollout with the teacher's block from the same noise, which "
+                         "only Euler makes a function of it: use --sampler euler, or --distill 0")
+    if not 1 <= teacher_steps <= 64:
+        raise ValueError(f"teacher_steps must be a whole number from 1 to 64, got {teacher_steps}")
     if rollout_conditions not in ROLLOUT_CONDITIONS:
         raise ValueError(f"rollout_conditions must be one of {ROLLOUT_CONDITIONS}, got {rollout_conditions!r}")
     probe = load_lane_probe(lane_probe) if lane_loss > 0 else None     # built before the seed: the draws stay
@@ -276,6 +304,7 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
     run.mkdir(parents=True, exist_ok=True)
     gen = load_checkpoint(init, "lmdm", LMDMConfig, LMDM)[0]
     cfg = gen.cfg
+    teacher = copy.deepcopy(gen).eval().requires_grad_(False) if distill > 0 else None   # the init, before resuming
     build_store(corpus, codec, splits=("train",), log=log)      # encoded once; a stored split is kept
     split = LatentSplit(store_dir(corpus, codec), "train")
     disc = TrunkDiscriminator(gen) if discriminator == "trunk" else LatentDiscriminator(cfg.latent_dim, cfg.style_dim)
@@ -302,7 +331,8 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
             "rollout_blocks": rollout_blocks, "rollout_conditions": rollout_conditions,
             "disc_conditions": disc_conditions, "grad_branch": grad_branch, "contrastive": contrastive,
             "lane_contrastive": lane_contrastive, "lane_loss": lane_loss,
-            "lane_probe": str(lane_probe) if lane_probe else None, "heard_lanes": heard_lanes}
+            "lane_probe": str(lane_probe) if lane_probe else None, "heard_lanes": heard_lanes,
+            "distill": distill, "teacher_steps": teacher_steps}
     while step < steps and (deadline is None or time.monotonic() < deadline):
         x0, cond = windows.batch(batch, total, drop=False)
         style = cond.style
@@ -315,9 +345,15 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
         played = window_conditions(cond, noise_gen, keep_lanes=rollout_conditions != "style",
                                    bare_share=BARE_SHARE if rollout_conditions == "mixed" else 0.0)
         start = context_blocks * bf
+        taught = []
+
+        def watch(k, ctx, block_cond, x):
+            taught.append(teacher_block(teacher, ctx, block_cond, x, teacher_steps, guidance, CONTROL_GUIDANCE,
+                                        SKETCH_GUIDANCE))
         fake = rollout(gen, history, lambda k: block_conditions(played, start + k * bf, start + (k + 1) * bf),
                        rollout_blocks, rng, grad_blocks, step_choices, guidance, sampler,
-                       control_guidance=CONTROL_GUIDANCE, sketch_guidance=SKETCH_GUIDANCE, grad_branch=grad_branch)
+                       control_guidance=CONTROL_GUIDANCE, sketch_guidance=SKETCH_GUIDANCE, grad_branch=grad_branch,
+                       watch=watch if teacher is not None else None)
         shuffled = style.roll(1, dims=0)
         asked = block_conditions(played, start, start + rollout_blocks * bf)    # the lanes the rollout played
         read = {"lanes": asked} if disc_conditions == "lanes" else {}
@@ -341,7 +377,10 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
             d_real_now = disc(real, style, t, eps, **read)
         g_adv = relativistic(disc(fake, style, t, eps, **read), d_real_now)
         g_loss = g_adv
-        fm, lanes, heard = torch.zeros(()), torch.zeros(()), torch.zeros(())
+        fm, lanes, heard, taught_loss = torch.zeros(()), torch.zeros(()), torch.zeros(()), torch.zeros(())
+        if teacher is not None:         # each block as the many-step init played it from the same noise and context
+            taught_loss = F.mse_loss(fake, torch.cat(taught, dim=1))
+            g_loss = g_loss + distill * taught_loss
         if probe is not None:           # the lanes the rollout carries, read back, against those it was played under
             lanes = probe_lane_loss(probe(fake), asked.sketch, asked.sketch_mask)
             g_loss = g_loss + lane_loss * lanes
@@ -365,7 +404,8 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
                "g_loss": round(float(g_adv.detach()), 4), "anchor": round(float(fm.detach()), 4),
                "d_real": round(float(d_real.detach().mean()), 4), "d_fake": round(float(d_fake.detach().mean()), 4),
                "d_acc": round(float((d_real > d_fake).float().mean()), 3), "warmup": warm,
-               "lanes": round(float(lanes.detach()), 4), "heard": round(float(heard.detach()), 4)}
+               "lanes": round(float(lanes.detach()), 4), "heard": round(float(heard.detach()), 4),
+               "distill": round(float(taught_loss.detach()), 4)}
         append_log(run, row)
         if step % 25 == 0 or step == steps:
             save_state(run / "generator", g_state, g_opt, step, info)

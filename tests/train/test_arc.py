@@ -4,7 +4,8 @@ import random
 import torch
 
 from lmdmlive.model import Conditions, save_checkpoint
-from lmdmlive.train.arc import LatentDiscriminator, TrunkDiscriminator, relativistic, rollout, train_arc, warm_history
+from lmdmlive.train.arc import (LatentDiscriminator, TrunkDiscriminator, relativistic, rollout, teacher_block,
+                                train_arc, warm_history)
 from lmdmlive.train.arc_lanes import swapped_lanes
 from lmdmlive.train.state import read_log
 
@@ -320,3 +321,34 @@ def test_train_arc_reads_lanes_only_with_the_trunk(setup, tmp_path):
                   disc_conditions="lanes")
     with pytest.raises(ValueError, match="needs a discriminator that reads the lanes"):
         train_arc(corpus, codec_path, tmp_path / "init", tmp_path / "arc2", steps=1, lane_contrastive=1.0)
+
+
+def test_a_teacher_told_each_blocks_context_and_noise_plays_the_rollouts_blocks_at_its_steps():
+    torch.manual_seed(0)
+    model = small_lmdm().eval()
+    other = small_lmdm().eval()                 # another init: another block from the same noise
+    context = torch.randn(2, 8, 8)
+    cond = Conditions(style=torch.randn(2, 384))
+    same, apart = [], []
+
+    def watch(k, ctx, block_cond, x):
+        same.append(teacher_block(model, ctx, block_cond, x, 4, 2.0))
+        apart.append(teacher_block(other, ctx, block_cond, x, 4, 2.0))
+    with torch.no_grad():
+        out = rollout(model, context, cond, blocks=2, rng=random.Random(0), step_choices=(4,), guidance=2.0,
+                      sampler="euler", watch=watch)
+    assert len(same) == 2
+    assert torch.allclose(out, torch.cat(same, dim=1), atol=1e-5)
+    assert not torch.allclose(out, torch.cat(apart, dim=1), atol=1e-2)
+
+
+def test_the_distilled_distance_is_nothing_at_the_teachers_steps_and_counts_fewer(setup, tmp_path):
+    rows = first_rows(setup, tmp_path, "step_choices", [(4,), (1,)], distill=1.0, sampler="euler")
+    assert rows[(4,)]["distill"] < 1e-4, rows[(4,)]       # the student starts as its teacher
+    assert rows[(1,)]["distill"] > 1e-3, rows[(1,)]
+
+
+def test_distillation_asks_for_euler(setup, tmp_path):
+    import pytest
+    with pytest.raises(ValueError, match="--sampler euler"):
+        first_rows(setup, tmp_path, "distill", [1.0], sampler="pingpong")
