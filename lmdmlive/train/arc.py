@@ -27,6 +27,9 @@ while it was trained to continue real audio. Here it is trained on its own outpu
   the generator -- keeps caring what the prompt said. Optionally (`lane_contrastive`)
   the same for the sketch and arrangement: real audio under its own lanes above the
   same audio under another item's (`arc_lanes.py`: what rollouts are played and read under).
+- Distillation (`distill`): the init, frozen, plays each rollout block again from the same
+  context, conditions and noise in `teacher_steps` Euler steps; the squared distance to it is
+  a target for every latent of what the few-step rollout should have played.
 - Anchor: the block-causal flow-matching loss of `train lmdm` on real windows, weighted
   by `anchor`, so that the adversarial signal corrects the model rather than replacing
   what it learned (the first run, without it, lost its prompt and 7.5 dB of loudness).
@@ -51,25 +54,13 @@ from ..model.generate import CONTROL_GUIDANCE, SKETCH_GUIDANCE, guidance_batch, 
 from ..model.sampler import guided_layers, timesteps
 from .arc_disc import TRUNK_NOISE, LatentDiscriminator, TrunkDiscriminator
 from .arc_lanes import BARE_SHARE, block_conditions, swapped_lanes, window_conditions
+from .arc_options import GRAD_BLOCKS, GRAD_BRANCHES, ROLLOUT_SAMPLERS, STEP_CHOICES, check_arc_options
 from .device import training_device
 from .heard_lanes import heard_lane_loss
 from .lane_probe import lane_loss as probe_lane_loss, load_lane_probe
 from .latents import LatentSplit, build_store, store_dir
 from .lmdm_train import StageModule, stage_loss
 from .state import append_log, load_state, read_log, save_state
-
-STEP_CHOICES = (1, 2, 4)
-DISCRIMINATORS = ("trunk", "latent")
-GRAD_BLOCKS = ("last", "all")
-ROLLOUT_SAMPLERS = ("euler", "pingpong")
-ROLLOUT_CONDITIONS = ("style", "window", "mixed")
-DISC_CONDITIONS = ("prompt", "lanes")
-"""What the trunk discriminator reads a window under: its prompt alone, or the prompt with the
-sketch and arrangement the rollout was played under (the real window under the same lanes)."""
-GRAD_BRANCHES = ("every", "conditioned")
-"""Which guidance branches the rollout's gradient goes through: every one, weighted by its scale in
-the guided sum, or the fully conditioned one alone (the guidance a detached offset on it)."""
-
 
 @torch.no_grad()
 def warm_history(model: LMDM, context: torch.Tensor, style: torch.Tensor, blocks: int, seed: int,
@@ -256,46 +247,12 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
     if training_device(device).type != "cpu":
         raise ValueError(f"--device {device}: train arc runs on the CPU for now; its rollouts go through the "
                          "engine's KV cache and block noise, which are built on the CPU (docs/dev/training.md)")
-    if discriminator not in DISCRIMINATORS:
-        raise ValueError(f"discriminator must be one of {DISCRIMINATORS}, got {discriminator!r}")
-    if grad_blocks not in GRAD_BLOCKS:
-        raise ValueError(f"grad_blocks must be one of {GRAD_BLOCKS}, got {grad_blocks!r}")
-    if disc_steps < 1:
-        raise ValueError(f"disc_steps must be 1 or more, got {disc_steps}")
-    step_choices = tuple(int(n) for n in step_choices)
-    if not step_choices or any(n < 1 or n > 64 for n in step_choices):
-        raise ValueError(f"step choices must be whole numbers from 1 to 64, got {step_choices!r}")
-    if sampler not in ROLLOUT_SAMPLERS:
-        raise ValueError(f"sampler must be one of {ROLLOUT_SAMPLERS}, got {sampler!r}")
-    if disc_conditions not in DISC_CONDITIONS:
-        raise ValueError(f"disc_conditions must be one of {DISC_CONDITIONS}, got {disc_conditions!r}")
-    if disc_conditions == "lanes" and discriminator != "trunk":
-        raise ValueError("only the trunk discriminator reads lanes; use --disc trunk or --disc-conditions prompt")
-    if grad_branch not in GRAD_BRANCHES:
-        raise ValueError(f"grad_branch must be one of {GRAD_BRANCHES}, got {grad_branch!r}")
-    if contrastive < 0:
-        raise ValueError(f"contrastive must be 0 or more, got {contrastive}")
-    if lane_contrastive < 0:
-        raise ValueError(f"lane_contrastive must be 0 or more, got {lane_contrastive}")
-    if lane_contrastive > 0 and disc_conditions != "lanes":
-        raise ValueError("a lane-swapped term needs a discriminator that reads the lanes: "
-                         "use --disc-conditions lanes, or --lane-contrastive 0")
-    if lane_loss < 0:
-        raise ValueError(f"lane_loss must be 0 or more, got {lane_loss}")
-    if lane_loss > 0 and lane_probe is None:
-        raise ValueError("a lane loss needs a lane probe to read the rollouts' lanes: pass --lane-probe PATH "
-                         "(python -m lmdmlive.train.lane_probe makes one)")
-    if heard_lanes < 0:
-        raise ValueError(f"heard_lanes must be 0 or more, got {heard_lanes}")
-    if distill < 0:
-        raise ValueError(f"distill must be 0 or more, got {distill}")
-    if distill > 0 and sampler != "euler":
-        raise ValueError("distillation compares the rollout with the teacher's block from the same noise, which "
-                         "only Euler makes a function of it: use --sampler euler, or --distill 0")
-    if not 1 <= teacher_steps <= 64:
-        raise ValueError(f"teacher_steps must be a whole number from 1 to 64, got {teacher_steps}")
-    if rollout_conditions not in ROLLOUT_CONDITIONS:
-        raise ValueError(f"rollout_conditions must be one of {ROLLOUT_CONDITIONS}, got {rollout_conditions!r}")
+    step_choices = check_arc_options(
+        discriminator=discriminator, grad_blocks=grad_blocks, disc_steps=disc_steps, step_choices=step_choices,
+        sampler=sampler, disc_conditions=disc_conditions, grad_branch=grad_branch,
+        rollout_conditions=rollout_conditions, contrastive=contrastive, lane_contrastive=lane_contrastive,
+        lane_loss=lane_loss, lane_probe=lane_probe, heard_lanes=heard_lanes, distill=distill,
+        teacher_steps=teacher_steps)
     probe = load_lane_probe(lane_probe) if lane_loss > 0 else None     # built before the seed: the draws stay
     decoder = load_codec(codec).eval().requires_grad_(False) if heard_lanes > 0 else None
     torch.manual_seed(seed)
