@@ -298,7 +298,8 @@ def add_training_commands(sub) -> None:
     ar.add_argument("--grad-blocks", choices=("last", "all"), default="last",
                     help="gradients through each block's own last step only (default) or through the "
                          "context later blocks read too")
-    ar.add_argument("--anchor", type=bounded(float, 0, 100, "a weight of 0 or more"), default=1.0,
+    weight = bounded(float, 0, 100, "a weight of 0 or more")
+    ar.add_argument("--anchor", type=weight, default=1.0,
                     help="weight of the flow-matching loss on real windows beside the adversarial one (default 1)")
     ar.add_argument("--warmup", type=bounded(int, 0, 256, "a number of blocks"), default=16,
                     help="at most this many blocks generated through the cache before the rolled-out ones "
@@ -322,23 +323,20 @@ def add_training_commands(sub) -> None:
     ar.add_argument("--grad-branch", choices=("every", "conditioned"), default="every",
                     help="which guidance branches a guided rollout's gradient goes through: every one, weighted by "
                          "its scale (default), or the fully conditioned one alone")
-    ar.add_argument("--contrastive", type=bounded(float, 0, 100, "a weight of 0 or more"), default=1.0,
-                    help="weight of the discriminator's prompt-swapped (contrastive) term beside the real/fake "
-                         "one (default 1)")
-    ar.add_argument("--lane-contrastive", type=bounded(float, 0, 100, "a weight of 0 or more"), default=0.0,
-                    help="weight of the discriminator's lane-swapped term: real audio under its own sketch and "
-                         "arrangement above the same audio under another item's (default 0, off; needs "
-                         "--disc-conditions lanes)")
-    ar.add_argument("--lane-loss", type=bounded(float, 0, 100, "a weight of 0 or more"), default=0.0,
-                    help="weight of the distance between the lanes a lane probe reads back from each rollout and "
-                         "the lanes it was played under (default 0, off; needs --lane-probe)")
-    ar.add_argument("--heard-lanes", type=bounded(float, 0, 100, "a weight of 0 or more"), default=0.0,
-                    help="add this weight times how far the rollout's decoded audio (loudness, centroid, YIN "
-                         "at the lane's period) is from the lanes it was played under (default 0, off)")
-    ar.add_argument("--distill", type=bounded(float, 0, 100, "a weight of 0 or more"), default=0.0,
-                    help="add this weight times the squared distance from each rollout block to the block the "
-                         "--init model plays from the same noise and context in --teacher-steps Euler steps "
-                         "(default 0, off; needs --sampler euler)")
+    for flag, default, what in (
+            ("--contrastive", 1.0, "weight of the discriminator's prompt-swapped (contrastive) term beside the "
+                                   "real/fake one (default 1)"),
+            ("--lane-contrastive", 0.0, "weight of the discriminator's lane-swapped term: real audio under its own "
+                                        "sketch and arrangement above the same audio under another item's "
+                                        "(default 0, off; needs --disc-conditions lanes)"),
+            ("--lane-loss", 0.0, "weight of the distance between the lanes a lane probe reads back from each "
+                                 "rollout and the lanes it was played under (default 0, off; needs --lane-probe)"),
+            ("--heard-lanes", 0.0, "add this weight times how far the rollout's decoded audio (loudness, centroid, "
+                                   "YIN at the lane's period) is from the lanes it was played under (default 0, off)"),
+            ("--distill", 0.0, "add this weight times the squared distance from each rollout block to the block "
+                               "the --init model plays from the same noise and context in --teacher-steps Euler "
+                               "steps (default 0, off; needs --sampler euler)")):
+        ar.add_argument(flag, type=weight, default=default, help=what)
     ar.add_argument("--teacher-steps", type=bounded(int, 1, 64, "a step count from 1 to 64"), default=4,
                     help="the teacher's Euler steps for --distill (default 4)")
     ar.add_argument("--lane-probe", default=None,
