@@ -51,7 +51,7 @@ import torch.nn.functional as F
 
 from ..model import LMDM, Conditions, generate_block, load_codec, save_checkpoint
 from ..model.generate import CONTROL_GUIDANCE, SKETCH_GUIDANCE, guidance_batch, guidance_layers
-from ..model.sampler import guided_layers, timesteps
+from ..model.sampler import guided_layers, sample_euler, timesteps
 from .arc_disc import TRUNK_NOISE, LatentDiscriminator, TrunkDiscriminator
 from .arc_lanes import BARE_SHARE, block_conditions, swapped_lanes, window_conditions
 from .arc_options import GRAD_BLOCKS, GRAD_BRANCHES, ROLLOUT_SAMPLERS, STEP_CHOICES, check_arc_options
@@ -149,10 +149,11 @@ def rollout(model: LMDM, context: torch.Tensor, cond, blocks: int, rng: random.R
     for k in range(blocks):
         ts = timesteps(rng.choice(step_choices))
         ctx = history[:, -cfg.context_frames:] if history.shape[1] > cfg.context_frames else history
-        velocity = guided_velocity(model, ctx, cond_of(k), guidance, control_guidance, sketch_guidance, grad_branch)
+        block_cond = cond_of(k)
+        velocity = guided_velocity(model, ctx, block_cond, guidance, control_guidance, sketch_guidance, grad_branch)
         x = torch.randn(B, bf, cfg.latent_dim) if noise is None else noise(k, (B, bf, cfg.latent_dim))
         if watch is not None:
-            watch(k, ctx.detach(), cond_of(k), x)
+            watch(k, ctx.detach(), block_cond, x)
         with torch.no_grad():
             for i in range(len(ts) - 2):
                 t, t_next = ts[i], ts[i + 1]
@@ -178,10 +179,7 @@ def teacher_block(teacher: LMDM, ctx: torch.Tensor, cond: Conditions, x: torch.T
     instrument would have played where the rollout played its few-step one: a target for
     every latent, where the discriminator gives one score per window."""
     velocity = guided_velocity(teacher, ctx, cond, guidance, control_guidance, sketch_guidance)
-    ts = timesteps(steps)
-    for i in range(len(ts) - 1):
-        x = x + (ts[i + 1] - ts[i]) * velocity(x, ts[i])
-    return x
+    return sample_euler(velocity, x, timesteps(steps))
 
 
 def relativistic(d_high: torch.Tensor, d_low: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
