@@ -26,8 +26,8 @@ def cmd_train_codec(args) -> int:
     shape = {k: v for k, v in (("latent_dim", args.latent_dim), ("phase_head", args.phase_head),
                                ("decoder_delay", args.decoder_delay),
                                ("encoder_phase", True if args.encoder_phase else None)) if v is not None}
-    base = saved_config(Path(args.run)) or (init_config(Path(args.init)) if args.init else None)
-    if shape and base is not None:
+    base = (saved_config(Path(args.run)) or (init_config(Path(args.init)) if args.init else None)) if shape else None
+    if base is not None:
         config = dataclasses.replace(base, **shape)     # the run's (or --init's) shape, with these changed
     else:
         config = CodecConfig(**shape) if shape else None
