@@ -35,7 +35,8 @@ def cmd_train_codec(args) -> int:
                          batch=args.batch, lr=args.lr, seed=args.seed, config=config,
                          export=Path(args.export) if args.export else None,
                          init=Path(args.init) if args.init else None, freeze_encoder=args.freeze_encoder,
-                         adversarial=args.adversarial, absolute_phase=args.phase_loss, device=device,
+                         adversarial=args.adversarial, absolute_phase=args.phase_loss,
+                         periodicity=args.periodicity, device=device,
                          progress=ProgressBar("codec steps", args.steps, min_interval=2.0),
                          log=lambda msg: print(msg, file=sys.stderr, flush=True))
     print(f"codec at step {result['step']}; state in {args.run}" + (f", exported to {args.export}" if args.export else ""))
@@ -233,6 +234,10 @@ def add_training_commands(sub) -> None:
     tc.add_argument("--phase-loss", action="store_true",
                     help="also teach an absolute phase head how its output's phase turns, frame to frame and bin "
                          "to bin (a carried head always is); a run started with it keeps it")
+    tc.add_argument("--periodicity", type=bounded(float, 0, 100, "a loss weight"), default=None,
+                    help="weight of a loss on how much less the decoded audio repeats at its period than the "
+                         "input (YIN's difference: what the pitch tracker hears; default 0, a resumed run keeps "
+                         "its own)")
     tc.add_argument("--device", default="cpu", help=DEVICE_HELP)
     tc.set_defaults(func=cmd_train_codec)
 

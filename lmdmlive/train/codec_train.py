@@ -5,7 +5,9 @@ L1 on random one-second crops, plus a small KL term that keeps the latents near 
 unit Gaussian, which is what the diffusion model will have to fit. With
 `adversarial`, also a log-mel discriminator's least-squares and feature-matching
 terms (codec_disc.py) on part of each batch: it costs CPU time per step, and whether
-it buys that back is what the option is there to measure (docs/dev/codec.md).
+it buys that back is what the option is there to measure (docs/dev/codec.md). With
+`periodicity`, also how much less the decoded frames repeat at their period than the
+input's (codec_pitch.py): what the pitch tracker hears and the spectral distances do not.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import torch
 from ..model import Codec, CodecConfig, save_checkpoint
 from ..model.codec import kl_to_prior
 from .codec_disc import ADV_WEIGHT, FM_WEIGHT, CodecAdversary
+from .codec_pitch import periodicity_loss
 from .codec_grow import GROWABLE, check_growth, differs_only_in_growth, grown
 from .corpus.shards import read_records
 from .device import autocast, training_device
@@ -69,11 +72,13 @@ def codec_losses(codec: Codec, wave: torch.Tensor, sample: bool = True) -> dict[
     return reconstruction_losses(codec, wave, sample)[0]
 
 
-def reconstruction_losses(codec: Codec, wave: torch.Tensor, sample: bool = True, absolute_phase: bool = False):
+def reconstruction_losses(codec: Codec, wave: torch.Tensor, sample: bool = True, absolute_phase: bool = False,
+                          periodicity: float = 0.0):
     """(losses, reconstructed audio): the adversary needs the audio as well as the distances.
 
     A carried head is always taught its advance and its output's turns; `absolute_phase` also
-    scores an absolute head's turns (phase_loss), which the spectral losses leave free."""
+    scores an absolute head's turns (phase_loss), which the spectral losses leave free.
+    `periodicity` weighs codec_pitch.periodicity_loss (not computed at 0)."""
     mean, logvar = codec.encode_stats(wave)
     z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar) if sample else mean
     recon, advance, phasors = codec.decode_with_phase(z)
@@ -88,6 +93,9 @@ def reconstruction_losses(codec: Codec, wave: torch.Tensor, sample: bool = True,
     if phasors is not None and (advance is not None or absolute_phase):
         losses["phase"] = phase_loss(codec, wave, phasors)
         losses["loss"] = losses["loss"] + PHASE_WEIGHT * losses["phase"]
+    if periodicity > 0:
+        losses["periodicity"] = periodicity_loss(ref, est, codec.cfg.sample_rate)
+        losses["loss"] = losses["loss"] + periodicity * losses["periodicity"]
     return losses, recon
 
 
@@ -149,8 +157,9 @@ def plot_curve(run: Path, path: Path) -> None:
         return
     steps = [r["step"] for r in rows]
     fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=120)
-    for key in ("mel_l1", "stft"):
-        ax.plot(steps, [r[key] for r in rows], label=f"train {key}")
+    for key in ("mel_l1", "stft", "periodicity"):
+        if key in rows[-1]:
+            ax.plot([r["step"] for r in rows if key in r], [r[key] for r in rows if key in r], label=f"train {key}")
     held = [r for r in rows if "heldout_mel_l1" in r]
     if held:
         ax.plot([r["step"] for r in held], [r["heldout_mel_l1"] for r in held], "o-", label="held-out mel_l1")
@@ -213,8 +222,8 @@ def _check_init(init: Path, start: CodecConfig, config: CodecConfig, freeze_enco
 def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, batch: int = 16, seconds: float = 1.0,
                 lr: float = 1e-3, seed: int = 0, save_every: int = 200, export: Path | None = None,
                 config: CodecConfig | None = None, init: Path | None = None, freeze_encoder: bool = False,
-                adversarial: bool = False, absolute_phase: bool = False, device: str = "cpu", progress=None,
-                log=print) -> dict:
+                adversarial: bool = False, absolute_phase: bool = False, periodicity: float | None = None,
+                device: str = "cpu", progress=None, log=print) -> dict:
     """Train (or go on training) the codec in `run`.
 
     `config` None means the run's own (a resumed run keeps the shape it was made with),
@@ -239,6 +248,10 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
         log(f"{run} trains the decoder alone (it was started with --freeze-encoder), and goes on that way")
         freeze_encoder = True       # else a resume without the flag would quietly move the latents
     absolute_phase = absolute_phase or bool(saved.get("absolute_phase"))
+    if periodicity is None:
+        periodicity = float(saved.get("periodicity", 0.0))
+    elif saved and periodicity != float(saved.get("periodicity", 0.0)):
+        log(f"{run}: periodicity weight {saved.get('periodicity', 0.0)} -> {periodicity} from this step on")
     codec = Codec(config).to(where)
     if freeze_encoder:
         for name, p in codec.named_parameters():
@@ -272,6 +285,8 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
     held = CropSampler(corpus, "heldout", samples, 12345, eval_split="valid")    # test stays unseen
     held_batch = held.batch(16).to(where)
     deadline = time.monotonic() + minutes * 60 if minutes else None
+    state_meta = {"config": config.to_dict(), "seed": seed, "freeze_encoder": freeze_encoder,
+                  "absolute_phase": absolute_phase, "periodicity": periodicity}
     codec.train()
     t0 = time.monotonic()
     while step < steps and (deadline is None or time.monotonic() < deadline):
@@ -281,7 +296,8 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
         wave = train.batch(batch)
         wave = (wave * torch.empty(batch, 1).uniform_(0.5, 1.5)).to(where)      # level augmentation
         with autocast(where):
-            losses, recon = reconstruction_losses(codec, wave, absolute_phase=absolute_phase)
+            losses, recon = reconstruction_losses(codec, wave, absolute_phase=absolute_phase,
+                                                 periodicity=periodicity)
         if adversary is not None:
             real, fake = wave[:ADV_ITEMS], recon[:ADV_ITEMS]
             d_opt.zero_grad(set_to_none=True)
@@ -307,15 +323,13 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
                 codec.train()
             append_log(run, row)
         if step % save_every == 0:
-            save_state(run, codec, opt, step, {"config": config.to_dict(), "seed": seed, "freeze_encoder": freeze_encoder,
-                                            "absolute_phase": absolute_phase})
+            save_state(run, codec, opt, step, state_meta)
             if adversary is not None:
                 save_state(run / "discriminator", adversary, d_opt, step, {})
             plot_curve(run, run / "curve.png")
         if progress is not None:
             progress(step, steps)
-    save_state(run, codec, opt, step, {"config": config.to_dict(), "seed": seed, "freeze_encoder": freeze_encoder,
-                                            "absolute_phase": absolute_phase})
+    save_state(run, codec, opt, step, state_meta)
     if adversary is not None:
         save_state(run / "discriminator", adversary, d_opt, step, {})
     plot_curve(run, run / "curve.png")

@@ -1,0 +1,61 @@
+"""`train codec --periodicity W`: how much less the decoded audio repeats itself than the input.
+
+Why: on recorded music the codec reads right pitches but loses the tracker's verdict. Of
+the input's voiced frames the decoded audio is voiced in a third, and the frequencies in
+those are mostly right (docs/dev/codec.md, "Where the pitch goes"). The mel and STFT
+distances reward a smear that is right on average and cannot see whether a frame repeats
+at its period, which is what the listener's tracker (YIN, `model/features.py`) asks. This
+term asks it directly: YIN's difference of each 2048-sample frame at every lag in the
+pitch range, normalised by the energy of the two stretches it compares (0 when the frame
+repeats exactly at that lag, about 1 when it is unrelated to itself there), taken on the
+input and on the decoded audio. Only the input's periodic, audible frames count:
+
+- over the whole lag range, the two curves' L1 (where the input repeats, and where not);
+- at the input's own period, how much less the decoded frame repeats than the input's.
+
+The difference goes through an FFT (the same correlation `f0_voicing` takes), so the term
+costs little beside the decoder.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..model.features import F0_MAX, F0_MIN, VOICING_THRESHOLD
+
+FRAME = 2048               # YIN frame, as features.f0_voicing
+HOP = 480                  # 20 ms: the frames overlap fourfold
+AUDIBLE_DB = -50.0         # as f0_voicing's voicing decision
+
+
+def normalised_difference(audio: torch.Tensor, sample_rate: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """((B, frames, lags) normalised YIN difference over the pitch range's lags, (B, frames) level in dB)."""
+    frames = audio.unfold(-1, FRAME, HOP)
+    frames = frames - frames.mean(-1, keepdim=True)
+    half = FRAME // 2
+    head = F.pad(frames[..., :half], (0, half))
+    n = 2 * FRAME
+    r = torch.fft.irfft(torch.fft.rfft(frames, n=n) * torch.fft.rfft(head, n=n).conj(), n=n)[..., :half]
+    cum = F.pad(torch.cumsum(frames.pow(2), -1), (1, 0))
+    lags = torch.arange(half, device=audio.device)
+    e0 = cum[..., half:half + 1]
+    e_tau = cum[..., lags + half] - cum[..., lags]
+    nd = (e0 + e_tau - 2 * r) / (e0 + e_tau).clamp_min(1e-8)
+    lo, hi = int(sample_rate / F0_MAX), min(half - 2, int(sample_rate / F0_MIN))
+    level = 10 * torch.log10(frames.pow(2).mean(-1) + 1e-12)
+    return nd[..., lo:hi], level
+
+
+def periodicity_loss(reference: torch.Tensor, estimate: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """(B, N) input and decoded audio, aligned: the two terms above over the input's periodic frames,
+    0 where it has none."""
+    with torch.no_grad():
+        want, level = normalised_difference(reference, sample_rate)
+        dip, period = want.min(-1)
+        counted = ((dip < VOICING_THRESHOLD) & (level > AUDIBLE_DB)).to(reference.dtype)
+    if counted.sum() == 0:
+        return estimate.sum() * 0.0
+    got, _ = normalised_difference(estimate, sample_rate)
+    curve = (got - want).abs().mean(-1)
+    at_period = F.relu(torch.gather(got, -1, period.unsqueeze(-1)).squeeze(-1) - dip)
+    return ((curve + at_period) * counted).sum() / counted.sum()
