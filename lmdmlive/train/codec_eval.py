@@ -6,7 +6,8 @@ and quiet bins (`mel_l1_loud`, `mel_l1_quiet`), which says what a coder loses.
 `decode_rtf` is seconds of audio per second of streaming decode, block by block as
 the engine does it. `pitch_acc` is the share of the original's voiced frames that the
 sketch pitch tracker still reads within 50 cents after coding: the ceiling of any
-model's `pitch_acc` on this codec. `latent_kbps` is the information rate of the
+model's `pitch_acc` on this codec; `voicing_kept`, the share the tracker reads voiced at
+all, says how much of the loss is periodicity rather than tuning. `latent_kbps` is the information rate of the
 latents the decoder was trained on (their posterior's KL to the prior), beside Opus's
 24 kbit/s: a decoder cannot put back what the latents do not carry.
 """
@@ -65,6 +66,14 @@ def pitch_kept(wanted: dict, got: dict) -> tuple[int, int]:
     return int(right.sum()), int(voiced.sum())
 
 
+def voicing_kept(wanted: dict, got: dict) -> int:
+    """Voiced frames of `wanted` that `got` reads voiced at all, at any pitch: `pitch_acc` is this
+    share times the share of those read within 50 cents, so the two say whether a coder loses
+    pitch by blurring it into noise or by moving it."""
+    m = min(len(wanted["voiced"]), len(got["voiced"]))
+    return int(((wanted["voiced"][:m] > 0.5) & (got["voiced"][:m] > 0.5)).sum())
+
+
 def excerpts(corpus: Path, clips: int, seconds: float, hop: int, labels: list | None = None,
              split: str = "test", source: str = "all") -> list[np.ndarray]:
     """The first `seconds` of the first `clips` held-out clips of `split` and `source`, in corpus order
@@ -94,7 +103,7 @@ def evaluate_codec(codec: Codec, corpus: Path, clips: int = 24, seconds: float =
     cfg = codec.cfg
     sr = cfg.sample_rate
     metrics = {k + suffix: [] for suffix in ("", "_opus24") for k in ("mel_l1", "stft_distance", "si_sdr")}
-    pitch = {suffix: [0, 0] for suffix in ("", "_opus24")}      # frames read right, voiced frames
+    pitch = {suffix: [0, 0, 0] for suffix in ("", "_opus24")}   # frames read right, voiced frames, read voiced
     levels = {suffix: {"loud_sum": 0.0, "loud_bins": 0, "quiet_sum": 0.0, "quiet_bins": 0}
               for suffix in ("", "_opus24")}
     decode_seconds, audio_seconds = 0.0, 0.0
@@ -127,9 +136,11 @@ def evaluate_codec(codec: Codec, corpus: Path, clips: int = 24, seconds: float =
                 levels[suffix][key] += value
             metrics["stft_distance" + suffix].append(float(stft_distance(ref, est)))
             metrics["si_sdr" + suffix].append(float(si_sdr(ref, est)[0]))
-            right, voiced = pitch_kept(wanted, sketch_features(est[0].numpy(), sr, cfg.hop))
+            heard = sketch_features(est[0].numpy(), sr, cfg.hop)
+            right, voiced = pitch_kept(wanted, heard)
             pitch[suffix][0] += right
             pitch[suffix][1] += voiced
+            pitch[suffix][2] += voicing_kept(wanted, heard)
     if plot:
         from .codec_plot import plot_spectrograms
         plot_spectrograms(shown, sr, plot)
@@ -138,8 +149,9 @@ def evaluate_codec(codec: Codec, corpus: Path, clips: int = 24, seconds: float =
         for level in ("loud", "quiet"):
             bins = pooled[f"{level}_bins"]
             result[f"mel_l1_{level}{suffix}"] = round(pooled[f"{level}_sum"] / bins, 4) if bins else float("nan")
-    for suffix, (right, voiced) in pitch.items():
+    for suffix, (right, voiced, heard) in pitch.items():
         result["pitch_acc" + suffix] = round(right / voiced, 4) if voiced else float("nan")
+        result["voicing_kept" + suffix] = round(heard / voiced, 4) if voiced else float("nan")
     result["decode_rtf"] = round(audio_seconds / decode_seconds, 1)
     result["latent_kbps"] = round(float(np.mean(rates)), 2)
     result["decoder_delay_ms"] = round(1000 * cfg.delay_samples / sr, 1)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from lmdmlive.model import CodecConfig, load_codec
-from lmdmlive.train.codec_eval import evaluate_codec, latent_kbps, opus_roundtrip, pitch_kept
+from lmdmlive.train.codec_eval import evaluate_codec, latent_kbps, opus_roundtrip, pitch_kept, voicing_kept
 from lmdmlive.train.codec_train import train_codec
 from lmdmlive.model.features import sketch_features
 from lmdmlive.train.corpus.shards import ShardWriter
@@ -100,6 +100,8 @@ def test_eval_puts_codec_and_opus_side_by_side(tmp_path):
     assert result["mel_l1_opus24"] < result["mel_l1"], "an untrained codec must lose to Opus"
     assert result["pitch_acc_opus24"] > 0.9, "Opus keeps the tones' pitch"
     assert result["pitch_acc"] < result["pitch_acc_opus24"], "an untrained codec loses it"
+    for suffix in ("", "_opus24"):
+        assert result["pitch_acc" + suffix] <= result["voicing_kept" + suffix] <= 1.0
     for suffix in ("", "_opus24"):       # equal-length clips: the overall figure lies between its two parts
         lo, hi = sorted((result["mel_l1_loud" + suffix], result["mel_l1_quiet" + suffix]))
         assert lo - 1e-3 <= result["mel_l1" + suffix] <= hi + 1e-3, suffix
@@ -109,6 +111,7 @@ def test_pitch_kept_counts_only_voiced_frames_read_within_fifty_cents():
     wanted = {"pitch": np.array([60.0, 60.0, 60.0, 60.0, 0.0]), "voiced": np.array([1.0, 1, 1, 1, 0])}
     got = {"pitch": np.array([60.4, 72.0, 60.0, 61.0, 60.0]), "voiced": np.array([1.0, 1, 0, 1, 1])}
     assert pitch_kept(wanted, got) == (1, 4), "an octave, an unvoiced frame and a semitone are misses"
+    assert voicing_kept(wanted, got) == 3, "the octave and the semitone are heard voiced; the last frame was not asked"
 
 
 def test_the_latent_rate_counts_what_the_posterior_pins_down(tmp_path):
