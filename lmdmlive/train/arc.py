@@ -60,7 +60,7 @@ from .heard_lanes import heard_lane_loss
 from .lane_probe import lane_loss as probe_lane_loss, load_lane_probe
 from .latents import LatentSplit, build_store, store_dir
 from .lmdm_train import StageModule, stage_loss
-from .state import append_log, load_state, read_log, save_state
+from .state import append_log, forget_lost_steps, load_state, read_log, save_state
 
 @torch.no_grad()
 def warm_history(model: LMDM, context: torch.Tensor, style: torch.Tensor, blocks: int, seed: int,
@@ -271,6 +271,7 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
     meta = load_state(run / "generator", g_state, g_opt)
     load_state(run / f"discriminator-{discriminator}", disc, d_opt)
     step = meta["step"] if meta else 0
+    forget_lost_steps(run, step)
     if meta:
         log(f"resuming {run} at step {step}")
     windows = WindowSampler(split, gen.latent_mean, gen.latent_std, cfg.block_frames, seed + step)

@@ -27,7 +27,7 @@ from ..model import save_checkpoint
 from ..model.audio_prompt import AudioPromptEncoder, LatentTrunk, SmallModelConfig
 from .device import autocast, to_device, training_device
 from .latents import LatentSplit, build_store, store_dir
-from .state import append_log, load_state, save_state
+from .state import append_log, forget_lost_steps, load_state, save_state
 
 WINDOW = 125                 # 5 s of latent frames
 TEMPO_BUCKETS = (90.0, 120.0, 150.0)           # < 90, 90-120, 120-150, >= 150 BPM
@@ -122,6 +122,7 @@ def train_audio_models(what: str, corpus: Path, codec: Path, run: Path, *, steps
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     meta = load_state(run, model, opt)
     step = meta["step"] if meta else 0
+    forget_lost_steps(run, step)
     sampler = Windows(train, families, seed + step, window)
     held_windows = Windows(held, families, 1, window)
     if not held_windows.ok or not sampler.ok:

@@ -29,7 +29,7 @@ from .corpus.shards import read_records
 from .device import autocast, training_device
 from .spectral import mel_l1, stft_distance
 from .splits import eval_split_of, piece_of
-from .state import append_log, load_state, read_log, save_state
+from .state import append_log, forget_lost_steps, load_state, read_log, save_state
 
 KL_WEIGHT = 1e-4
 ADVANCE_WEIGHT = 1.0   # a carried phase head's advance loss (advance_loss), beside spectral losses of about 1.5
@@ -265,6 +265,7 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
         d_opt = torch.optim.AdamW(adversary.parameters(), lr=lr, betas=(0.8, 0.99), weight_decay=1e-4)
         load_state(run / "discriminator", adversary, d_opt)
     step = meta["step"] if meta else 0
+    forget_lost_steps(run, step)
     if meta:
         log(f"resuming {run} at step {step}")
     elif init is not None:

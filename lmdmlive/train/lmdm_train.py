@@ -40,7 +40,7 @@ from ..model.checkpoint import read_card
 from .device import autocast, to_device, training_device
 from .latents import LatentSplit, build_store, store_dir
 from .lmdm_data import WindowSampler
-from .state import append_log, load_state, read_log, save_state
+from .state import append_log, forget_lost_steps, load_state, read_log, save_state
 
 STAGES = ("base", "lmdm")
 EMA_DECAY = 0.999
@@ -217,6 +217,7 @@ def train_lmdm(stage: str, corpus: Path, codec: Path, run: Path, *, steps: int, 
     opt = _optimizer(pair.model, lr, grown)
     meta = load_state(run, pair, opt)
     step = meta["step"] if meta else 0
+    forget_lost_steps(run, step)
     if meta:
         log(f"resuming {run} at step {step}")
     for m in (pair.model, pair.ema):

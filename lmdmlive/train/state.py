@@ -2,7 +2,8 @@
 
     RUN/last.safetensors   model weights and Adam moments ("opt.<param>.exp_avg", ...)
     RUN/last.json          step, optimizer scalars, RNG seed position, config
-    RUN/log.jsonl          one line per logged step (losses, seconds), appended
+    RUN/log.jsonl          one line per logged step (losses, seconds), appended; cut back to
+                           the saved step when a killed run resumes (forget_lost_steps)
 Written to temporary names and renamed, so a run killed mid-save resumes from the
 previous save.
 """
@@ -62,6 +63,23 @@ def load_state(run: Path, model: torch.nn.Module, opt: torch.optim.Optimizer) ->
 def append_log(run: Path, row: dict) -> None:
     with open(run / "log.jsonl", "a") as f:
         f.write(json.dumps(row) + "\n")
+
+
+def forget_lost_steps(run: Path, step: int) -> None:
+    """Cut RUN/log.jsonl back to the state a run resumes from (`step`).
+
+    Why: a run killed between two saves has logged steps its state does not hold; it plays
+    them again, and without the cut the log (and its curves) would hold those steps twice."""
+    path = run / "log.jsonl"
+    if not path.exists():
+        return
+    rows = read_log(run)
+    kept = [r for r in rows if r.get("step", 0) <= step]
+    if len(kept) == len(rows):
+        return
+    tmp = run / "log.jsonl.tmp"
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
+    tmp.replace(path)
 
 
 def read_log(run: Path) -> list[dict]:
