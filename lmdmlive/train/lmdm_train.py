@@ -296,7 +296,8 @@ def _init_from(pair: Pair, init: Path, config: LMDMConfig, log) -> list[str]:
     """Start from a checkpoint (NAME) or another run's folder (its current weights).
 
     The source may predate inputs this config adds (`LMDM.load_grown`): those start at
-    zero, and their parameter names are returned.
+    zero, and their parameter names are returned. It may have been trained on a narrower
+    codec's latents: its channels are widened (`model.lmdm.widened_latents`).
     """
     init = Path(init)
     if init.is_dir():
@@ -309,10 +310,13 @@ def _init_from(pair: Pair, init: Path, config: LMDMConfig, log) -> list[str]:
     else:
         from ..model.checkpoint import load_checkpoint
         state = load_checkpoint(init, "lmdm", LMDMConfig, LMDM)[0].state_dict()
+    narrow = state["in_proj.weight"].shape[1] if "in_proj.weight" in state else config.latent_dim
     grown = pair.model.load_grown(state)
     pair.ema.load_grown(state)
     log(f"starting from {init}" + (f"; new inputs start at zero: {sorted({k.rsplit('.', 1)[0] for k in grown})}"
-                                   if grown else ""))
+                                   if grown else "")
+        + (f"; latent channels widened from {narrow} to {config.latent_dim}, the new ones read and predicted "
+           "as zero until trained" if narrow != config.latent_dim else ""))
     return grown
 
 

@@ -122,6 +122,26 @@ def test_a_run_from_before_the_pitch_encoding_grows_into_it_and_keeps_its_faster
     assert saved["step"] == 50 and saved["lr"][1] == pytest.approx(GROWN_LR_SCALE * saved["lr"][0])
 
 
+def test_a_run_on_a_narrower_codec_starts_a_run_on_a_wider_one(setup, tmp_path):
+    corpus, codec_path, _ = setup
+    kwargs = dict(batch=8, blocks=4, lr=3e-3, save_every=25, log=lambda m: None)
+    train_lmdm("lmdm", corpus, codec_path, tmp_path / "narrow", steps=25, config=LMDMConfig(**TINY), **kwargs)
+    wide_codec = tmp_path / "wide_codec"
+    torch.manual_seed(1)
+    wide_cfg = CodecConfig(**{**TINY_CODEC.to_dict(), "latent_dim": 12})
+    save_checkpoint(Codec(wide_cfg), wide_cfg, wide_codec, "codec")
+    messages = []
+    wide = LMDMConfig(**{**TINY, "latent_dim": 12})
+    train_lmdm("lmdm", corpus, wide_codec, tmp_path / "wide", steps=25, init=tmp_path / "narrow", config=wide,
+               export=tmp_path / "wide_export", **dict(kwargs, log=messages.append))
+    assert any("widened from 8 to 12" in m for m in messages), messages
+    model = load_checkpoint(tmp_path / "wide_export", "lmdm", LMDMConfig, LMDM)[0]
+    assert model.cfg.latent_dim == 12 and model.in_proj.weight.shape[1] == 12
+    with pytest.raises(ValueError, match="12 channels, the model config 8"):
+        train_lmdm("lmdm", corpus, wide_codec, tmp_path / "again", steps=25, init=tmp_path / "narrow",
+                   config=LMDMConfig(**TINY), **kwargs)
+
+
 def test_torchrun_two_gloo_processes_keep_identical_replicas(setup, tmp_path):
     corpus, codec_path, _ = setup
     run = tmp_path / "ddp"
