@@ -27,51 +27,12 @@ from .config import LMDMConfig
 from .int8 import weights_key
 from .kv_cache import AttentionPrefix, BlockCache
 from .layers import Block, TimestepEmbedding, modulate, pitch_fourier
+from .lmdm_growth import grown_state
 from .rope import Rotary
 
 
 MODULATION_MEMO = 64
 """Entries of the cached path's memo of target modulations (noise level x conditions) before it starts over."""
-
-GROWN_INPUTS = ("pitch_proj.",)
-"""Parameters of inputs added after the first checkpoints; they start at zero when an older state grows."""
-
-WIDENED_LATENTS = {"in_proj.weight": "in", "audio_proj.weight": "in", "out_proj.weight": "out", "out_proj.bias": "out",
-                   "latent_mean": "out", "latent_std": "out"}
-"""Tensors with a latent-channel axis, and which axis ("in": columns, "out": rows) a wider codec widens."""
-
-
-def widened_latents(state: dict, fresh: dict) -> tuple[dict, list[str]]:
-    """`state` with its latent-channel tensors widened to `fresh`'s shapes: its channels kept in
-    place, the new ones at zero in and out (the audio input's mask column stays last).
-
-    Why: a codec grown to more latent channels keeps its first ones nearly as they were (on
-    recorded valid audio each correlates 0.85 to 0.98 with the narrower codec's, docs/dev/codec.md),
-    so a model trained on the narrow latents starts on the wide ones knowing most of what
-    it needs: it reads the new channels as silence and predicts none of them until trained."""
-    out, widened = dict(state), []
-    for key, axis in WIDENED_LATENTS.items():
-        if key not in state or key not in fresh or state[key].shape == fresh[key].shape:
-            continue
-        old, new = state[key], torch.zeros_like(fresh[key])
-        if key == "latent_std":
-            new.fill_(1.0)
-        if axis == "out":
-            if old.shape[1:] != new.shape[1:] or old.shape[0] > new.shape[0]:
-                raise ValueError(f"{key}: {tuple(old.shape)} cannot widen to {tuple(new.shape)}")
-            new[:old.shape[0]] = old
-        else:
-            if old.shape[0] != new.shape[0] or old.shape[1] > new.shape[1]:
-                raise ValueError(f"{key}: {tuple(old.shape)} cannot widen to {tuple(new.shape)}")
-            masked = key == "audio_proj.weight"           # (latents..., mask): the mask column stays last
-            width = old.shape[1] - masked
-            new[:, :width] = old[:, :width]
-            if masked:
-                new[:, -1] = old[:, -1]
-        out[key] = new
-        widened.append(key)
-    return out, widened
-
 
 class LMDM(nn.Module):
     def __init__(self, cfg: LMDMConfig):
@@ -197,21 +158,10 @@ class LMDM(nn.Module):
         return memo[1]
 
     def load_grown(self, state: dict) -> list[str]:
-        """Load a state written before zero-initialised inputs were added; returns the inputs left at zero.
-
-        Inputs added later (the pitch encoding) start at zero, so the grown model computes
-        exactly what the older one did until training teaches it to use them. A state made
-        for fewer latent channels is widened (widened_latents).
-        """
-        fresh = self.state_dict()
-        state, _ = widened_latents(state, fresh)
-        grown = sorted(k for k in fresh if k not in state)
-        missing = [k for k in grown if not k.startswith(GROWN_INPUTS)]
-        unexpected = sorted(set(state) - set(fresh))
-        if missing or unexpected:
-            raise ValueError(f"states differ beyond the inputs added later ({', '.join(GROWN_INPUTS)}): "
-                             f"missing {missing[:5]}, unexpected {unexpected[:5]}")
-        self.load_state_dict({**{k: torch.zeros_like(fresh[k]) for k in grown}, **state})
+        """Load a state from an older or narrower model (lmdm_growth.grown_state); returns the
+        parameters that started at zero."""
+        full, grown = grown_state(self.state_dict(), state)
+        self.load_state_dict(full)
         return grown
 
     def _context_tokens(self, latents):

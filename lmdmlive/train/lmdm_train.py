@@ -297,7 +297,7 @@ def _init_from(pair: Pair, init: Path, config: LMDMConfig, log) -> list[str]:
 
     The source may predate inputs this config adds (`LMDM.load_grown`): those start at
     zero, and their parameter names are returned. It may have been trained on a narrower
-    codec's latents: its channels are widened (`model.lmdm.widened_latents`).
+    codec's latents: its channels are widened (`model.lmdm_growth.widened_latents`).
     """
     init = Path(init)
     if init.is_dir():
