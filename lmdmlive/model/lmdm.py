@@ -159,7 +159,8 @@ class LMDM(nn.Module):
 
     def load_grown(self, state: dict) -> list[str]:
         """Load a state from an older or narrower model (lmdm_growth.grown_state); returns the
-        parameters that started at zero."""
+        inputs it did not have at all, which start at zero. A widened tensor is not among them:
+        it keeps the channels it had and goes on learning at the same rate as the rest."""
         full, grown = grown_state(self.state_dict(), state)
         self.load_state_dict(full)
         return grown

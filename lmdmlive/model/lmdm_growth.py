@@ -29,14 +29,16 @@ def widened_latents(state: dict, fresh: dict) -> tuple[dict, list[str]]:
         if key not in state or key not in fresh or state[key].shape == fresh[key].shape:
             continue
         old, new = state[key], torch.zeros_like(fresh[key])
+        if (old.shape[1:] != new.shape[1:]) if axis == "out" else (old.shape[0] != new.shape[0]):
+            continue                          # another model size, not another width: grown_state says so
         if key == "latent_std":
             new.fill_(1.0)
         if axis == "out":
-            if old.shape[1:] != new.shape[1:] or old.shape[0] > new.shape[0]:
+            if old.shape[0] > new.shape[0]:
                 raise ValueError(f"{key}: {tuple(old.shape)} cannot widen to {tuple(new.shape)}")
             new[:old.shape[0]] = old
         else:
-            if old.shape[0] != new.shape[0] or old.shape[1] > new.shape[1]:
+            if old.shape[1] > new.shape[1]:
                 raise ValueError(f"{key}: {tuple(old.shape)} cannot widen to {tuple(new.shape)}")
             masked = key == "audio_proj.weight"           # (latents..., mask): the mask column stays last
             width = old.shape[1] - masked
@@ -55,6 +57,10 @@ def grown_state(fresh: dict, state: dict) -> tuple[dict, list[str]]:
     one did until training teaches it to use them; a state made for fewer latent channels
     is widened (widened_latents). Anything else that differs is an error."""
     state, _ = widened_latents(state, fresh)
+    for key in sorted(set(state) & set(fresh)):
+        if state[key].shape != fresh[key].shape:
+            raise ValueError(f"{key}: the state's {tuple(state[key].shape)} does not fit the model's "
+                             f"{tuple(fresh[key].shape)}")
     grown = sorted(k for k in fresh if k not in state)
     missing = [k for k in grown if not k.startswith(GROWN_INPUTS)]
     unexpected = sorted(set(state) - set(fresh))

@@ -7,11 +7,12 @@ distances reward a smear that is right on average and cannot see whether a frame
 at its period, which is what the listener's tracker (YIN, `model/features.py`) asks. This
 term asks it directly: YIN's difference of each 2048-sample frame at every lag in the
 pitch range, normalised by the energy of the two stretches it compares (0 when the frame
-repeats exactly at that lag, about 1 when it is unrelated to itself there), taken on the
-input and on the decoded audio. Only the input's periodic, audible frames count:
+repeats exactly at that lag, about 1 when it is unrelated to itself there or silent), taken
+on the input and on the decoded audio. Only the input's periodic, audible frames count:
 
 - over the whole lag range, the two curves' L1 (where the input repeats, and where not);
-- at the input's own period, how much less the decoded frame repeats than the input's.
+- at the input's own period (as the tracker picks it), how much less the decoded frame
+  repeats than the input's.
 
 The difference goes through an FFT (the same correlation `f0_voicing` takes), so the term
 costs little beside the decoder.
@@ -40,10 +41,32 @@ def normalised_difference(audio: torch.Tensor, sample_rate: int) -> tuple[torch.
     lags = torch.arange(half, device=audio.device)
     e0 = cum[..., half:half + 1]
     e_tau = cum[..., lags + half] - cum[..., lags]
-    nd = (e0 + e_tau - 2 * r) / (e0 + e_tau).clamp_min(1e-8)
+    # the floor: silence reads as unrelated (1) rather than as repeating, and a quiet decoded
+    # frame's gradient stays bounded (the ratio alone ignores level, so it grows as 1 / amplitude)
+    floor = 2 * half * 10 ** (AUDIBLE_DB / 10)
+    nd = (e0 + e_tau - 2 * r + floor) / (e0 + e_tau + floor)
     lo, hi = int(sample_rate / F0_MAX), min(half - 2, int(sample_rate / F0_MIN))
     level = 10 * torch.log10(frames.pow(2).mean(-1) + 1e-12)
     return nd[..., lo:hi], level
+
+
+def tracker_period(nd: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(value, lag index) of each frame's period as YIN picks it: the first lag under the
+    voicing threshold, walked down to its local minimum (else the lowest lag of all).
+
+    Why not the lowest lag: a steady tone repeats at every multiple of its period, and the
+    lowest of those near-zero dips often falls on two or three periods, which the
+    tracker (`features.f0_voicing`) never reads."""
+    below = nd < VOICING_THRESHOLD
+    best = torch.where(below.any(-1), below.int().argmax(-1), nd.argmin(-1))
+    last = nd.shape[-1] - 1
+    for _ in range(nd.shape[-1]):
+        step = (best + 1).clamp(max=last)
+        better = torch.gather(nd, -1, step.unsqueeze(-1)) < torch.gather(nd, -1, best.unsqueeze(-1))
+        if not better.any():
+            break
+        best = torch.where(better.squeeze(-1), step, best)
+    return torch.gather(nd, -1, best.unsqueeze(-1)).squeeze(-1), best
 
 
 def periodicity_loss(reference: torch.Tensor, estimate: torch.Tensor, sample_rate: int) -> torch.Tensor:
@@ -51,7 +74,7 @@ def periodicity_loss(reference: torch.Tensor, estimate: torch.Tensor, sample_rat
     0 where it has none."""
     with torch.no_grad():
         want, level = normalised_difference(reference, sample_rate)
-        dip, period = want.min(-1)
+        dip, period = tracker_period(want)
         counted = ((dip < VOICING_THRESHOLD) & (level > AUDIBLE_DB)).to(reference.dtype)
     if counted.sum() == 0:
         return estimate.sum() * 0.0

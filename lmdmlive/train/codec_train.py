@@ -158,7 +158,7 @@ def plot_curve(run: Path, path: Path) -> None:
     steps = [r["step"] for r in rows]
     fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=120)
     for key in ("mel_l1", "stft", "periodicity"):
-        if key in rows[-1]:
+        if any(key in r for r in rows):
             ax.plot([r["step"] for r in rows if key in r], [r[key] for r in rows if key in r], label=f"train {key}")
     held = [r for r in rows if "heldout_mel_l1" in r]
     if held:

@@ -217,7 +217,8 @@ def train_lmdm(stage: str, corpus: Path, codec: Path, run: Path, *, steps: int, 
     opt = _optimizer(pair.model, lr, grown)
     meta = load_state(run, pair, opt)
     step = meta["step"] if meta else 0
-    forget_lost_steps(run, step)
+    if rank == 0:                     # the log is rank 0's
+        forget_lost_steps(run, step)
     if meta:
         log(f"resuming {run} at step {step}")
     for m in (pair.model, pair.ema):

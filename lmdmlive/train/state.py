@@ -69,14 +69,16 @@ def forget_lost_steps(run: Path, step: int) -> None:
     """Cut RUN/log.jsonl back to the state a run resumes from (`step`).
 
     Why: a run killed between two saves has logged steps its state does not hold; it plays
-    them again, and without the cut the log (and its curves) would hold those steps twice."""
+    them again, and without the cut the log (and its curves) would hold those steps twice. A
+    line the kill cut short goes too: `read_log` stops at it, so every row after it would be lost."""
     path = run / "log.jsonl"
     if not path.exists():
         return
+    text = path.read_text()
     rows = read_log(run)
     kept = [r for r in rows if r.get("step", 0) <= step]
-    if len(kept) == len(rows):
-        return
+    if len(kept) == len(text.splitlines()) and text.endswith("\n"):
+        return                                  # nothing lost, and no line cut short by the kill
     tmp = run / "log.jsonl.tmp"
     tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
     tmp.replace(path)

@@ -45,3 +45,9 @@ def test_a_wider_state_does_not_narrow():
     narrow = LMDM(LMDMConfig(**TINY, latent_dim=4))
     with pytest.raises(ValueError, match="cannot widen"):
         narrow.load_grown(_trained(6).state_dict())
+
+
+def test_a_state_of_another_size_names_what_does_not_fit():
+    other = LMDM(LMDMConfig(**{**TINY, "d_model": 16}, latent_dim=4))
+    with pytest.raises(ValueError, match="does not fit the model's"):
+        LMDM(LMDMConfig(**TINY, latent_dim=4)).load_grown(other.state_dict())

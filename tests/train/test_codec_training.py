@@ -49,6 +49,18 @@ def test_training_state_round_trips_without_pickles(tmp_path):
     assert not list(tmp_path.glob("*.pt"))
 
 
+def test_a_log_line_cut_short_by_a_kill_is_forgotten_with_the_lost_steps(tmp_path):
+    from lmdmlive.train.state import append_log, forget_lost_steps
+    for step in (25, 50):
+        append_log(tmp_path, {"step": step})
+    with open(tmp_path / "log.jsonl", "a") as f:
+        f.write('{"step": 75, "lo')                            # killed mid-write
+    forget_lost_steps(tmp_path, 50)
+    for step in (75, 100):
+        append_log(tmp_path, {"step": step})
+    assert [r["step"] for r in read_log(tmp_path)] == [25, 50, 75, 100]
+
+
 def test_the_codec_learns_and_resumes_where_it_stopped(tmp_path):
     corpus = _tone_corpus(tmp_path / "corpus")
     run = tmp_path / "run"
