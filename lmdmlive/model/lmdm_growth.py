@@ -21,7 +21,7 @@ def widened_latents(state: dict, fresh: dict) -> tuple[dict, list[str]]:
     place, the new ones at zero in and out (the audio input's mask column stays last).
 
     Why: a codec grown to more latent channels keeps its first ones nearly as they were (on
-    recorded valid audio each correlates 0.85 to 0.98 with the narrower codec's, docs/dev/codec.md),
+    recorded valid audio each correlates 0.82 to 0.98 with the narrower codec's, docs/dev/codec.md),
     so a model trained on the narrow latents starts on the wide ones knowing most of what
     it needs: it reads the new channels as silence and predicts none of them until trained."""
     out, widened = dict(state), []
