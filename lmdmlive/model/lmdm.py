@@ -34,6 +34,7 @@ from .rope import Rotary
 MODULATION_MEMO = 64
 """Entries of the cached path's memo of target modulations (noise level x conditions) before it starts over."""
 
+
 class LMDM(nn.Module):
     def __init__(self, cfg: LMDMConfig):
         super().__init__()

@@ -16,7 +16,7 @@ WIDENED_LATENTS = {"in_proj.weight": "in", "audio_proj.weight": "in", "out_proj.
 """Tensors with a latent-channel axis, and which axis ("in": columns, "out": rows) a wider codec widens."""
 
 
-def widened_latents(state: dict, fresh: dict) -> tuple[dict, list[str]]:
+def widened_latents(state: dict, fresh: dict) -> dict:
     """`state` with its latent-channel tensors widened to `fresh`'s shapes: its channels kept in
     place, the new ones at zero in and out (the audio input's mask column stays last).
 
@@ -24,7 +24,7 @@ def widened_latents(state: dict, fresh: dict) -> tuple[dict, list[str]]:
     recorded valid audio each correlates 0.82 to 0.98 with the narrower codec's, docs/dev/codec.md),
     so a model trained on the narrow latents starts on the wide ones knowing most of what
     it needs: it reads the new channels as silence and predicts none of them until trained."""
-    out, widened = dict(state), []
+    out = dict(state)
     for key, axis in WIDENED_LATENTS.items():
         if key not in state or key not in fresh or state[key].shape == fresh[key].shape:
             continue
@@ -46,8 +46,7 @@ def widened_latents(state: dict, fresh: dict) -> tuple[dict, list[str]]:
             if masked:
                 new[:, -1] = old[:, -1]
         out[key] = new
-        widened.append(key)
-    return out, widened
+    return out
 
 
 def grown_state(fresh: dict, state: dict) -> tuple[dict, list[str]]:
@@ -56,7 +55,7 @@ def grown_state(fresh: dict, state: dict) -> tuple[dict, list[str]]:
     Inputs added later start at zero, so the grown model computes exactly what the older
     one did until training teaches it to use them; a state made for fewer latent channels
     is widened (widened_latents). Anything else that differs is an error."""
-    state, _ = widened_latents(state, fresh)
+    state = widened_latents(state, fresh)
     for key in sorted(set(state) & set(fresh)):
         if state[key].shape != fresh[key].shape:
             raise ValueError(f"{key}: the state's {tuple(state[key].shape)} does not fit the model's "

@@ -23,8 +23,8 @@ import torch
 from ..model import Codec, CodecConfig, save_checkpoint
 from ..model.codec import kl_to_prior
 from .codec_disc import ADV_WEIGHT, FM_WEIGHT, CodecAdversary
-from .codec_pitch import periodicity_loss
 from .codec_grow import GROWABLE, check_growth, differs_only_in_growth, grown
+from .codec_pitch import periodicity_loss
 from .corpus.shards import read_records
 from .device import autocast, training_device
 from .spectral import mel_l1, stft_distance
