@@ -53,8 +53,9 @@ def test_silence_reads_as_unrelated_and_a_quiet_copy_gets_a_bounded_gradient():
     for scale in (1.0, 1e-3):
         est = (scale * (0.3 * tone + 0.03 * noise)).requires_grad_()
         periodicity_loss(tone, est, SR).backward()
-        norms.append(float(est.grad.norm()) * scale)          # the gradient per unit of relative change
-    assert norms[1] < 2 * norms[0], norms
+        norms.append(float(est.grad.norm()))
+    # the ratio alone ignores level, so without the floor the quiet copy's gradient is 1,000 times larger
+    assert norms[1] < 3 * norms[0], norms
 
 
 def test_what_repeats_less_than_its_input_costs_more():
