@@ -41,8 +41,18 @@ def tempo_bucket(bpm) -> int:
 
 
 def lead_family(clip: dict) -> int:
+    """The GM family of the first-listed instrument; "drums" for a rendered drum-only clip.
+
+    A recording (or a performer's own clip) lists no programs and knows its
+    arrangement only in part, so its lead family is unknown (-100, which the loss and
+    the held-out accuracy skip) rather than read as "drums".
+    """
     programs = clip.get("programs") or []
-    return GM_FAMILIES.index("drums") if not programs else int(programs[0]) // 8
+    if programs:
+        return int(programs[0]) // 8
+    groups = clip.get("groups") or {}
+    arrangement_known = all(g in groups for g in ("drums", "bass", "harmony", "lead"))
+    return GM_FAMILIES.index("drums") if arrangement_known else -100
 
 
 class AttributeClassifier(nn.Module):

@@ -47,7 +47,10 @@ def corpus(tmp_path_factory):
 def test_labels_of_a_clip():
     assert [tempo_bucket(b) for b in (70, 90, 119, 128, 174)] == [0, 1, 1, 2, 3]
     assert lead_family({"programs": [0, 33]}) == 0 and lead_family({"programs": [89]}) == 11
-    assert lead_family({"programs": []}) == 16
+    drum_only = {"drums": True, "bass": False, "harmony": False, "lead": False}
+    assert lead_family({"programs": [], "groups": drum_only}) == 16
+    # A recording knows whether drums play, not what leads: unknown, not "drums".
+    assert lead_family({"programs": [], "groups": {"drums": True}, "source": "recorded"}) == -100
 
 
 def test_the_classifier_learns_the_families_from_audio(corpus, tmp_path):
