@@ -24,7 +24,7 @@ def cmd_train_codec(args) -> int:
     from ..model import CodecConfig
 
     shape = {k: v for k, v in (("latent_dim", args.latent_dim), ("phase_head", args.phase_head),
-                               ("decoder_delay", args.decoder_delay),
+                               ("decoder_delay", args.decoder_delay), ("harmonics", args.harmonics),
                                ("encoder_phase", True if args.encoder_phase else None)) if v is not None}
     base = (saved_config(Path(args.run)) or (init_config(Path(args.init)) if args.init else None)) if shape else None
     if base is not None:
@@ -224,6 +224,9 @@ def add_training_commands(sub) -> None:
                     default=None,
                     help="how the decoder sets phase: 'absolute' per frame, or 'carried' from frame to frame "
                          "(default absolute; with --init an absolute codec grows a carried head)")
+    tc.add_argument("--harmonics", type=bounded(int, 0, 64, "a number of partials"), default=None,
+                    help="a harmonic branch beside the decoder with this many partials, its phases carried "
+                         "(model/codec_harmonic.py; with --init it starts silent; 0: none)")
     tc.add_argument("--decoder-delay", type=bounded(int, 0, 3, "a number of STFT hops"), default=None,
                     help="STFT hops the decoded audio trails its input (0-3; default 0): at 3 no decoder frame "
                          "reaches past what its latent heard, for 30 ms of latency (docs/dev/codec.md)")

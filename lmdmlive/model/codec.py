@@ -47,6 +47,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .codec_harmonic import HarmonicBranch
 from .config import CodecConfig
 
 CARRY_GATE_START = 0.0
@@ -162,6 +163,8 @@ class Codec(nn.Module):
             with torch.no_grad():
                 self.dec_phase.bias[:bins].zero_()
                 self.dec_phase.bias[bins:].fill_(CARRY_GATE_START)
+        if cfg.harmonics:
+            self.dec_harmonic = HarmonicBranch(cfg.channels, cfg.harmonics, cfg.sample_rate, cfg.n_fft, cfg.stft_hop)
         # a bin's centre frequency turns its phase by 2 pi k hop / n_fft per frame
         self.register_buffer("bin_advance", 2 * math.pi * torch.arange(bins) * cfg.stft_hop / cfg.n_fft,
                              persistent=False)
@@ -267,9 +270,9 @@ class Codec(nn.Module):
         return out[:, :Fr].reshape(B, Fr * hop), out[:, Fr:]
 
     def _decode_frames(self, z, state):
-        """One stretch of the decoder: audio, the state to go on from, and a carried head's (advance, phasors)
-        (or None)."""
-        conv_states, carry, turning = state if state is not None else (None, None, None)
+        """One stretch of the decoder: audio, the state to go on from, a carried head's (advance, phasors)
+        (or None) and what a harmonic branch named (or None)."""
+        conv_states, carry, turning, partials = state if state is not None else (None, None, None, None)
         mag, phase, h, conv_states = self.decoder_polar(z, conv_states)
         carried = None
         if self.cfg.phase_head == "carried":
@@ -280,21 +283,26 @@ class Codec(nn.Module):
             spec = torch.polar(mag, phase)
             if torch.is_grad_enabled():          # training may score how an absolute head's phase turns too
                 carried = (None, torch.polar(torch.ones_like(phase), phase))
+        named = None
+        if self.cfg.harmonics:
+            extra, named, partials = self.dec_harmonic.spectrum(h, partials)
+            spec = spec + extra
         audio, carry = self.overlap_add(spec, carry)
-        return audio, (conv_states, carry, turning), carried
+        return audio, (conv_states, carry, turning, partials), carried, named
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Audio of latents (B, T, latent_dim) -> (B, T * hop); the overlap tail past the end is dropped."""
         return self.decode_with_phase(z)[0]
 
-    def decode_with_phase(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        """Audio, a carried head's per-bin phase advance (B, F, bins; None for an absolute head) and the
+    def decode_with_phase(self, z: torch.Tensor):
+        """Audio, a carried head's per-bin phase advance (B, F, bins; None for an absolute head), the
         output's unit phasors (B, F, bins; an absolute head's only while gradients are on), which
-        training also teaches directly (train/codec_train.advance_loss, phase_loss)."""
+        training also teaches directly (train/codec_train.advance_loss, phase_loss), and what a
+        harmonic branch named per frame (codec_harmonic.HarmonicBranch.read; None without one)."""
         if z.dim() != 3 or z.shape[2] != self.cfg.latent_dim:
             raise ValueError(f"latents must be (batch, frames, {self.cfg.latent_dim}), got {tuple(z.shape)}")
-        audio, _, carried = self._decode_frames(z, None)
-        return (audio, *carried) if carried is not None else (audio, None, None)
+        audio, _, carried, named = self._decode_frames(z, None)
+        return (audio, *carried, named) if carried is not None else (audio, None, None, named)
 
     def analysis_frames(self, wave: torch.Tensor) -> torch.Tensor:
         """Complex spectra (B, N / stft_hop, bins) of the encoder's frames, from silence: frame f ends
@@ -327,7 +335,7 @@ class StreamingDecoder:
 
     @torch.no_grad()
     def __call__(self, z: torch.Tensor) -> torch.Tensor:
-        audio, self.state, _ = self.codec._decode_frames(z, self.state)
+        audio, self.state, _, _ = self.codec._decode_frames(z, self.state)
         return audio
 
     def reset(self) -> None:

@@ -49,6 +49,7 @@ class CodecConfig:
     phase_head: str = "absolute"  # "absolute": a phase per frame; "carried": each bin's phase runs on (codec.py)
     decoder_delay: int = 0        # STFT hops the decoded audio trails its input (codec.py, "Delay")
     encoder_phase: bool = False   # the encoder also reads each bin's phase advance (codec.py, "Encoder")
+    harmonics: int = 0            # partials of a harmonic branch beside the decoder (codec_harmonic.py); 0: none
 
     @property
     def hop(self) -> int:
@@ -83,6 +84,8 @@ class CodecConfig:
                               f"got {self.decoder_delay}")
         if self.phase_head not in PHASE_HEADS:
             raise ConfigError(f"{where}: phase_head must be one of {PHASE_HEADS}, got {self.phase_head!r}")
+        if not 0 <= self.harmonics <= 64:
+            raise ConfigError(f"{where}: harmonics must be 0 (no harmonic branch) to 64, got {self.harmonics}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -19,10 +19,13 @@ costs little beside the decoder.
 """
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..model.features import F0_MAX, F0_MIN, VOICING_THRESHOLD
+from ..model.features import F0_MAX, F0_MIN, VOICING_THRESHOLD, f0_voicing
 
 FRAME = 2048               # YIN frame, as features.f0_voicing
 HOP = 480                  # 20 ms: the frames overlap fourfold
@@ -82,3 +85,22 @@ def periodicity_loss(reference: torch.Tensor, estimate: torch.Tensor, sample_rat
     curve = (got - want).abs().mean(-1)
     at_period = F.relu(torch.gather(got, -1, period.unsqueeze(-1)).squeeze(-1) - dip)
     return ((curve + at_period) * counted).sum() / counted.sum()
+
+
+def harmonic_targets(wave: torch.Tensor, frames: int, sample_rate: int, hop: int, delay: int):
+    """The tracker's f0 and voicing (B, frames) of the input, on the decoder's frames.
+
+    Decoder frame f is a burst centred at f * hop + 2 * hop of the output, which trails the
+    input by `delay` hops; the tracker's frame j is centred at j * hop + hop / 2. So frame f
+    hears tracker frame f + 1.5 - delay, taken as f + floor(2 - delay); frames past either
+    end of the crop read unvoiced.
+    """
+    shift = math.floor(2 - delay)
+    f0 = np.zeros((wave.shape[0], frames), np.float32)
+    voiced = np.zeros_like(f0)
+    for b, item in enumerate(wave.detach().float().cpu().numpy()):
+        hz, v = f0_voicing(item, sample_rate, hop)
+        src = np.arange(frames) + shift
+        ok = (src >= 0) & (src < len(hz))
+        f0[b, ok], voiced[b, ok] = hz[src[ok]], v[src[ok]]
+    return torch.from_numpy(f0).to(wave.device), torch.from_numpy(voiced).to(wave.device)

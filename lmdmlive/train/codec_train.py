@@ -24,7 +24,8 @@ from ..model import Codec, CodecConfig, save_checkpoint
 from ..model.codec import kl_to_prior
 from .codec_disc import ADV_WEIGHT, FM_WEIGHT, CodecAdversary
 from .codec_grow import GROWABLE, check_growth, differs_only_in_growth, grown
-from .codec_pitch import periodicity_loss
+from ..model.codec_harmonic import harmonic_losses
+from .codec_pitch import harmonic_targets, periodicity_loss
 from .corpus.shards import read_records
 from .device import autocast, training_device
 from .spectral import mel_l1, stft_distance
@@ -34,6 +35,7 @@ from .state import append_log, forget_lost_steps, load_state, read_log, save_sta
 KL_WEIGHT = 1e-4
 ADVANCE_WEIGHT = 1.0   # a carried phase head's advance loss (advance_loss), beside spectral losses of about 1.5
 PHASE_WEIGHT = 1.0     # and how its output's phase turns against the input's (phase_loss)
+HARMONIC_WEIGHT = 0.1  # a harmonic branch's note (cross-entropy, ln 88 = 4.5 at the start) and voicing
 ADV_ITEMS = 4          # crops of each batch the discriminator sees: its cost grows with them
 
 
@@ -81,7 +83,7 @@ def reconstruction_losses(codec: Codec, wave: torch.Tensor, sample: bool = True,
     `periodicity` weighs codec_pitch.periodicity_loss (not computed at 0)."""
     mean, logvar = codec.encode_stats(wave)
     z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar) if sample else mean
-    recon, advance, phasors = codec.decode_with_phase(z)
+    recon, advance, phasors, named = codec.decode_with_phase(z)
     kl = kl_to_prior(mean, logvar).mean()
     ref, est = codec.aligned(wave, recon)
     mel = mel_l1(ref, est, codec.cfg.sample_rate)
@@ -93,6 +95,12 @@ def reconstruction_losses(codec: Codec, wave: torch.Tensor, sample: bool = True,
     if phasors is not None and (advance is not None or absolute_phase):
         losses["phase"] = phase_loss(codec, wave, phasors)
         losses["loss"] = losses["loss"] + PHASE_WEIGHT * losses["phase"]
+    if named is not None:                  # a harmonic branch: taught the input's note and voicing
+        cfg = codec.cfg
+        f0, voiced = harmonic_targets(wave, named["f0"].shape[1], cfg.sample_rate, cfg.stft_hop, cfg.decoder_delay)
+        taught = harmonic_losses(named, f0, voiced)
+        losses.update(taught)
+        losses["loss"] = losses["loss"] + HARMONIC_WEIGHT * (taught["note"] + taught["voicing"])
     if periodicity > 0:
         losses["periodicity"] = periodicity_loss(ref, est, codec.cfg.sample_rate)
         losses["loss"] = losses["loss"] + periodicity * losses["periodicity"]
@@ -201,7 +209,7 @@ def _run_config(run: Path, saved: dict | None, asked: CodecConfig | None) -> Cod
     return saved
 
 
-DECODER_ONLY_FIELDS = ("phase_head", "decoder_delay")
+DECODER_ONLY_FIELDS = ("phase_head", "decoder_delay", "harmonics")
 """Config fields a run may change from its --init codec: they shape the decoder's output, not its tensors'
 meaning, so the encoder (and every latent made with it) carries over."""
 

@@ -1,0 +1,120 @@
+"""The harmonic branch: partials that a pitch tracker hears at the note it names, also between bins."""
+import numpy as np
+import pytest
+import torch
+
+from lmdmlive.model import Codec, CodecConfig
+from lmdmlive.model.codec_harmonic import LOWEST_NOTE, NOTES, harmonic_losses, hz_note_class
+from lmdmlive.model.config import ConfigError
+from lmdmlive.model.features import f0_voicing
+from lmdmlive.train.codec_grow import grown
+from lmdmlive.train.codec_pitch import harmonic_targets
+
+SMALL = dict(channels=32, encoder_layers=1, decoder_layers=1, latent_dim=8)
+
+
+def _naming(codec: Codec, midi: int, offset: float) -> None:
+    """Make the branch name one note (with a fine offset) on every frame, partials falling off as 1/k."""
+    head = codec.dec_harmonic.head
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.zero_()
+        head.bias[midi - LOWEST_NOTE] = 10.0
+        head.bias[NOTES] = float(np.arctanh(2 * offset))
+        head.bias[NOTES + 1] = 10.0
+        k = codec.cfg.harmonics
+        head.bias[NOTES + 2:] = torch.log(0.3 / torch.arange(1, k + 1).float())
+        codec.dec_harmonic.level.fill_(1.0)
+
+
+@pytest.mark.parametrize("midi, offset", [(57, 0.0), (57, 0.3), (45, -0.4), (72, 0.2)])
+def test_the_tracker_hears_the_named_note_also_between_bins(midi, offset):
+    codec = Codec(CodecConfig(**SMALL, harmonics=8)).eval()
+    _naming(codec, midi, offset)
+    with torch.no_grad():
+        spec, named, _ = codec.dec_harmonic.spectrum(torch.zeros(1, 200, 32))
+        audio, _ = codec.overlap_add(spec)
+    f0, voiced = f0_voicing(audio[0].numpy(), 24000, 240)
+    want = 440 * 2 ** ((midi + offset - 69) / 12)          # 223.8 Hz falls between the 25 Hz bins
+    inner = slice(10, 190)
+    cents = 1200 * np.abs(np.log2(np.maximum(f0[inner], 1e-3) / want))
+    assert voiced[inner].mean() > 0.95
+    assert (cents < 20).mean() > 0.95
+    assert torch.allclose(named["f0"], torch.full_like(named["f0"], want), rtol=1e-4)
+
+
+def test_a_stream_of_blocks_equals_the_whole_decode():
+    torch.manual_seed(0)
+    codec = Codec(CodecConfig(**SMALL, harmonics=6)).eval()
+    with torch.no_grad():
+        codec.dec_harmonic.level.fill_(1.0)
+        codec.dec_harmonic.head.weight.normal_(std=0.3)    # notes and partials that change from frame to frame
+    z = torch.randn(1, 30, 8)
+    whole = codec.decode(z)
+    stream = codec.stream_decoder()
+    parts = torch.cat([stream(z[:, i:i + 7]) for i in range(0, 30, 7)], dim=1)
+    assert whole.abs().max() > 1e-3
+    assert torch.allclose(parts, whole, atol=2e-4)
+
+
+def test_a_codec_grown_with_the_branch_sounds_as_before():
+    torch.manual_seed(1)
+    start = Codec(CodecConfig(**SMALL)).eval()
+    cfg = CodecConfig(**SMALL, harmonics=8)
+    wider = Codec(cfg).eval()
+    wider.load_state_dict(grown(cfg, start))
+    z = torch.randn(2, 10, 8)
+    with torch.no_grad():
+        assert torch.equal(wider.decode(z), start.decode(z))
+    # and it can learn: the level (0 at the start) gets a gradient from a loss on the audio
+    wider.train()
+    out = wider.decode_with_phase(z)
+    (out[0] - start.decode(z).detach() + 0.1).pow(2).mean().backward()
+    assert wider.dec_harmonic.level.grad is not None and wider.dec_harmonic.level.grad.abs() > 0
+
+
+def test_the_targets_and_losses_read_the_input_note():
+    rate, hop = 24000, 240
+    t = np.arange(rate) / rate
+    tone = sum(0.3 / k * np.sin(2 * np.pi * 220 * k * t) for k in range(1, 6)).astype(np.float32)
+    wave = torch.from_numpy(np.stack([tone, np.zeros_like(tone)]))
+    f0, voiced = harmonic_targets(wave, 100, rate, hop, delay=3)
+    assert voiced[0, 10:90].mean() > 0.95 and voiced[1].sum() == 0
+    assert (hz_note_class(f0 * voiced)[0, 10:90] == 57 - LOWEST_NOTE).float().mean() > 0.95
+    assert (hz_note_class(f0 * voiced)[1] == -100).all()
+    logits = torch.zeros(2, 100, NOTES)
+    right = logits.clone()
+    right[0, :, 57 - LOWEST_NOTE] = 8.0
+    gate = torch.where(voiced > 0, 6.0, -6.0)
+    named = {"note_logits": logits, "gate_logit": torch.zeros(2, 100)}
+    good = {"note_logits": right, "gate_logit": gate}
+    bad, fine = harmonic_losses(named, f0, voiced), harmonic_losses(good, f0, voiced)
+    assert fine["note"] < 0.05 < bad["note"] and fine["voicing"] < 0.05 < bad["voicing"]
+
+
+def test_a_harmonic_count_out_of_range_is_refused():
+    with pytest.raises(ConfigError, match="harmonics must be 0"):
+        Codec(CodecConfig(**SMALL, harmonics=-1))
+
+
+def test_train_codec_grows_the_branch_on_a_frozen_encoder_and_teaches_it_the_notes(tmp_path):
+    import dataclasses
+    from lmdmlive.model import load_codec, save_checkpoint
+    from lmdmlive.train.codec_train import train_codec
+    from lmdmlive.train.state import read_log
+    from tests.train.test_codec_training import TINY, _tone_corpus
+    corpus = _tone_corpus(tmp_path / "corpus")
+    torch.manual_seed(4)
+    start = Codec(TINY).eval()
+    save_checkpoint(start, TINY, tmp_path / "start", "codec", extra={"steps": 10})
+    cfg = dataclasses.replace(TINY, harmonics=6)
+    train_codec(corpus, tmp_path / "run", steps=100, minutes=None, batch=4, seconds=0.4, lr=3e-3, save_every=50,
+                config=cfg, init=tmp_path / "start", freeze_encoder=True, export=tmp_path / "out",
+                log=lambda m: None)
+    rows = read_log(tmp_path / "run")
+    assert rows[-1]["note"] < 0.6 * rows[0]["note"], [(r["note"], r["voicing"]) for r in rows]
+    out = load_codec(tmp_path / "out")
+    assert out.cfg.harmonics == 6
+    wave = torch.from_numpy(np.sin(2 * np.pi * 330 * np.arange(9600) / 24000).astype(np.float32))[None] * 0.3
+    with torch.no_grad():
+        assert torch.equal(start.encode(wave), out.encode(wave))        # the latents did not move
