@@ -13,10 +13,12 @@ streaming state), and its spectrum -- the Hann window's main lobe centred on k *
 bins alternating in sign so the burst sits mid-frame -- is added to the decoder's before
 the inverse FFT. Frames that overlap then agree on every partial's phase, which is what
 a phase vocoder does with a peak it has locked. It costs a few thousand complex adds a
-second; sinusoids in the time domain would cost a fifth of the decode rate.
+second (12,800 at 32 partials); sinusoids in the time domain would cost a fifth of the
+decode rate.
 
-It starts silent (`level` is 0), so a trained codec grown with it sounds as before and
-only the branch learns. Decoder only: the latents do not change.
+It starts silent (`level` is 0), so a trained codec grown with it sounds as before. It is
+part of the decoder: trained with the rest of it (the note's cross-entropy also reaches
+the decoder's layers), the latents do not change.
 """
 from __future__ import annotations
 
@@ -43,11 +45,14 @@ def hz_note_class(f0: torch.Tensor) -> torch.Tensor:
 
 
 def _lobe(d: torch.Tensor) -> torch.Tensor:
-    """The Hann window's spectrum at `d` bins from its centre, 1 at 0 and 0.5 at +-1."""
-    near_one = (d.abs() - 1).abs() < 1e-4
+    """The Hann window's spectrum at `d` bins from its centre, 1 at 0 and 0.5 at +-1.
+
+    sinc(d) / (1 - d^2) is 0 / 0 at +-1; there it is 1 / (|d| (1 + |d|)) to first order
+    (sin(pi d) ~ pi (|d| - 1) nearby), which keeps the gradient in the partial's position."""
+    a = d.abs()
+    near_one = (a - 1).abs() < 1e-3
     safe = torch.where(near_one, torch.zeros_like(d), d)
-    value = torch.sinc(safe) / (1 - safe * safe)
-    return torch.where(near_one, torch.full_like(d, 0.5), value)
+    return torch.where(near_one, 1 / (a * (1 + a)), torch.sinc(safe) / (1 - safe * safe))
 
 
 class HarmonicBranch(nn.Module):
@@ -64,7 +69,8 @@ class HarmonicBranch(nn.Module):
 
     def read(self, h: torch.Tensor) -> dict[str, torch.Tensor]:
         """What the branch names per frame from the decoder's hidden state h (B, F, channels)."""
-        out = self.head(h).float()
+        out = self.head(h)
+        out = out.float() if out.dtype in (torch.float16, torch.bfloat16) else out      # autocast: float
         logits, offset, gate, amps = out.split([NOTES, 1, 1, self.harmonics], dim=-1)
         midi = logits.argmax(-1).float() + LOWEST_NOTE + 0.5 * torch.tanh(offset[..., 0])
         return {"note_logits": logits, "gate_logit": gate[..., 0], "f0": note_hz(midi),
@@ -77,37 +83,48 @@ class HarmonicBranch(nn.Module):
         f0, amp = named["f0"], named["amplitude"]                        # (B, F), (B, F, K)
         B, Fr = f0.shape
         phase0, last_f0 = state if state is not None else (f0.new_zeros(B, self.harmonics), f0[:, :1])
-        # a partial turns at the mean of the two frames' frequencies between their centres
-        before = torch.cat([last_f0, f0[:, :-1]], dim=1)
-        turn = 2 * math.pi * self.hop / self.sample_rate * 0.5 * (before + f0)             # (B, F) per order 1
+        # a partial turns at the mean of the two frames' frequencies between their centres; the
+        # turns are not differentiated: a frame's offset would otherwise be pulled by every later
+        # frame's phase, a gradient summed over the whole crop
+        held = f0.detach()
+        before = torch.cat([last_f0, held[:, :-1]], dim=1)
+        turn = 2 * math.pi * self.hop / self.sample_rate * 0.5 * (before + held)           # (B, F) per order 1
         # each partial's turns wrapped, then summed in float64: a stream cut into blocks and the
         # whole decode then agree on every phase however long they run
         steps = torch.remainder(turn[..., None] * self.orders, 2 * math.pi).double()      # (B, F, K)
         phase = phase0[:, None, :].double() + torch.cumsum(steps, dim=1)
-        phase = (torch.remainder(phase + math.pi, 2 * math.pi) - math.pi).float()
+        phase = (torch.remainder(phase + math.pi, 2 * math.pi) - math.pi).to(f0.dtype)
         bins = self.n_fft // 2 + 1
         centre = f0[..., None] * self.orders * (self.n_fft / self.sample_rate)           # fractional bin (B, F, K)
-        audible = (centre < bins - LOBE).float()
         first = torch.floor(centre).long() - (LOBE // 2 - 1)
+        # a partial whose lobe would reach bin 0 (below 50 Hz) or past the top is left out: the
+        # lobe's mirror image at negative frequencies is not drawn
+        audible = ((first >= 1) & (centre < bins - LOBE)).float()
         idx = first[..., None] + torch.arange(LOBE, device=h.device)                     # (B, F, K, LOBE)
-        # amplitude 1 is a partial of peak 1 in the frame before the synthesis window (an rfft's N / 2)
+        # scaled by an rfft's N / 2, so that amplitudes of order 1 are partials near full scale
         weight = _lobe(idx.float() - centre[..., None]) * (amp * audible * (self.n_fft / 2))[..., None]
         sign = 1.0 - 2.0 * torch.remainder(idx, 2).float()                            # the burst mid-frame
-        # the level multiplies after polar: polar's gradient in its magnitude vanishes at 0
-        value = torch.polar(weight * sign, phase[..., None].expand_as(weight)) * self.level
+        # unit phasors times the signed weights: polar() is undefined for a negative magnitude (its
+        # gradient there has the wrong sign), and the level multiplies last so it learns from 0
+        unit = torch.polar(torch.ones_like(weight), phase[..., None].expand_as(weight))
+        value = unit * (weight * sign) * self.level
         idx = idx.clamp(0, bins - 1)
         spec = torch.zeros(B, Fr, bins, dtype=value.dtype, device=h.device)
         spec = spec.scatter_add(2, idx.reshape(B, Fr, -1), value.reshape(B, Fr, -1))
-        return spec, named, (phase[:, -1], f0[:, -1:])
+        return spec, named, (phase[:, -1], held[:, -1:])
 
 
-def harmonic_losses(named: dict[str, torch.Tensor], f0_target: torch.Tensor, voiced: torch.Tensor) -> dict:
+def harmonic_losses(named: dict[str, torch.Tensor], f0_target: torch.Tensor, voiced: torch.Tensor,
+                    known: torch.Tensor | None = None) -> dict:
     """The branch's note against the tracker's on voiced frames, and its gate against the tracker's
-    voicing. `f0_target`, `voiced`: (B, F) on the decoder's frames."""
+    voicing. `f0_target`, `voiced`, `known`: (B, F) on the decoder's frames; frames not `known`
+    (the tracker had no frame for them) teach neither."""
+    known = torch.ones_like(voiced, dtype=torch.bool) if known is None else known.bool()
     target = hz_note_class(f0_target * voiced)
+    target = torch.where(known, target, torch.full_like(target, -100))
     logits = named["note_logits"]
-    known = target >= 0
     note = (F.cross_entropy(logits.flatten(0, 1), target.flatten(), ignore_index=-100)
-            if known.any() else logits.sum() * 0)
-    gate = F.binary_cross_entropy_with_logits(named["gate_logit"], voiced.float())
+            if (target >= 0).any() else logits.sum() * 0)
+    per_frame = F.binary_cross_entropy_with_logits(named["gate_logit"], voiced.float(), reduction="none")
+    gate = (per_frame * known).sum() / known.sum().clamp_min(1)
     return {"note": note, "voicing": gate}

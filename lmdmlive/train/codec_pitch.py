@@ -19,8 +19,6 @@ costs little beside the decoder.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -88,19 +86,23 @@ def periodicity_loss(reference: torch.Tensor, estimate: torch.Tensor, sample_rat
 
 
 def harmonic_targets(wave: torch.Tensor, frames: int, sample_rate: int, hop: int, delay: int):
-    """The tracker's f0 and voicing (B, frames) of the input, on the decoder's frames.
+    """The tracker's f0, voicing and whether it had a frame at all (B, frames), on the decoder's frames.
 
     Decoder frame f is a burst centred at f * hop + 2 * hop of the output, which trails the
-    input by `delay` hops; the tracker's frame j is centred at j * hop + hop / 2. So frame f
-    hears tracker frame f + 1.5 - delay, taken as f + floor(2 - delay); frames past either
-    end of the crop read unvoiced.
+    input by `delay` hops. The tracker's frame j is centred at j * hop + hop / 2, but its
+    difference function reads only the first half of its 2048-sample window and the lag
+    past it, so its verdict is about a moment some 1.5 to 2 hops earlier: a note change
+    read between tracker frames 49 and 54 lies at 49.5. So decoder frame f hears tracker
+    frame f + 3 - delay. Frames with no tracker frame (past the crop's ends) are not known,
+    rather than unvoiced: a stream has no ends to learn silence at.
     """
-    shift = math.floor(2 - delay)
+    shift = 3 - delay
     f0 = np.zeros((wave.shape[0], frames), np.float32)
     voiced = np.zeros_like(f0)
+    known = np.zeros_like(f0)
     for b, item in enumerate(wave.detach().float().cpu().numpy()):
         hz, v = f0_voicing(item, sample_rate, hop)
         src = np.arange(frames) + shift
         ok = (src >= 0) & (src < len(hz))
-        f0[b, ok], voiced[b, ok] = hz[src[ok]], v[src[ok]]
-    return torch.from_numpy(f0).to(wave.device), torch.from_numpy(voiced).to(wave.device)
+        f0[b, ok], voiced[b, ok], known[b, ok] = hz[src[ok]], v[src[ok]], 1.0
+    return tuple(torch.from_numpy(x).to(wave.device) for x in (f0, voiced, known))

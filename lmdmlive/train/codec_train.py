@@ -97,8 +97,9 @@ def reconstruction_losses(codec: Codec, wave: torch.Tensor, sample: bool = True,
         losses["loss"] = losses["loss"] + PHASE_WEIGHT * losses["phase"]
     if named is not None:                  # a harmonic branch: taught the input's note and voicing
         cfg = codec.cfg
-        f0, voiced = harmonic_targets(wave, named["f0"].shape[1], cfg.sample_rate, cfg.stft_hop, cfg.decoder_delay)
-        taught = harmonic_losses(named, f0, voiced)
+        f0, voiced, known = harmonic_targets(wave, named["f0"].shape[1], cfg.sample_rate, cfg.stft_hop,
+                                             cfg.decoder_delay)
+        taught = harmonic_losses(named, f0, voiced, known)
         losses.update(taught)
         losses["loss"] = losses["loss"] + HARMONIC_WEIGHT * (taught["note"] + taught["voicing"])
     if periodicity > 0:
@@ -223,6 +224,9 @@ def _check_init(init: Path, start: CodecConfig, config: CodecConfig, freeze_enco
     if freeze_encoder and growing:
         raise ValueError(f"{init}: growing {' and '.join(growing)} changes the latents, which --freeze-encoder "
                          "keeps as they are; drop one of the two")
+    if start.harmonics and config.harmonics != start.harmonics:
+        raise ValueError(f"{init}: its harmonic branch has {start.harmonics} partials and cannot change to "
+                         f"{config.harmonics} (its config differs); train with --harmonics {start.harmonics}")
     if start.phase_head == "carried" and config.phase_head == "absolute":
         raise ValueError(f"{init}: a carried phase head cannot go back to an absolute one (its config differs)")
 
