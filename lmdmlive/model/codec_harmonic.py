@@ -52,7 +52,8 @@ def _lobe(d: torch.Tensor) -> torch.Tensor:
     a = d.abs()
     near_one = (a - 1).abs() < 1e-3
     safe = torch.where(near_one, torch.zeros_like(d), d)
-    return torch.where(near_one, 1 / (a * (1 + a)), torch.sinc(safe) / (1 - safe * safe))
+    one = torch.where(near_one, a, torch.ones_like(a))      # each branch finite everywhere: where()'s
+    return torch.where(near_one, 1 / (one * (1 + one)), torch.sinc(safe) / (1 - safe * safe))  # gradient too
 
 
 class HarmonicBranch(nn.Module):

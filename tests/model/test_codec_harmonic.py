@@ -101,6 +101,14 @@ def test_the_spectral_losses_reach_the_partials_with_the_right_gradient():
         assert float(head.bias.grad[j]) == pytest.approx(numeric, rel=1e-3, abs=1e-6), j
 
 
+def test_a_partial_exactly_on_a_bin_keeps_its_gradients_finite():
+    codec = Codec(CodecConfig(**SMALL, harmonics=5)).eval()
+    _naming(codec, 45, 0.0)                          # 110 Hz: its fifth partial is bin 22 exactly
+    spec, _, _ = codec.dec_harmonic.spectrum(torch.zeros(1, 20, 32))
+    codec.overlap_add(spec)[0].pow(2).mean().backward()
+    assert all(torch.isfinite(p.grad).all() for p in codec.dec_harmonic.parameters())
+
+
 def test_the_targets_hear_a_note_change_where_the_decoder_plays_it():
     rate, hop = 24000, 240
     x = np.arange(rate)
