@@ -64,7 +64,7 @@ class HarmonicBranch(nn.Module):
         nn.init.normal_(self.head.weight, std=0.01)
         nn.init.zeros_(self.head.bias)
         with torch.no_grad():
-            self.head.bias[NOTES + 2:].fill_(-3.0)                     # partials start quiet (-26 dB each)
+            self.head.bias[NOTES + 2:].fill_(-3.0)                     # partials start quiet (e^-3, then the gate)
         self.level = nn.Parameter(torch.zeros(()))
         self.register_buffer("orders", torch.arange(1, harmonics + 1, dtype=torch.float32), persistent=False)
 
