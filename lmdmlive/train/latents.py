@@ -53,7 +53,7 @@ def _clip_entry(rec: dict, caption_rows: list[int], unseen_row: int | None, arra
     return {"id": rec["id"], "piece": rec.get("piece", rec["id"]), "family": rec.get("family", rec.get("style", "")),
             "captions": caption_rows, "unseen_caption": unseen_row, "arrangement": arrangement,
             "tempo": rec.get("tempo"), "groups": rec.get("groups"), "instruments": rec.get("instruments", []),
-            "programs": rec.get("programs", [])}
+            "programs": rec.get("programs", []), "source": rec.get("source")}
 
 
 @torch.no_grad()

@@ -6,7 +6,7 @@ import torch
 from lmdmlive.model import Codec, CodecConfig
 from lmdmlive.model.checkpoint import save_checkpoint
 from lmdmlive.model.features import sketch_features
-from lmdmlive.train.audio_models import lead_family, tempo_bucket, train_audio_models
+from lmdmlive.train.audio_models import lead_family, tempo_bucket, tempo_label, train_audio_models
 from lmdmlive.train.corpus.shards import ShardWriter
 from lmdmlive.train.state import read_log
 
@@ -51,6 +51,9 @@ def test_labels_of_a_clip():
     assert lead_family({"programs": [], "groups": drum_only}) == 16
     # A recording knows whether drums play, not what leads: unknown, not "drums".
     assert lead_family({"programs": [], "groups": {"drums": True}, "source": "recorded"}) == -100
+    # A recording's tempo is a beat tracker's guess, octave errors and all: unknown.
+    assert tempo_label({"tempo": 128, "source": "recorded"}) == -100
+    assert tempo_label({"tempo": 128, "source": "groove"}) == 2 and tempo_label({"tempo": 70}) == 0
 
 
 def test_the_classifier_learns_the_families_from_audio(corpus, tmp_path):

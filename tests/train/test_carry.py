@@ -1,0 +1,78 @@
+"""A carried run resumes on the exact weights it saved, with its moments close, and never
+overwrites a run that is further along."""
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from lmdmlive.train import carry
+from lmdmlive.train.state import append_log, load_state, save_state
+
+
+def _trained(steps=5):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.GELU(), torch.nn.Linear(32, 4))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    for _ in range(steps):
+        loss = model(torch.randn(8, 16)).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model, opt
+
+
+def test_a_carried_run_resumes_on_its_weights_and_moments(tmp_path):
+    model, opt = _trained()
+    run = tmp_path / "run"
+    save_state(run, model, opt, step=5, extra={"config": {"d": 16}})
+    append_log(run, {"step": 5, "loss": 0.5})
+    packed = carry.pack(run, tmp_path / "carry")
+    stored = load_file(str(packed / "last.safetensors"))
+    assert {v.dtype for k, v in stored.items() if k.startswith("opt.")} == {torch.bfloat16}
+    assert {v.dtype for k, v in stored.items() if k.startswith("model.")} == {torch.float32}
+
+    resumed = carry.unpack(packed, tmp_path / "again")
+    model2, opt2 = _trained(steps=0)
+    meta = load_state(resumed, model2, opt2)
+    assert meta["step"] == 5 and meta["config"] == {"d": 16}
+    for a, b in zip(model.parameters(), model2.parameters()):
+        assert torch.equal(a, b)
+        for key in ("exp_avg", "exp_avg_sq"):
+            want, got = opt.state[a][key], opt2.state[b][key]
+            assert got.dtype == torch.float32
+            assert torch.allclose(got, want, rtol=1e-2, atol=1e-12)
+        assert int(opt2.state[b]["step"]) == 5
+    assert json.loads((resumed / "log.jsonl").read_text().splitlines()[0])["loss"] == 0.5
+
+
+def test_unpack_never_overwrites_a_saved_run(tmp_path):
+    model, opt = _trained()
+    save_state(tmp_path / "run", model, opt, step=5, extra={})
+    packed = carry.pack(tmp_path / "run", tmp_path / "carry")
+    with pytest.raises(FileExistsError, match="already holds a saved state"):
+        carry.unpack(packed, tmp_path / "run")
+    assert carry.main(["unpack", str(packed), str(tmp_path / "run")]) == 2
+
+
+def test_packing_a_run_with_no_state_says_so(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no saved state"):
+        carry.pack(tmp_path / "nothing", tmp_path / "carry")
+
+
+def test_a_run_of_several_states_travels_whole(tmp_path):
+    """`train arc` keeps its generator and its discriminator in folders of their own."""
+    gen, gen_opt = _trained(steps=3)
+    disc, disc_opt = _trained(steps=7)
+    run = tmp_path / "arc"
+    save_state(run / "generator", gen, gen_opt, step=3, extra={"who": "g"})
+    save_state(run / "discriminator-trunk", disc, disc_opt, step=3, extra={})
+    append_log(run, {"step": 3})
+    back = carry.unpack(carry.pack(run, tmp_path / "carry"), tmp_path / "again")
+    g2, g2_opt = _trained(steps=0)
+    d2, d2_opt = _trained(steps=0)
+    assert load_state(back / "generator", g2, g2_opt)["who"] == "g"
+    load_state(back / "discriminator-trunk", d2, d2_opt)
+    assert all(torch.equal(a, b) for a, b in zip(disc.parameters(), d2.parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(gen.parameters(), d2.parameters()))
+    assert (back / "log.jsonl").exists()
