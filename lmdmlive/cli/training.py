@@ -36,7 +36,7 @@ def cmd_train_codec(args) -> int:
                          export=Path(args.export) if args.export else None,
                          init=Path(args.init) if args.init else None, freeze_encoder=args.freeze_encoder,
                          adversarial=args.adversarial, absolute_phase=args.phase_loss,
-                         periodicity=args.periodicity, device=device,
+                         periodicity=args.periodicity, harmonic_teacher=args.harmonic_teacher, device=device,
                          progress=ProgressBar("codec steps", args.steps, min_interval=2.0),
                          log=lambda msg: print(msg, file=sys.stderr, flush=True))
     print(f"codec at step {result['step']}; state in {args.run}" + (f", exported to {args.export}" if args.export else ""))
@@ -241,6 +241,9 @@ def add_training_commands(sub) -> None:
                     help="weight of a loss on how much less the decoded audio repeats at its period than the "
                          "input (YIN's difference: what the pitch tracker hears; default 0, a resumed run keeps "
                          "its own)")
+    tc.add_argument("--harmonic-teacher", type=bounded(float, 0, 1, "a share from 0 to 1"), default=None,
+                    help="share of steps on which a harmonic branch plays the input's own f0 while its head "
+                         "learns the note (teacher forcing; default 0, a resumed run keeps its own)")
     tc.add_argument("--device", default="cpu", help=DEVICE_HELP)
     tc.set_defaults(func=cmd_train_codec)
 

@@ -269,9 +269,9 @@ class Codec(nn.Module):
             out[:, :3] = out[:, :3] + carry
         return out[:, :Fr].reshape(B, Fr * hop), out[:, Fr:]
 
-    def _decode_frames(self, z, state):
+    def _decode_frames(self, z, state, f0_taught=None):
         """One stretch of the decoder: audio, the state to go on from, a carried head's (advance, phasors)
-        (or None) and what a harmonic branch named (or None)."""
+        (or None) and what a harmonic branch named (or None). `f0_taught`: HarmonicBranch.spectrum."""
         conv_states, carry, turning, partials = state if state is not None else (None, None, None, None)
         mag, phase, h, conv_states = self.decoder_polar(z, conv_states)
         carried = None
@@ -285,7 +285,7 @@ class Codec(nn.Module):
                 carried = (None, torch.polar(torch.ones_like(phase), phase))
         named = None
         if self.cfg.harmonics:
-            extra, named, partials = self.dec_harmonic.spectrum(h, partials)
+            extra, named, partials = self.dec_harmonic.spectrum(h, partials, f0_taught)
             spec = spec + extra
         audio, carry = self.overlap_add(spec, carry)
         return audio, (conv_states, carry, turning, partials), carried, named
@@ -294,14 +294,15 @@ class Codec(nn.Module):
         """Audio of latents (B, T, latent_dim) -> (B, T * hop); the overlap tail past the end is dropped."""
         return self.decode_with_phase(z)[0]
 
-    def decode_with_phase(self, z: torch.Tensor):
+    def decode_with_phase(self, z: torch.Tensor, f0_taught: torch.Tensor | None = None):
         """Audio, a carried head's per-bin phase advance (B, F, bins; None for an absolute head), the
         output's unit phasors (B, F, bins; an absolute head's only while gradients are on), which
         training also teaches directly (train/codec_train.advance_loss, phase_loss), and what a
-        harmonic branch named per frame (codec_harmonic.HarmonicBranch.read; None without one)."""
+        harmonic branch named per frame (codec_harmonic.HarmonicBranch.read; None without one).
+        `f0_taught` (B, frames of the STFT hop) makes a harmonic branch play that f0 (training only)."""
         if z.dim() != 3 or z.shape[2] != self.cfg.latent_dim:
             raise ValueError(f"latents must be (batch, frames, {self.cfg.latent_dim}), got {tuple(z.shape)}")
-        audio, _, carried, named = self._decode_frames(z, None)
+        audio, _, carried, named = self._decode_frames(z, None, f0_taught)
         return (audio, *carried, named) if carried is not None else (audio, None, None, named)
 
     def analysis_frames(self, wave: torch.Tensor) -> torch.Tensor:

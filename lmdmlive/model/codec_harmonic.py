@@ -77,11 +77,19 @@ class HarmonicBranch(nn.Module):
         return {"note_logits": logits, "gate_logit": gate[..., 0], "f0": note_hz(midi),
                 "amplitude": torch.exp(amps.clamp(max=6.0)) * torch.sigmoid(gate)}
 
-    def spectrum(self, h: torch.Tensor, state=None):
+    def spectrum(self, h: torch.Tensor, state=None, f0_taught: torch.Tensor | None = None):
         """Complex spectra (B, F, n_fft // 2 + 1) to add to the decoder's, what `read` named, and the
-        state to go on from: each partial's phase at the last frame's centre and that frame's f0."""
+        state to go on from: each partial's phase at the last frame's centre and that frame's f0.
+
+        `f0_taught` (B, F; Hz, 0 where unknown) is teacher forcing for training: the partials
+        play at that f0 wherever it is above 0, whatever note the head names. While the head
+        is still guessing, partials at a wrong f0 sit where the input has no energy, the
+        spectral losses push their level down, and the branch stays silent (run G's first
+        1,000 steps); at the input's own note they are rewarded from the first step."""
         named = self.read(h)
         f0, amp = named["f0"], named["amplitude"]                        # (B, F), (B, F, K)
+        if f0_taught is not None:
+            f0 = torch.where(f0_taught > 0, f0_taught.to(f0.dtype), f0)
         B, Fr = f0.shape
         phase0, last_f0 = state if state is not None else (f0.new_zeros(B, self.harmonics), f0[:, :1])
         # a partial turns at the mean of the two frames' frequencies between their centres; the

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import time
 from pathlib import Path
 
@@ -75,15 +76,24 @@ def codec_losses(codec: Codec, wave: torch.Tensor, sample: bool = True) -> dict[
 
 
 def reconstruction_losses(codec: Codec, wave: torch.Tensor, sample: bool = True, absolute_phase: bool = False,
-                          periodicity: float = 0.0):
+                          periodicity: float = 0.0, harmonic_teacher: bool = False):
     """(losses, reconstructed audio): the adversary needs the audio as well as the distances.
 
     A carried head is always taught its advance and its output's turns; `absolute_phase` also
     scores an absolute head's turns (phase_loss), which the spectral losses leave free.
-    `periodicity` weighs codec_pitch.periodicity_loss (not computed at 0)."""
+    `periodicity` weighs codec_pitch.periodicity_loss (not computed at 0). `harmonic_teacher`
+    makes a harmonic branch play the tracker's f0 where it hears one (teacher forcing)."""
+    cfg = codec.cfg
     mean, logvar = codec.encode_stats(wave)
     z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar) if sample else mean
-    recon, advance, phasors, named = codec.decode_with_phase(z)
+    targets = taught_f0 = None
+    if cfg.harmonics:
+        targets = harmonic_targets(wave, z.shape[1] * cfg.hop // cfg.stft_hop, cfg.sample_rate, cfg.stft_hop,
+                                   cfg.decoder_delay)
+        if harmonic_teacher:
+            f0, voiced, known = targets
+            taught_f0 = f0 * voiced * known
+    recon, advance, phasors, named = codec.decode_with_phase(z, taught_f0)
     kl = kl_to_prior(mean, logvar).mean()
     ref, est = codec.aligned(wave, recon)
     mel = mel_l1(ref, est, codec.cfg.sample_rate)
@@ -96,10 +106,7 @@ def reconstruction_losses(codec: Codec, wave: torch.Tensor, sample: bool = True,
         losses["phase"] = phase_loss(codec, wave, phasors)
         losses["loss"] = losses["loss"] + PHASE_WEIGHT * losses["phase"]
     if named is not None:                  # a harmonic branch: taught the input's note and voicing
-        cfg = codec.cfg
-        f0, voiced, known = harmonic_targets(wave, named["f0"].shape[1], cfg.sample_rate, cfg.stft_hop,
-                                             cfg.decoder_delay)
-        taught = harmonic_losses(named, f0, voiced, known)
+        taught = harmonic_losses(named, *targets)
         losses.update(taught)
         losses["loss"] = losses["loss"] + HARMONIC_WEIGHT * (taught["note"] + taught["voicing"])
     if periodicity > 0:
@@ -235,7 +242,7 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
                 lr: float = 1e-3, seed: int = 0, save_every: int = 200, export: Path | None = None,
                 config: CodecConfig | None = None, init: Path | None = None, freeze_encoder: bool = False,
                 adversarial: bool = False, absolute_phase: bool = False, periodicity: float | None = None,
-                device: str = "cpu", progress=None, log=print) -> dict:
+                harmonic_teacher: float | None = None, device: str = "cpu", progress=None, log=print) -> dict:
     """Train (or go on training) the codec in `run`.
 
     `config` None means the run's own (a resumed run keeps the shape it was made with),
@@ -246,6 +253,8 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
     `adversarial` adds the discriminator, whose state lives in RUN/discriminator.
     `absolute_phase` scores an absolute head's phase turns too (reconstruction_losses); a run
     started with it goes on with it.
+    `harmonic_teacher` is the share of steps (drawn per step from the step number) on which a
+    harmonic branch plays the tracker's f0 (HarmonicBranch.spectrum); a resumed run keeps its own.
     `device` is cpu or cuda (train/device.py); crops are read on the CPU and moved.
     """
     where = training_device(device)
@@ -264,6 +273,10 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
         periodicity = float(saved.get("periodicity", 0.0))
     elif saved and periodicity != float(saved.get("periodicity", 0.0)):
         log(f"{run}: periodicity weight {saved.get('periodicity', 0.0)} -> {periodicity} from this step on")
+    if harmonic_teacher is None:
+        harmonic_teacher = float(saved.get("harmonic_teacher", 0.0))
+    if harmonic_teacher > 0 and not config.harmonics:
+        raise ValueError(f"{run}: --harmonic-teacher needs a harmonic branch (--harmonics K)")
     codec = Codec(config).to(where)
     if freeze_encoder:
         for name, p in codec.named_parameters():
@@ -299,7 +312,7 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
     held_batch = held.batch(16).to(where)
     deadline = time.monotonic() + minutes * 60 if minutes else None
     state_meta = {"config": config.to_dict(), "seed": seed, "freeze_encoder": freeze_encoder,
-                  "absolute_phase": absolute_phase, "periodicity": periodicity}
+                  "absolute_phase": absolute_phase, "periodicity": periodicity, "harmonic_teacher": harmonic_teacher}
     codec.train()
     t0 = time.monotonic()
     while step < steps and (deadline is None or time.monotonic() < deadline):
@@ -309,8 +322,9 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
         wave = train.batch(batch)
         wave = (wave * torch.empty(batch, 1).uniform_(0.5, 1.5)).to(where)      # level augmentation
         with autocast(where):
+            teach = harmonic_teacher > 0 and random.Random(seed * 1_000_003 + step).random() < harmonic_teacher
             losses, recon = reconstruction_losses(codec, wave, absolute_phase=absolute_phase,
-                                                 periodicity=periodicity)
+                                                 periodicity=periodicity, harmonic_teacher=teach)
         if adversary is not None:
             real, fake = wave[:ADV_ITEMS], recon[:ADV_ITEMS]
             d_opt.zero_grad(set_to_none=True)

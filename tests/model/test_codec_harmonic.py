@@ -171,3 +171,30 @@ def test_train_codec_grows_the_branch_on_a_frozen_encoder_and_teaches_it_the_not
     wave = torch.from_numpy(np.sin(2 * np.pi * 330 * np.arange(9600) / 24000).astype(np.float32))[None] * 0.3
     with torch.no_grad():
         assert torch.equal(start.encode(wave), out.encode(wave))        # the latents did not move
+
+
+@pytest.mark.parametrize("teacher, want_hz", [(True, 220.0), (False, 329.63)])
+def test_under_teacher_forcing_the_partials_play_the_inputs_note(teacher, want_hz):
+    """The head names E4 everywhere; taught, the branch plays the input's A3 instead, on the frames
+    the tracker voices (so the amplitudes learn against the right f0 before the head has it)."""
+    from lmdmlive.train.codec_train import reconstruction_losses
+    torch.manual_seed(0)
+    codec = Codec(CodecConfig(**SMALL, harmonics=8)).eval()
+    _naming(codec, 64, 0.0)
+    t = np.arange(24000) / 24000
+    tone = sum(0.3 / k * np.sin(2 * np.pi * 220 * k * t) for k in range(1, 6)).astype(np.float32)
+    with torch.no_grad():
+        losses, recon = reconstruction_losses(codec, torch.from_numpy(tone)[None], sample=False,
+                                              harmonic_teacher=teacher)
+    assert losses["note"] > 1.0                     # the head itself still names the wrong note
+    f0, voiced = f0_voicing(recon[0].numpy(), 24000, 240)
+    inner = slice(10, 90)
+    cents = 1200 * np.abs(np.log2(np.maximum(f0[inner], 1e-3) / want_hz))
+    assert voiced[inner].mean() > 0.9 and (cents < 20).mean() > 0.9, (voiced[inner].mean(), np.median(f0[inner]))
+
+
+def test_teacher_forcing_without_a_branch_is_refused(tmp_path):
+    from lmdmlive.train.codec_train import train_codec
+    with pytest.raises(ValueError, match="--harmonic-teacher needs a harmonic branch"):
+        train_codec(tmp_path / "corpus", tmp_path / "run", steps=1, minutes=None, config=CodecConfig(**SMALL),
+                    harmonic_teacher=0.5, log=lambda m: None)
