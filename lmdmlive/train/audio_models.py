@@ -47,8 +47,12 @@ def tempo_label(clip: dict) -> int:
     double the felt tempo) move a track two buckets: on the real-recordings corpus the
     classifier read the held-out recordings' buckets below chance (0.194 of windows), so
     teaching or judging by them measures the tracker. A rendered clip's tempo is its score's.
+    A clip with no tempo (a performer's own, `corpus add`) is unknown too, not 120 BPM.
     """
-    return -100 if clip.get("source") == "recorded" else tempo_bucket(clip.get("tempo"))
+    tempo = clip.get("tempo")
+    if clip.get("source") == "recorded" or tempo is None or float(tempo) <= 0:
+        return -100
+    return tempo_bucket(tempo)
 
 
 def lead_family(clip: dict) -> int:

@@ -26,6 +26,7 @@ from safetensors.torch import load_file, save_file
 
 FILES = ("last.json", "log.jsonl")
 MOMENT_DTYPE = torch.bfloat16
+LARGE_FILE = 95_000_000
 
 
 def _states(folder: Path) -> list[Path]:
@@ -51,29 +52,62 @@ def _convert(src: Path, dst: Path, moments) -> None:
     tmp.replace(dst / "last.safetensors")
 
 
+def _packed_once(run: Path, out: Path) -> bool:
+    """Pack every state of RUN into OUT; False when the run saved meanwhile (pack again)."""
+    states = _states(run)
+    before = {s: (s / "last.json").read_bytes() for s in states}
+    for state in states:
+        _convert(state, out / state.relative_to(run), MOMENT_DTYPE)
+    _copy_files(run, out)
+    return all((s / "last.json").read_bytes() == before[s] for s in states) and _states(run) == states
+
+
 def pack(run: Path, out: Path) -> Path:
-    """Write RUN's saved states to OUT (a folder of the same shape), the Adam moments in bfloat16."""
+    """Write RUN's saved states to OUT (a folder of the same shape), the Adam moments in bfloat16.
+
+    A run that is still training may save while it is read: then the weights of one step
+    would travel with the counters of the next, so the pack is taken again until a
+    save did not fall inside it. OUT is replaced whole, never merged with an older carry."""
     run, out = Path(run), Path(out)
     states = _states(run) if run.is_dir() else []
     if not states or not all((s / "last.json").exists() for s in states):
         raise FileNotFoundError(f"{run} has no saved state (last.safetensors and last.json)")
-    for state in states:
-        _convert(state, out / state.relative_to(run), MOMENT_DTYPE)
-    _copy_files(run, out)
+    if out.resolve() == run.resolve() or run.resolve() in out.resolve().parents:
+        raise ValueError(f"{out} is inside the run it would carry ({run}); pack to another folder")
+    tmp = out.with_name(out.name + ".packing")
+    for _ in range(3):
+        shutil.rmtree(tmp, ignore_errors=True)
+        if _packed_once(run, tmp):
+            break
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise RuntimeError(f"{run} saved while it was packed, three times; stop the run and pack again")
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.replace(out)
     return out
 
 
 def unpack(carry: Path, run: Path) -> Path:
-    """Make RUN resumable from CARRY: the moments back in float32, beside the exact weights."""
+    """Make RUN resumable from CARRY: the moments back in float32, beside the exact weights.
+    Written beside RUN and moved in at the end, so an interrupted unpack leaves no half run."""
     carry, run = Path(carry), Path(run)
     if run.is_dir() and _states(run):
         raise FileExistsError(f"{run} already holds a saved state; move it away to resume from {carry}")
     states = _states(carry) if carry.is_dir() else []
     if not states or not all((s / "last.json").exists() for s in states):
         raise FileNotFoundError(f"{carry} is not a carry (no last.safetensors and last.json)")
-    _copy_files(carry, run)
-    for state in states:                        # the weights last: a run is resumable only once all is there
-        _convert(state, run / state.relative_to(carry), torch.float32)
+    tmp = run.with_name(run.name + ".unpacking")
+    shutil.rmtree(tmp, ignore_errors=True)
+    _copy_files(carry, tmp)
+    for state in states:
+        _convert(state, tmp / state.relative_to(carry), torch.float32)
+    run.mkdir(parents=True, exist_ok=True)
+    for item in tmp.iterdir():               # a run folder with no state (a log, a curve) takes the carry's
+        target = run / item.name
+        if target.is_dir():
+            shutil.rmtree(target)
+        item.replace(target)
+    tmp.rmdir()
     return run
 
 
@@ -85,11 +119,15 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         done = (pack if args.action == "pack" else unpack)(args.source, args.dest)
-    except (FileNotFoundError, FileExistsError) as err:
+    except (FileNotFoundError, FileExistsError, ValueError, RuntimeError) as err:
         print(f"carry: {err}", file=sys.stderr)
         return 2
     size = sum(f.stat().st_size for f in done.rglob("*") if f.is_file())
     print(f"{args.action}ed {args.source} -> {done} ({size / 1e6:.1f} MB)")
+    big = [f for f in done.rglob("*") if f.is_file() and f.stat().st_size > LARGE_FILE]
+    for f in big:
+        print(f"carry: {f} is {f.stat().st_size / 1e6:.0f} MB; a git host may refuse files over 100 MB",
+              file=sys.stderr)
     return 0
 
 

@@ -275,6 +275,8 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
         log(f"{run}: periodicity weight {saved.get('periodicity', 0.0)} -> {periodicity} from this step on")
     if harmonic_teacher is None:
         harmonic_teacher = float(saved.get("harmonic_teacher", 0.0))
+    elif saved and harmonic_teacher != float(saved.get("harmonic_teacher", 0.0)):
+        log(f"{run}: harmonic teacher share {saved.get('harmonic_teacher', 0.0)} -> {harmonic_teacher} from this step on")
     if harmonic_teacher > 0 and not config.harmonics:
         raise ValueError(f"{run}: --harmonic-teacher needs a harmonic branch (--harmonics K)")
     codec = Codec(config).to(where)
@@ -343,6 +345,9 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
         if step % 25 == 0:
             row = {"step": step, "seconds": round(time.monotonic() - t0, 1), "lr": opt.param_groups[0]["lr"],
                    **{k: round(float(v.detach()), 5) for k, v in losses.items()}}
+            if config.harmonics:              # a branch's level says whether it is heard yet
+                row["harmonic_level"] = round(float(codec.dec_harmonic.level.detach()), 6)
+                row["taught"] = bool(teach)
             if step % save_every == 0:
                 codec.eval()
                 with torch.no_grad():

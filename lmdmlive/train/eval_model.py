@@ -138,7 +138,11 @@ def evaluate_model(lmdm, codec, corpus: Path, codec_path: Path, judges: Judges, 
         if control_emb else None
     return {
         "split": split, "source": source,
-        "prompt_acc": float(np.mean(prompt_hits)), "prompt_acc_real": float(np.mean(real_hits)),
+        # NaN (said, not warned) when the judge knows no label of the chosen prompts: a recording's
+        # tempo and lead are unknown, and a classifier trained before recordings knows no family of theirs
+        "prompt_acc": float(np.mean(prompt_hits)) if prompt_hits else float("nan"),
+        "prompt_acc_real": float(np.mean(real_hits)) if real_hits else float("nan"),
+        "prompt_judged": len(prompt_hits),
         "prompt_acc_signal": signal.accuracy(), "prompt_acc_signal_real": signal_real.accuracy(("tempo", "drums")),
         "prompt_acc_signal_by": signal.by_attribute(), "prompt_acc_signal_real_by": signal_real.by_attribute(),
         "control_acc": control, **model_follow.result(""), **codec_follow.result("_codec"),

@@ -129,6 +129,16 @@ def _embed_captions(out: Path, texts: list[str], embed) -> None:
     (out / "captions.json").write_text(json.dumps(texts))
 
 
+def _with_sources(clips: list[dict], corpus: Path, split: str) -> list[dict]:
+    """Clip entries with each one's `source`, read from the corpus for a store written before
+    entries kept it: the judges tell a recording by it (audio_models.tempo_label), and a stored
+    split is never encoded again."""
+    if all("source" in c for c in clips):
+        return clips
+    sources = {r["id"]: r.get("source") for r in read_records(corpus, split)} if corpus.exists() else {}
+    return [c if "source" in c else dict(c, source=sources.get(c["id"])) for c in clips]
+
+
 class LatentSplit:
     """One split of the store, in memory: clips as slices of one latent array."""
 
@@ -140,7 +150,7 @@ class LatentSplit:
                                     "from the corpus (or the corpus holds no such clips)")
         t = load_file(str(path))
         self.latents, self.curves, self.offsets = t["latents"], t["curves"], t["offsets"]
-        self.clips = json.loads((folder / f"{split}.json").read_text())
+        self.clips = _with_sources(json.loads((folder / f"{split}.json").read_text()), folder.parent, split)
         self.captions = load_file(str(folder / "captions.safetensors"))["embeddings"]
         self.caption_texts = json.loads((folder / "captions.json").read_text())
 

@@ -48,12 +48,14 @@ def load_state(run: Path, model: torch.nn.Module, opt: torch.optim.Optimizer) ->
     params = dict(model.named_parameters())
     for name, p in params.items():
         st = {}
+        s = {k.rsplit(".", 1)[1]: v for k, v in meta["optimizer_scalars"].items() if k.rsplit(".", 1)[0] == name}
         for key in ("exp_avg", "exp_avg_sq"):
             t = tensors.get(f"opt.{name}.{key}")
             if t is not None:
                 st[key] = t.to(p.device)          # a run may resume on another device (--device)
-        if "step" in (s := {k.split(".")[-1]: v for k, v in meta["optimizer_scalars"].items()
-                             if k.rsplit(".", 1)[0] == name}):
+            elif key in s:                        # a 0-dim parameter's moments were saved as scalars
+                st[key] = torch.tensor(s[key], dtype=p.dtype, device=p.device)
+        if "step" in s:
             st["step"] = torch.tensor(s["step"])
         if st:
             opt.state[p] = st

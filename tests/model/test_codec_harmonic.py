@@ -198,3 +198,21 @@ def test_teacher_forcing_without_a_branch_is_refused(tmp_path):
     with pytest.raises(ValueError, match="--harmonic-teacher needs a harmonic branch"):
         train_codec(tmp_path / "corpus", tmp_path / "run", steps=1, minutes=None, config=CodecConfig(**SMALL),
                     harmonic_teacher=0.5, log=lambda m: None)
+
+
+def test_train_codec_carries_the_teacher_share_across_a_resume_and_logs_what_it_drew(tmp_path):
+    import dataclasses
+    import json
+    from lmdmlive.train.codec_train import train_codec
+    from lmdmlive.train.state import read_log
+    from tests.train.test_codec_training import TINY, _tone_corpus
+    corpus = _tone_corpus(tmp_path / "corpus")
+    run = tmp_path / "run"
+    kwargs = dict(minutes=None, batch=2, seconds=0.4, lr=3e-3, save_every=25,
+                  config=dataclasses.replace(TINY, harmonics=4), log=lambda m: None)
+    train_codec(corpus, run, steps=25, harmonic_teacher=1.0, **kwargs)
+    train_codec(corpus, run, steps=50, **kwargs)             # the command without the option resumes as started
+    assert json.loads((run / "last.json").read_text())["harmonic_teacher"] == 1.0
+    rows = read_log(run)
+    assert [r["step"] for r in rows] == [25, 50] and all(r["taught"] for r in rows)
+    assert all("harmonic_level" in r for r in rows)

@@ -73,6 +73,42 @@ def test_a_run_of_several_states_travels_whole(tmp_path):
     d2, d2_opt = _trained(steps=0)
     assert load_state(back / "generator", g2, g2_opt)["who"] == "g"
     load_state(back / "discriminator-trunk", d2, d2_opt)
-    assert all(torch.equal(a, b) for a, b in zip(disc.parameters(), d2.parameters()))
+    for want, got, want_opt, got_opt in ((gen, g2, gen_opt, g2_opt), (disc, d2, disc_opt, d2_opt)):
+        for a, b in zip(want.parameters(), got.parameters()):
+            assert torch.equal(a, b)
+            assert torch.allclose(want_opt.state[a]["exp_avg_sq"], got_opt.state[b]["exp_avg_sq"], rtol=1e-2, atol=1e-12)
     assert not all(torch.equal(a, b) for a, b in zip(gen.parameters(), d2.parameters()))
-    assert (back / "log.jsonl").exists()
+    assert (back / "log.jsonl").exists() and not (tmp_path / "again.unpacking").exists()
+
+
+def test_a_pack_replaces_an_older_carry_whole_and_never_packs_into_its_run(tmp_path):
+    model, opt = _trained()
+    save_state(tmp_path / "old" / "discriminator", model, opt, step=1, extra={})
+    save_state(tmp_path / "old", model, opt, step=1, extra={})
+    carry.pack(tmp_path / "old", tmp_path / "carry")
+    save_state(tmp_path / "new", model, opt, step=9, extra={})
+    carry.pack(tmp_path / "new", tmp_path / "carry")
+    assert not (tmp_path / "carry" / "discriminator").exists()      # the old run's second state is gone
+    assert json.loads((tmp_path / "carry" / "last.json").read_text())["step"] == 9
+    with pytest.raises(ValueError, match="inside the run"):
+        carry.pack(tmp_path / "new", tmp_path / "new" / "carry")
+
+
+def test_a_save_that_falls_inside_a_pack_is_packed_again(tmp_path, monkeypatch):
+    """A run still training may save while it is packed: the weights of one step must not
+    travel with the counters of the next."""
+    model, opt = _trained()
+    run = tmp_path / "run"
+    save_state(run, model, opt, step=5, extra={})
+    convert, calls = carry._convert, []
+
+    def saving_meanwhile(src, dst, moments):
+        convert(src, dst, moments)
+        if not calls:
+            save_state(run, model, opt, step=6, extra={})      # the run saves once, mid-pack
+        calls.append(dst)
+
+    monkeypatch.setattr(carry, "_convert", saving_meanwhile)
+    packed = carry.pack(run, tmp_path / "carry")
+    assert len(calls) == 2
+    assert json.loads((packed / "last.json").read_text())["step"] == 6
