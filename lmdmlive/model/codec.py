@@ -286,7 +286,7 @@ class Codec(nn.Module):
         named = None
         if self.cfg.harmonics:
             extra, named, partials = self.dec_harmonic.spectrum(h, partials, f0_taught)
-            spec = spec + extra
+            spec = spec + extra if named["cover"] is None else spec * (1 - named["cover"]) + extra
         audio, carry = self.overlap_add(spec, carry)
         return audio, (conv_states, carry, turning, partials), carried, named
 

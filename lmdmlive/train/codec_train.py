@@ -242,7 +242,8 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
                 lr: float = 1e-3, seed: int = 0, save_every: int = 200, export: Path | None = None,
                 config: CodecConfig | None = None, init: Path | None = None, freeze_encoder: bool = False,
                 adversarial: bool = False, absolute_phase: bool = False, periodicity: float | None = None,
-                harmonic_teacher: float | None = None, device: str = "cpu", progress=None, log=print) -> dict:
+                harmonic_teacher: float | None = None, harmonic_duck: float | None = None, device: str = "cpu",
+                progress=None, log=print) -> dict:
     """Train (or go on training) the codec in `run`.
 
     `config` None means the run's own (a resumed run keeps the shape it was made with),
@@ -255,6 +256,9 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
     started with it goes on with it.
     `harmonic_teacher` is the share of steps (drawn per step from the step number) on which a
     harmonic branch plays the tracker's f0 (HarmonicBranch.spectrum); a resumed run keeps its own.
+    `harmonic_duck` sets how far the decoder's own spectrum gives way under a harmonic branch's
+    partials (HarmonicBranch._cover; a buffer, so the checkpoint keeps it); a silent branch set
+    to duck is woken at level 1, since from 0 its partials get no gradient of steady sign.
     `device` is cpu or cuda (train/device.py); crops are read on the CPU and moved.
     """
     where = training_device(device)
@@ -277,8 +281,8 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
         harmonic_teacher = float(saved.get("harmonic_teacher", 0.0))
     elif saved and harmonic_teacher != float(saved.get("harmonic_teacher", 0.0)):
         log(f"{run}: harmonic teacher share {saved.get('harmonic_teacher', 0.0)} -> {harmonic_teacher} from this step on")
-    if harmonic_teacher > 0 and not config.harmonics:
-        raise ValueError(f"{run}: --harmonic-teacher needs a harmonic branch (--harmonics K)")
+    if (harmonic_teacher > 0 or harmonic_duck) and not config.harmonics:
+        raise ValueError(f"{run}: --harmonic-teacher and --harmonic-duck need a harmonic branch (--harmonics K)")
     codec = Codec(config).to(where)
     if freeze_encoder:
         for name, p in codec.named_parameters():
@@ -308,6 +312,15 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
         from ..model.checkpoint import read_card
         step = int(read_card(init).get("extra", {}).get("steps", 0))
         log(f"starting from {init} (trained {step} steps before; optimizer state starts fresh)")
+    if harmonic_duck is not None:
+        branch = codec.dec_harmonic
+        with torch.no_grad():
+            if float(branch.duck) != harmonic_duck:
+                log(f"{run}: the decoder gives way under the partials by {harmonic_duck} (was {float(branch.duck)})")
+            branch.duck.fill_(harmonic_duck)
+            if harmonic_duck > 0 and float(branch.level) == 0.0:
+                branch.level.fill_(1.0)
+                log(f"{run}: the silent harmonic branch is woken at level 1")
     samples = int(seconds * config.sample_rate) // config.hop * config.hop
     train = CropSampler(corpus, "train", samples, seed + step)
     held = CropSampler(corpus, "heldout", samples, 12345, eval_split="valid")    # test stays unseen

@@ -195,7 +195,7 @@ def test_under_teacher_forcing_the_partials_play_the_inputs_note(teacher, want_h
 
 def test_teacher_forcing_without_a_branch_is_refused(tmp_path):
     from lmdmlive.train.codec_train import train_codec
-    with pytest.raises(ValueError, match="--harmonic-teacher needs a harmonic branch"):
+    with pytest.raises(ValueError, match="--harmonic-teacher and --harmonic-duck need a harmonic branch"):
         train_codec(tmp_path / "corpus", tmp_path / "run", steps=1, minutes=None, config=CodecConfig(**SMALL),
                     harmonic_teacher=0.5, log=lambda m: None)
 
@@ -216,3 +216,48 @@ def test_train_codec_carries_the_teacher_share_across_a_resume_and_logs_what_it_
     rows = read_log(run)
     assert [r["step"] for r in rows] == [25, 50] and all(r["taught"] for r in rows)
     assert all("harmonic_level" in r for r in rows)
+
+
+def test_ducking_clears_the_decoders_own_bins_under_the_partials_and_nowhere_else():
+    """With `duck` at 1, a voiced branch's lobes replace what the decoder put there, so a partial's
+    amplitude is what the loss hears in its bins (from 0, added at an unrelated phase, it is not)."""
+    torch.manual_seed(0)
+    codec = Codec(CodecConfig(**SMALL, harmonics=4)).eval()
+    _naming(codec, 57, 0.0)                  # 220 Hz: partials at 8.8, 17.6, 26.4 and 35.2 bins
+    z = torch.randn(1, 6, 8)
+    branch = codec.dec_harmonic
+    with torch.no_grad():
+        mag, phase, h, _ = codec.decoder_polar(z, None)
+        plain = torch.polar(mag, phase)
+        extra, named, _ = branch.spectrum(h)
+        assert named["cover"] is None                               # duck 0: the decoder as it was
+        branch.duck.fill_(1.0)
+        extra, named, _ = branch.spectrum(h)
+    cover = named["cover"][0, 0]
+    near = torch.tensor([8, 9, 17, 18, 26, 27, 35])                # each partial's two nearest bins
+    assert (cover[near] > 0.45).all() and cover.max() <= 1.0
+    far = torch.ones_like(cover, dtype=torch.bool)
+    far[torch.arange(7, 38)] = False
+    assert (cover[far] == 0).all()
+    mixed = plain * (1 - named["cover"]) + extra
+    assert torch.allclose(mixed[0, :, far], plain[0, :, far])
+    # a closed gate (unvoiced) gives nothing back to the branch
+    with torch.no_grad():
+        branch.head.bias[NOTES + 1] = -10.0
+        _, closed, _ = branch.spectrum(h)
+    assert closed["cover"].max() < 1e-3
+
+
+def test_train_codec_wakes_a_silent_branch_when_it_ducks(tmp_path):
+    import dataclasses
+    from lmdmlive.model import load_codec
+    from lmdmlive.train.codec_train import train_codec
+    from tests.train.test_codec_training import TINY, _tone_corpus
+    corpus = _tone_corpus(tmp_path / "corpus")
+    said = []
+    train_codec(corpus, tmp_path / "run", steps=2, minutes=None, batch=2, seconds=0.4, save_every=2,
+                config=dataclasses.replace(TINY, harmonics=4), harmonic_duck=1.0, export=tmp_path / "out",
+                log=said.append)
+    out = load_codec(tmp_path / "out")
+    assert float(out.dec_harmonic.duck) == 1.0 and abs(float(out.dec_harmonic.level) - 1.0) < 0.1
+    assert any("woken at level 1" in m for m in said)
