@@ -71,6 +71,10 @@ class HarmonicBranch(nn.Module):
         self.register_buffer("duck", torch.zeros(()))
         self.register_buffer("orders", torch.arange(1, harmonics + 1, dtype=torch.float32), persistent=False)
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        state_dict.setdefault(prefix + "duck", torch.zeros(()))      # saved before the decoder could give way
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def read(self, h: torch.Tensor) -> dict[str, torch.Tensor]:
         """What the branch names per frame from the decoder's hidden state h (B, F, channels)."""
         out = self.head(h)

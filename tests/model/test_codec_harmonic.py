@@ -261,3 +261,13 @@ def test_train_codec_wakes_a_silent_branch_when_it_ducks(tmp_path):
     out = load_codec(tmp_path / "out")
     assert float(out.dec_harmonic.duck) == 1.0 and abs(float(out.dec_harmonic.level) - 1.0) < 0.1
     assert any("woken at level 1" in m for m in said)
+
+
+def test_a_branch_saved_before_ducking_existed_loads_not_ducking():
+    codec = Codec(CodecConfig(**SMALL, harmonics=4))
+    state = {k: v for k, v in codec.state_dict().items() if k != "dec_harmonic.duck"}
+    again = Codec(CodecConfig(**SMALL, harmonics=4))
+    with torch.no_grad():
+        again.dec_harmonic.duck.fill_(1.0)
+    again.load_state_dict(state)
+    assert float(again.dec_harmonic.duck) == 0.0
