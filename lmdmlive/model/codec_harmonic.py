@@ -89,10 +89,10 @@ class HarmonicBranch(nn.Module):
         state to go on from: each partial's phase at the last frame's centre and that frame's f0.
 
         `f0_taught` (B, F; Hz, 0 where unknown) is teacher forcing for training: the partials
-        play at that f0 wherever it is above 0, whatever note the head names. While the head
-        is still guessing, partials at a wrong f0 sit where the input has no energy, the
-        spectral losses push their level down, and the branch stays silent (run G's first
-        1,000 steps); at the input's own note they are rewarded from the first step."""
+        play at that f0 wherever it is above 0, whatever note the head names, so the
+        amplitudes learn against the input's own note while the head is still guessing. On
+        its own it did not wake a silent branch (probe T, docs/dev/codec.md); with the decoder
+        giving way under the partials (`duck`) it did."""
         named = self.read(h)
         f0, amp = named["f0"], named["amplitude"]                        # (B, F), (B, F, K)
         if f0_taught is not None:
