@@ -36,10 +36,11 @@ def test_a_grown_codec_decodes_what_it_grew_from_and_streams_the_same():
     with torch.no_grad():
         m0, v0 = start.encode_stats(wave)
         m1, v1 = codec.encode_stats(wave)
-        assert torch.equal(m1[..., :8], m0) and torch.equal(v1[..., :8], v0)
+        # the same sums with zero terms added: equal up to the summation order a CPU's kernels choose
+        assert torch.allclose(m1[..., :8], m0, rtol=0, atol=1e-5) and torch.allclose(v1[..., :8], v0, rtol=0, atol=1e-5)
         assert torch.equal(v1[..., 8:], torch.zeros_like(v1[..., 8:]))      # new channels start as the prior
         assert m1[..., 8:].abs().max() > 0                                   # but do read the encoder
-        assert torch.equal(codec.decode(m1), start.decode(m0))
+        assert torch.allclose(codec.decode(m1), start.decode(m0), rtol=0, atol=1e-5)
         streamed = codec.stream_encoder()
         chunks = torch.cat([streamed(wave[:, i:i + SMALL.hop]) for i in range(0, wave.shape[1], SMALL.hop)], dim=1)
     assert torch.allclose(chunks, m1, atol=1e-5)
