@@ -100,15 +100,65 @@ def test_a_save_that_falls_inside_a_pack_is_packed_again(tmp_path, monkeypatch):
     model, opt = _trained()
     run = tmp_path / "run"
     save_state(run, model, opt, step=5, extra={})
-    convert, calls = carry._convert, []
+    convert, calls = carry._pack_state, []
 
-    def saving_meanwhile(src, dst, moments):
-        convert(src, dst, moments)
+    def saving_meanwhile(src, dst, lean):
+        convert(src, dst, lean)
         if not calls:
             save_state(run, model, opt, step=6, extra={})      # the run saves once, mid-pack
         calls.append(dst)
 
-    monkeypatch.setattr(carry, "_convert", saving_meanwhile)
+    monkeypatch.setattr(carry, "_pack_state", saving_meanwhile)
     packed = carry.pack(run, tmp_path / "carry")
     assert len(calls) == 2
     assert json.loads((packed / "last.json").read_text())["step"] == 6
+
+
+def test_a_lean_carry_keeps_the_weights_within_float16_and_gives_back_the_saved_dtypes(tmp_path):
+    model, opt = _trained()
+    with torch.no_grad():
+        model[0].bias[0] = 1e6                          # past float16's range: must travel as float32
+    run = tmp_path / "run"
+    save_state(run, model, opt, step=5, extra={})
+    packed = carry.pack(run, tmp_path / "carry", lean=True)
+    stored = load_file(str(packed / "last.safetensors"))
+    assert stored["model.0.weight"].dtype == torch.float16 and stored["model.0.bias"].dtype == torch.float32
+    assert {v.dtype for k, v in stored.items() if k.startswith("opt.")} == {torch.bfloat16}
+    model2, opt2 = _trained(steps=0)
+    load_state(carry.unpack(packed, tmp_path / "again"), model2, opt2)
+    for (name, a), b in zip(model.named_parameters(), model2.parameters()):
+        assert b.dtype == torch.float32
+        assert torch.allclose(a, b, rtol=2 ** -11, atol=1e-7), name
+    assert not torch.equal(model[0].weight, model2[0].weight)       # lean is not exact, and says so
+    assert float(model2[0].bias[0]) == 1e6
+
+
+def test_a_state_too_large_for_one_file_travels_in_parts(tmp_path, monkeypatch):
+    monkeypatch.setattr(carry, "PART_BYTES", 1000)
+    model, opt = _trained()
+    save_state(tmp_path / "run", model, opt, step=5, extra={})
+    packed = carry.pack(tmp_path / "run", tmp_path / "carry")
+    parts = sorted(p.name for p in packed.glob("last*.safetensors"))
+    assert len(parts) > 2 and "last.part2.safetensors" in parts
+    assert all(p.stat().st_size < 1000 + 4096 for p in packed.glob("last*.safetensors"))
+    model2, opt2 = _trained(steps=0)
+    back = carry.unpack(packed, tmp_path / "again")
+    assert sorted(p.name for p in back.glob("last*.safetensors")) == ["last.safetensors"]
+    load_state(back, model2, opt2)
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), model2.parameters()))
+
+
+def test_a_carry_packed_before_dtypes_were_recorded_still_unpacks(tmp_path):
+    """The codec run carried in session 14 has no dtype record: its moments go back to float32."""
+    from safetensors.torch import save_file
+    model, opt = _trained()
+    save_state(tmp_path / "run", model, opt, step=5, extra={})
+    old = tmp_path / "old"
+    old.mkdir()
+    tensors = load_file(str(tmp_path / "run" / "last.safetensors"))
+    save_file({k: (v.bfloat16() if k.startswith("opt.") else v) for k, v in tensors.items()}, str(old / "last.safetensors"))
+    (old / "last.json").write_bytes((tmp_path / "run" / "last.json").read_bytes())
+    model2, opt2 = _trained(steps=0)
+    load_state(carry.unpack(old, tmp_path / "again"), model2, opt2)
+    for a, b in zip(model.parameters(), model2.parameters()):
+        assert torch.equal(a, b) and opt2.state[b]["exp_avg"].dtype == torch.float32
