@@ -16,7 +16,9 @@ the size), its `last.json` and its `log.jsonl` (the curves go on where they stop
 it keeps the weights and the EMA in float16 too. A float16 weight is within 2^-11 of its
 value, about one Adam step at the post-training learning rates: the resumed run goes on
 from a point one step's noise away, once, which costs nothing a batch does not. A tensor
-float16 cannot hold (a value past its range) stays float32. Whatever the mode, a state
+float16 cannot hold (a value past its range) stays float32. A run whose optimizer has
+beta1 = 0 (train arc's) leaves its first moments out: each is the last gradient, which
+the next step overwrites whatever it held. Whatever the mode, a state
 too large for one file (a git host refuses files over 100 MB) is written in parts, and
 each tensor's own dtype is recorded, so `unpack` gives the run back the dtypes it saved.
 
@@ -103,8 +105,17 @@ def _read_parts(src: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     return tensors, dtypes
 
 
+def _first_moments_unused(state: Path) -> bool:
+    """Whether every parameter group of the state's optimizer ran with beta1 = 0 (train arc's
+    AdamW): its first moment is then the last gradient, which the next step overwrites."""
+    betas = json.loads((state / "last.json").read_text()).get("betas")
+    return bool(betas) and all(b[0] == 0 for b in betas)
+
+
 def _pack_state(src: Path, dst: Path, lean: bool) -> None:
     tensors = load_file(str(src / "last.safetensors"))
+    if lean and _first_moments_unused(src):
+        tensors = {k: v for k, v in tensors.items() if not (k.startswith("opt.") and k.endswith(".exp_avg"))}
     dtypes = {k: str(v.dtype).removeprefix("torch.") for k, v in tensors.items()}
     out = {k: v.to(_carried_dtype(k, v, lean)) for k, v in tensors.items()}
     _write_parts(out, dst, {"dtypes": json.dumps(dtypes)})

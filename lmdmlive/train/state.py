@@ -32,7 +32,8 @@ def save_state(run: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, st
     tmp = run / "last.safetensors.tmp"
     save_file(tensors, str(tmp))
     tmp.replace(run / "last.safetensors")
-    meta = dict(extra, step=step, optimizer_scalars=scalars, lr=[g["lr"] for g in opt.param_groups])
+    meta = dict(extra, step=step, optimizer_scalars=scalars, lr=[g["lr"] for g in opt.param_groups],
+                betas=[list(g["betas"]) for g in opt.param_groups if "betas" in g])
     tmpj = run / "last.json.tmp"
     tmpj.write_text(json.dumps(meta, indent=1))
     tmpj.replace(run / "last.json")
@@ -55,6 +56,10 @@ def load_state(run: Path, model: torch.nn.Module, opt: torch.optim.Optimizer) ->
                 st[key] = t.to(p.device)          # a run may resume on another device (--device)
             elif key in s:                        # a 0-dim parameter's moments were saved as scalars
                 st[key] = torch.tensor(s[key], dtype=p.dtype, device=p.device)
+        if "exp_avg" not in st and "exp_avg_sq" in st:
+            # a lean carry of a run with beta1 = 0 leaves the first moment out: the next step
+            # replaces it with that step's gradient whatever it held (train/carry.py)
+            st["exp_avg"] = torch.zeros_like(p)
         if "step" in s:
             st["step"] = torch.tensor(s["step"])
         if st:

@@ -162,3 +162,40 @@ def test_a_carry_packed_before_dtypes_were_recorded_still_unpacks(tmp_path):
     load_state(carry.unpack(old, tmp_path / "again"), model2, opt2)
     for a, b in zip(model.parameters(), model2.parameters()):
         assert torch.equal(a, b) and opt2.state[b]["exp_avg"].dtype == torch.float32
+
+
+def test_a_lean_carry_of_a_beta1_zero_run_leaves_the_first_moments_out_and_resumes_the_same_steps(tmp_path):
+    """With beta1 = 0 Adam's first moment is the last gradient; the next step overwrites it."""
+    def fresh():
+        torch.manual_seed(0)
+        model = torch.nn.Linear(16, 4)
+        return model, torch.optim.AdamW(model.parameters(), lr=1e-2, betas=(0.0, 0.99))
+
+    def step(model, opt, seed):
+        g = torch.Generator().manual_seed(seed)
+        loss = model(torch.randn(8, 16, generator=g)).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    model, opt = fresh()
+    for s in range(3):
+        step(model, opt, s)
+    save_state(tmp_path / "run", model, opt, step=3, extra={})
+    packed = carry.pack(tmp_path / "run", tmp_path / "carry", lean=True)
+    assert not [k for k in load_file(str(packed / "last.safetensors")) if k.endswith(".exp_avg")]
+    model2, opt2 = fresh()
+    load_state(carry.unpack(packed, tmp_path / "again"), model2, opt2)
+    model3, opt3 = fresh()
+    load_state(tmp_path / "run", model3, opt3)              # the full state, for the bar
+    for m, o in ((model2, opt2), (model3, opt3)):
+        step(m, o, 7)
+    for a, b in zip(model2.parameters(), model3.parameters()):
+        assert torch.allclose(a, b, rtol=2 ** -10, atol=1e-6)
+
+
+def test_a_lean_carry_keeps_the_first_moments_of_a_run_that_uses_them(tmp_path):
+    model, opt = _trained()                                  # AdamW's default beta1 = 0.9
+    save_state(tmp_path / "run", model, opt, step=5, extra={})
+    packed = carry.pack(tmp_path / "run", tmp_path / "carry", lean=True)
+    assert [k for k in load_file(str(packed / "last.safetensors")) if k.endswith(".exp_avg")]
