@@ -28,8 +28,8 @@ def _naming(codec: Codec, midi: int, offset: float) -> None:
 
 
 # 220 Hz is 8.8 bins of 25 Hz; 56.4 is 212.5 Hz, half-way between bins 8 and 9; 45.6 is 113.9 Hz
-# (4.56 bins); 72.2 is 529.3 Hz
-@pytest.mark.parametrize("midi, offset", [(57, 0.0), (56, 0.4), (46, -0.4), (72, 0.2)])
+# (4.56 bins); 72.2 is 529.3 Hz; 36 is 65.4 Hz and 40.3 is 84.8 Hz, bass whose partials are 2.6 and 3.4 bins apart
+@pytest.mark.parametrize("midi, offset", [(57, 0.0), (56, 0.4), (46, -0.4), (72, 0.2), (36, 0.0), (40, 0.3)])
 def test_the_tracker_hears_the_named_note_also_between_bins(midi, offset):
     codec = Codec(CodecConfig(**SMALL, harmonics=8)).eval()
     _naming(codec, midi, offset)
