@@ -189,7 +189,8 @@ def cmd_eval_codec(args) -> int:
                             split=args.split, source=args.source)
     result["bf16"] = uses_bf16(codec)
     print(f"{'metric':<16} {'codec':>10} {'opus 24k':>10}")
-    for key in ("mel_l1", "mel_l1_loud", "mel_l1_quiet", "stft_distance", "si_sdr", "pitch_acc", "voicing_kept"):
+    for key in ("mel_l1", "mel_l1_loud", "mel_l1_quiet", "stft_distance", "si_sdr", "pitch_acc", "pitch_acc_bass",
+                "pitch_acc_above", "voicing_kept"):
         print(f"{key:<16} {result[key]:>10.4f} {result[key + '_opus24']:>10.4f}")
     print(f"{'decode_rtf':<16} {result['decode_rtf']:>10.1f}")
     print(f"{'latent_kbps':<16} {result['latent_kbps']:>10.2f} {float(OPUS_KBPS):>10.2f}")

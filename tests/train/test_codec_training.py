@@ -119,6 +119,9 @@ def test_eval_puts_codec_and_opus_side_by_side(tmp_path):
     assert result["pitch_acc"] < result["pitch_acc_opus24"], "an untrained codec loses it"
     for suffix in ("", "_opus24"):
         assert result["pitch_acc" + suffix] <= result["voicing_kept" + suffix] <= 1.0
+        # tones of 110 to 660 Hz: every voiced frame is above the bass band, which says it heard none
+        assert result["pitch_acc_above" + suffix] == result["pitch_acc" + suffix]
+        assert result["voiced_frames_bass" + suffix] == 0 and np.isnan(result["pitch_acc_bass" + suffix])
     for suffix in ("", "_opus24"):       # equal-length clips: the overall figure lies between its two parts
         lo, hi = sorted((result["mel_l1_loud" + suffix], result["mel_l1_quiet" + suffix]))
         assert lo - 1e-3 <= result["mel_l1" + suffix] <= hi + 1e-3, suffix
@@ -129,6 +132,8 @@ def test_pitch_kept_counts_only_voiced_frames_read_within_fifty_cents():
     got = {"pitch": np.array([60.4, 72.0, 60.0, 61.0, 60.0]), "voiced": np.array([1.0, 1, 0, 1, 1])}
     assert pitch_kept(wanted, got) == (1, 4), "an octave, an unvoiced frame and a semitone are misses"
     assert voicing_kept(wanted, got) == 3, "the octave and the semitone are heard voiced; the last frame was not asked"
+    low = np.array([True, True, False, False, True])
+    assert pitch_kept(wanted, got, where=low) == (1, 2) and pitch_kept(wanted, got, where=~low) == (0, 2)
 
 
 def test_the_latent_rate_counts_what_the_posterior_pins_down(tmp_path):
