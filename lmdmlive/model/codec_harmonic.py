@@ -31,6 +31,8 @@ import torch.nn.functional as F
 NOTES = 88
 LOWEST_NOTE = 21              # A0, the piano's lowest key (as the lane probe reads notes)
 LOBE = 4                      # bins a partial's main lobe is spread over
+OVERLAP_GAIN = 0.75           # Codec.overlap_add's Hann synthesis at 4 overlaps: 0.5 * (sum of w^2 = 1.5)
+AMPLITUDE_FLOOR = 1e-4        # log-amplitudes are compared above it: about -80 dB of full scale
 
 
 def note_hz(midi: torch.Tensor) -> torch.Tensor:
@@ -151,11 +153,39 @@ class HarmonicBranch(nn.Module):
         return (cover * self.duck).detach()
 
 
+def partial_amplitudes(heard: torch.Tensor, f0: torch.Tensor, harmonics: int, n_fft: int, sample_rate: int):
+    """What amplitude each of `harmonics` partials of `f0` (B, F; Hz) has in the input's spectra
+    `heard` (B, F, bins; the decoder's convention, lined up with its frames), in the branch's own
+    units, and whether the branch could play it (its lobe inside the spectrum).
+
+    The bin nearest each partial, divided by the window lobe's height there and by what the
+    overlap-add gives an analysed partial: a partial the branch plays at amplitude a reads
+    back as a (tested). In a mix, what else sounds in that
+    bin is counted too; the decoder gives way there (`duck`), so the partial stands for it."""
+    bins = heard.shape[-1]
+    orders = torch.arange(1, harmonics + 1, dtype=f0.dtype, device=f0.device)
+    centre = f0[..., None] * orders * (n_fft / sample_rate)                             # (B, F, K)
+    nearest = torch.round(centre).long().clamp(0, bins - 1)
+    mag = heard.abs().gather(2, nearest)
+    amp = mag / (_lobe(nearest.to(f0.dtype) - centre).abs().clamp_min(0.5) * (n_fft / 2) * OVERLAP_GAIN)
+    playable = ((torch.floor(centre).long() - (LOBE // 2 - 1)) >= 1) & (centre < bins - LOBE)
+    return amp, playable
+
+
+
+
 def harmonic_losses(named: dict[str, torch.Tensor], f0_target: torch.Tensor, voiced: torch.Tensor,
-                    known: torch.Tensor | None = None) -> dict:
+                    known: torch.Tensor | None = None, heard: torch.Tensor | None = None,
+                    level: torch.Tensor | None = None, n_fft: int = 0, sample_rate: int = 0) -> dict:
     """The branch's note against the tracker's on voiced frames, and its gate against the tracker's
     voicing. `f0_target`, `voiced`, `known`: (B, F) on the decoder's frames; frames not `known`
-    (the tracker had no frame for them) teach neither."""
+    (the tracker had no frame for them) teach neither.
+
+    With `heard` (the input's spectra on the decoder's frames), also the partials' amplitudes
+    (times the branch's `level`) against the input's own at the tracker's f0 (`partial_amplitudes`),
+    in log-amplitude on the voiced frames. Why taught directly: through the spectral losses
+    alone the amplitudes of probe T2 went to about e^-8.5, silent, while its gate opened and the
+    decoder gave way under them (docs/dev/codec.md, "Where the pitch is lost")."""
     known = torch.ones_like(voiced, dtype=torch.bool) if known is None else known.bool()
     target = hz_note_class(f0_target * voiced)
     target = torch.where(known, target, torch.full_like(target, -100))
@@ -164,4 +194,13 @@ def harmonic_losses(named: dict[str, torch.Tensor], f0_target: torch.Tensor, voi
             if (target >= 0).any() else logits.sum() * 0)
     per_frame = F.binary_cross_entropy_with_logits(named["gate_logit"], voiced.float(), reduction="none")
     gate = (per_frame * known).sum() / known.sum().clamp_min(1)
-    return {"note": note, "voicing": gate}
+    out = {"note": note, "voicing": gate}
+    if heard is not None:
+        frames = min(heard.shape[1], f0_target.shape[1])
+        amp = named["amplitude"][:, :frames] * (level if level is not None else 1.0)
+        f0 = (f0_target * voiced)[:, :frames]
+        want, playable = partial_amplitudes(heard[:, :frames], f0, amp.shape[-1], n_fft, sample_rate)
+        mask = playable & ((f0 > 0) & known[:, :frames])[..., None]
+        miss = (torch.log(amp.abs() + AMPLITUDE_FLOOR) - torch.log(want + AMPLITUDE_FLOOR)).abs()
+        out["amplitude"] = (miss * mask).sum() / mask.sum().clamp_min(1)
+    return out

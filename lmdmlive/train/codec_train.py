@@ -105,10 +105,11 @@ def reconstruction_losses(codec: Codec, wave: torch.Tensor, sample: bool = True,
     if phasors is not None and (advance is not None or absolute_phase):
         losses["phase"] = phase_loss(codec, wave, phasors)
         losses["loss"] = losses["loss"] + PHASE_WEIGHT * losses["phase"]
-    if named is not None:                  # a harmonic branch: taught the input's note and voicing
-        taught = harmonic_losses(named, *targets)
+    if named is not None:                  # a harmonic branch: taught the input's note, voicing and partials
+        taught = harmonic_losses(named, *targets, heard=_heard(codec, wave, named["f0"].shape[1]),
+                                 level=codec.dec_harmonic.level, n_fft=cfg.n_fft, sample_rate=cfg.sample_rate)
         losses.update(taught)
-        losses["loss"] = losses["loss"] + HARMONIC_WEIGHT * (taught["note"] + taught["voicing"])
+        losses["loss"] = losses["loss"] + HARMONIC_WEIGHT * (taught["note"] + taught["voicing"] + taught["amplitude"])
     if periodicity > 0:
         losses["periodicity"] = periodicity_loss(ref, est, codec.cfg.sample_rate)
         losses["loss"] = losses["loss"] + periodicity * losses["periodicity"]

@@ -271,3 +271,41 @@ def test_a_branch_saved_before_ducking_existed_loads_not_ducking():
         again.dec_harmonic.duck.fill_(1.0)
     again.load_state_dict(state)
     assert float(again.dec_harmonic.duck) == 0.0
+
+
+@pytest.mark.parametrize("midi, offset", [(57, 0.0), (56, 0.4), (36, 0.0)])
+def test_a_partial_played_at_an_amplitude_reads_back_as_that_amplitude(midi, offset):
+    """The amplitude target is read from the input's spectra in the branch's own units: the
+    branch's own output, analysed, gives back what it played (between bins too, and in the bass)."""
+    from lmdmlive.model.codec_harmonic import partial_amplitudes
+    from lmdmlive.train.codec_train import _heard
+    codec = Codec(CodecConfig(**SMALL, harmonics=4)).eval()
+    _naming(codec, midi, offset)
+    with torch.no_grad():
+        spec, named, _ = codec.dec_harmonic.spectrum(torch.zeros(1, 120, 32))
+        audio, _ = codec.overlap_add(spec)
+        heard = _heard(codec, audio, 120)
+        got, playable = partial_amplitudes(heard, named["f0"][:, :heard.shape[1]], 4, codec.cfg.n_fft, 24000)
+    inner = got[0, 20:100]
+    want = named["amplitude"][0, 20:100]
+    assert bool(playable.all())
+    assert torch.allclose(inner, want, rtol=0.12), (inner.mean(0), want.mean(0))
+
+
+def test_the_branch_is_taught_its_partials_amplitudes_and_a_silent_one_is_told_so():
+    from lmdmlive.train.codec_train import reconstruction_losses
+    player = Codec(CodecConfig(**SMALL, harmonics=8)).eval()
+    _naming(player, 57, 0.0)
+    with torch.no_grad():                  # the input: A3 with its partials at 0.3 / k, as the branch plays them
+        spec, _, _ = player.dec_harmonic.spectrum(torch.zeros(1, 100, 32))
+        tone, _ = player.overlap_add(spec)
+    losses = {}
+    for name, log_amp in (("silent", -9.0), ("right", None)):
+        codec = Codec(CodecConfig(**SMALL, harmonics=8)).eval()
+        _naming(codec, 57, 0.0)
+        if log_amp is not None:
+            with torch.no_grad():
+                codec.dec_harmonic.head.bias[NOTES + 2:] = log_amp
+        with torch.no_grad():
+            losses[name] = float(reconstruction_losses(codec, tone, sample=False)[0]["amplitude"])
+    assert losses["silent"] > 4.0 and losses["right"] < 0.3, losses
