@@ -160,8 +160,8 @@ def partial_amplitudes(heard: torch.Tensor, f0: torch.Tensor, harmonics: int, n_
 
     The bin nearest each partial, divided by the window lobe's height there and by what the
     overlap-add gives an analysed partial: a partial the branch plays at amplitude a reads
-    back as a (tested). In a mix, what else sounds in that
-    bin is counted too; the decoder gives way there (`duck`), so the partial stands for it."""
+    back as a (tested). In a mix, what else sounds in that bin is counted too; the decoder
+    gives way there (`duck`), so the partial stands for it."""
     bins = heard.shape[-1]
     orders = torch.arange(1, harmonics + 1, dtype=f0.dtype, device=f0.device)
     centre = f0[..., None] * orders * (n_fft / sample_rate)                             # (B, F, K)
@@ -170,8 +170,6 @@ def partial_amplitudes(heard: torch.Tensor, f0: torch.Tensor, harmonics: int, n_
     amp = mag / (_lobe(nearest.to(f0.dtype) - centre).abs().clamp_min(0.5) * (n_fft / 2) * OVERLAP_GAIN)
     playable = ((torch.floor(centre).long() - (LOBE // 2 - 1)) >= 1) & (centre < bins - LOBE)
     return amp, playable
-
-
 
 
 def harmonic_losses(named: dict[str, torch.Tensor], f0_target: torch.Tensor, voiced: torch.Tensor,
