@@ -37,7 +37,7 @@ def cmd_train_codec(args) -> int:
                          init=Path(args.init) if args.init else None, freeze_encoder=args.freeze_encoder,
                          adversarial=args.adversarial, absolute_phase=args.phase_loss,
                          periodicity=args.periodicity, harmonic_teacher=args.harmonic_teacher,
-                         harmonic_duck=args.harmonic_duck, device=device,
+                         harmonic_duck=args.harmonic_duck, tones=args.tones, device=device,
                          progress=ProgressBar("codec steps", args.steps, min_interval=2.0),
                          log=lambda msg: print(msg, file=sys.stderr, flush=True))
     print(f"codec at step {result['step']}; state in {args.run}" + (f", exported to {args.export}" if args.export else ""))
@@ -248,6 +248,9 @@ def add_training_commands(sub) -> None:
     tc.add_argument("--harmonic-duck", type=bounded(float, 0, 1, "a share from 0 to 1"), default=None,
                     help="how far the decoder's own spectrum gives way under a harmonic branch's partials where it "
                          "is voiced (0 to 1; kept in the checkpoint; a silent branch is woken at level 1)")
+    tc.add_argument("--tones", type=bounded(float, 0, 1, "a share from 0 to 1"), default=None,
+                    help="share of training crops that are held or gliding tones of 40-400 Hz (train/tones.py; "
+                         "default 0, a resumed run keeps its own)")
     tc.add_argument("--device", default="cpu", help=DEVICE_HELP)
     tc.set_defaults(func=cmd_train_codec)
 

@@ -32,6 +32,7 @@ from .device import autocast, training_device
 from .spectral import mel_l1, stft_distance
 from .splits import eval_split_of, piece_of
 from .state import append_log, forget_lost_steps, load_state, read_log, save_state
+from .tones import MUSIC_UNDER, tone_crop
 
 KL_WEIGHT = 1e-4
 ADVANCE_WEIGHT = 1.0   # a carried phase head's advance loss (advance_loss), beside spectral losses of about 1.5
@@ -41,9 +42,11 @@ ADV_ITEMS = 4          # crops of each batch the discriminator sees: its cost gr
 
 
 class CropSampler:
-    """Random fixed-length crops from a corpus split, read straight from the FLAC files."""
+    """Random fixed-length crops from a corpus split, read straight from the FLAC files; `tones` of
+    them (a share) a tone of known f0 over the crop's music, turned down or away (train/tones.py)."""
 
-    def __init__(self, corpus: Path, split: str, samples: int, seed: int, eval_split: str | None = None):
+    def __init__(self, corpus: Path, split: str, samples: int, seed: int, eval_split: str | None = None,
+                 tones: float = 0.0):
         self.corpus = Path(corpus)
         self.records = [r for r in read_records(corpus, split) if r["seconds"] * r["sample_rate"] > samples
                         and (eval_split is None or eval_split_of(piece_of(r)) == eval_split)]
@@ -53,6 +56,7 @@ class CropSampler:
         self.weights = np.array([r["seconds"] for r in self.records])
         self.weights /= self.weights.sum()
         self.samples = samples
+        self.tones = tones
         self.rng = np.random.default_rng(seed)
 
     def batch(self, size: int) -> torch.Tensor:
@@ -68,6 +72,9 @@ class CropSampler:
                 if len(crop) == self.samples and np.sqrt(np.mean(crop ** 2)) > 1e-3:
                     break
             out[i, :len(crop)] = crop[: self.samples]
+            if self.tones and self.rng.random() < self.tones:       # no draw at all without tones
+                under = self.rng.uniform(*MUSIC_UNDER) if self.rng.random() < 0.5 else 0.0
+                out[i] = tone_crop(self.rng, self.samples, rec["sample_rate"])[0] + under * out[i]
         return torch.from_numpy(out)
 
 
@@ -243,8 +250,8 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
                 lr: float = 1e-3, seed: int = 0, save_every: int = 200, export: Path | None = None,
                 config: CodecConfig | None = None, init: Path | None = None, freeze_encoder: bool = False,
                 adversarial: bool = False, absolute_phase: bool = False, periodicity: float | None = None,
-                harmonic_teacher: float | None = None, harmonic_duck: float | None = None, device: str = "cpu",
-                progress=None, log=print) -> dict:
+                harmonic_teacher: float | None = None, harmonic_duck: float | None = None, tones: float | None = None,
+                device: str = "cpu", progress=None, log=print) -> dict:
     """Train (or go on training) the codec in `run`.
 
     `config` None means the run's own (a resumed run keeps the shape it was made with),
@@ -260,6 +267,7 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
     `harmonic_duck` sets how far the decoder's own spectrum gives way under a harmonic branch's
     partials (HarmonicBranch._cover; a buffer, so the checkpoint keeps it); a silent branch set
     to duck is woken at level 1, since from 0 its partials get no gradient of steady sign.
+    `tones` is the share of training crops that are a tone (CropSampler); a resumed run keeps its own.
     `device` is cpu or cuda (train/device.py); crops are read on the CPU and moved.
     """
     where = training_device(device)
@@ -282,6 +290,10 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
         harmonic_teacher = float(saved.get("harmonic_teacher", 0.0))
     elif saved and harmonic_teacher != float(saved.get("harmonic_teacher", 0.0)):
         log(f"{run}: harmonic teacher share {saved.get('harmonic_teacher', 0.0)} -> {harmonic_teacher} from this step on")
+    if tones is None:
+        tones = float(saved.get("tones", 0.0))
+    elif saved and tones != float(saved.get("tones", 0.0)):
+        log(f"{run}: tone share {saved.get('tones', 0.0)} -> {tones} from this step on")
     if (harmonic_teacher > 0 or harmonic_duck) and not config.harmonics:
         raise ValueError(f"{run}: --harmonic-teacher and --harmonic-duck need a harmonic branch (--harmonics K)")
     codec = Codec(config).to(where)
@@ -323,12 +335,13 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
                 branch.level.fill_(1.0)
                 log(f"{run}: the silent harmonic branch is woken at level 1")
     samples = int(seconds * config.sample_rate) // config.hop * config.hop
-    train = CropSampler(corpus, "train", samples, seed + step)
+    train = CropSampler(corpus, "train", samples, seed + step, tones=tones)
     held = CropSampler(corpus, "heldout", samples, 12345, eval_split="valid")    # test stays unseen
     held_batch = held.batch(16).to(where)
     deadline = time.monotonic() + minutes * 60 if minutes else None
     state_meta = {"config": config.to_dict(), "seed": seed, "freeze_encoder": freeze_encoder,
-                  "absolute_phase": absolute_phase, "periodicity": periodicity, "harmonic_teacher": harmonic_teacher}
+                  "absolute_phase": absolute_phase, "periodicity": periodicity, "harmonic_teacher": harmonic_teacher,
+                  "tones": tones}
     codec.train()
     t0 = time.monotonic()
     while step < steps and (deadline is None or time.monotonic() < deadline):

@@ -29,14 +29,28 @@ class Child:
             try:
                 line = self.lines.get(timeout=timeout)
             except queue.Empty:
-                raise AssertionError(f"no line starting {start!r} within {timeout} s; stderr: "
-                                     + "\n".join(self.err[-20:])) from None
+                raise AssertionError(f"no line starting {start!r} within {timeout} s; "
+                                     + self.why()) from None
             if line.startswith(start):
                 return line
 
     def send(self, text: str) -> None:
-        self.proc.stdin.write(text + "\n")
-        self.proc.stdin.flush()
+        """A child that has already exited fails the test with its exit status and stderr,
+        not with a bare BrokenPipeError that hides why it went."""
+        try:
+            self.proc.stdin.write(text + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            raise AssertionError(f"could not send {text!r}: " + self.why()) from None
+
+    def why(self) -> str:
+        """The child's state for a failure message: running, or how it exited, and its stderr."""
+        try:
+            code = self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            code = None
+        state = "still running" if code is None else f"exited with status {code}"
+        return f"the child ({' '.join(self.proc.args[2:])}) is {state}; stderr: " + "\n".join(self.err[-20:])
 
     def close(self) -> None:
         if self.proc.poll() is None:
