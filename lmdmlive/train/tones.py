@@ -27,7 +27,8 @@ def tone_crop(rng: np.random.Generator, samples: int, sample_rate: int) -> tuple
     audio = np.zeros(samples)
     f0 = np.zeros(samples)
     for a, b in zip(bounds[:-1], bounds[1:]):
-        audio[a:b], f0[a:b] = _note(rng, b - a, sample_rate)
+        if b > a:                                   # two cuts may fall on one sample
+            audio[a:b], f0[a:b] = _note(rng, b - a, sample_rate)
     rms = np.sqrt(np.mean(audio ** 2))
     level = 10 ** (rng.uniform(*LEVEL_DB) / 20)
     return (audio * (level / max(rms, 1e-9))).astype(np.float32), f0.astype(np.float32)
@@ -38,7 +39,7 @@ def _note(rng: np.random.Generator, n: int, sample_rate: int) -> tuple[np.ndarra
     start = np.exp(rng.uniform(np.log(LOW_HZ), np.log(HIGH_HZ)))
     octaves = np.zeros(n)
     if rng.random() < 0.3:                                    # a glide of up to an octave either way
-        octaves = octaves + rng.uniform(-1.0, 1.0) * t / t[-1]
+        octaves = octaves + rng.uniform(-1.0, 1.0) * t / max(t[-1], 1e-9)
     if rng.random() < 0.3:                                    # vibrato: 4 to 7 Hz, 5 to 30 cents
         octaves = octaves + rng.uniform(5, 30) / 1200 * np.sin(2 * np.pi * rng.uniform(4, 7) * t)
     f0 = np.clip(start * 2.0 ** octaves, LOW_HZ / 2, HIGH_HZ * 2)

@@ -62,3 +62,14 @@ def test_a_run_keeps_its_tone_share_across_a_resume(tmp_path):
     assert any("tone share 0.3 -> 0.0" in m for m in messages)
     saved = json.loads((run / "last.json").read_text())
     assert saved["tones"] == 0.0 and saved["step"] == 30
+
+
+def test_notes_of_a_sample_or_two_and_crops_with_cuts_close_together_stay_finite():
+    from lmdmlive.train.tones import _note
+    rng = np.random.default_rng(1)
+    for n in (1, 2, 3):
+        audio, f0 = _note(rng, n, SR)
+        assert np.isfinite(audio).all() and np.isfinite(f0).all(), n
+    for _ in range(300):                       # 300 samples: cuts often land on one sample
+        audio, _ = tone_crop(rng, 300, SR)
+        assert np.isfinite(audio).all()
