@@ -14,8 +14,9 @@ the size), its `last.json` and its `log.jsonl` (the curves go on where they stop
 
 `--lean` is for the LMDM's runs, whose weights, EMA and two moments come to about 250 MB:
 it keeps the weights and the EMA in float16 too. A float16 weight is within 2^-11 of its
-value (relative; below 6e-5, within 6e-8), about one Adam step at the post-training learning rates: the resumed run goes on
-from a point one step's noise away, once, which costs nothing a batch does not. A tensor
+value (relative; below 6e-5, within 6e-8), about one Adam step at the post-training
+learning rates: the resumed run goes on from a point one step's noise away, once, which
+costs nothing a batch does not. A tensor
 float16 cannot hold (a value past its range) stays float32. A run whose optimizer has
 beta1 = 0 (train arc's) leaves its first moments out: each is the last gradient, which
 the next step overwrites whatever it held. Whatever the mode, a state

@@ -25,8 +25,8 @@ def test_the_tracker_reads_each_tone_at_the_f0_it_was_named():
         heard, voiced = f0_voicing(audio, SR, HOP)
         named = f0[np.arange(len(heard)) * HOP + HOP // 2]
         # frames whose tracker window lies inside one note, above the tracker's 50 Hz floor
-        steady = np.array([named[max(0, i - 5):i + 6].min() > 55 and np.ptp(named[max(0, i - 5):i + 6]) < 0.02 * named[i]
-                           for i in range(len(named))])
+        around = [named[max(0, i - 5):i + 6] for i in range(len(named))]
+        steady = np.array([a.min() > 55 and np.ptp(a) < 0.02 * f for a, f in zip(around, named)])
         cents = 1200 * np.abs(np.log2(np.maximum(heard[steady], 1.0) / named[steady]))
         kept += int(np.sum(cents < 50))
         total += int(steady.sum())
