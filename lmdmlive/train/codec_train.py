@@ -62,7 +62,9 @@ class CropSampler:
     def batch(self, size: int) -> torch.Tensor:
         out = np.zeros((size, self.samples), dtype=np.float32)
         for i in range(size):
-            for _ in range(8):     # skip near-silent crops: they teach nothing
+            tone = bool(self.tones) and self.rng.random() < self.tones      # no draw at all without tones
+            under = (self.rng.uniform(*MUSIC_UNDER) if self.rng.random() < 0.5 else 0.0) if tone else 1.0
+            for _ in range(8 if under else 0):     # skip near-silent crops: they teach nothing
                 rec = self.records[self.rng.choice(len(self.records), p=self.weights)]
                 total = int(rec["seconds"] * rec["sample_rate"])
                 start = int(self.rng.integers(0, total - self.samples))
@@ -71,10 +73,10 @@ class CropSampler:
                     crop = f.read(self.samples, dtype="float32")
                 if len(crop) == self.samples and np.sqrt(np.mean(crop ** 2)) > 1e-3:
                     break
-            out[i, :len(crop)] = crop[: self.samples]
-            if self.tones and self.rng.random() < self.tones:       # no draw at all without tones
-                under = self.rng.uniform(*MUSIC_UNDER) if self.rng.random() < 0.5 else 0.0
-                out[i] = tone_crop(self.rng, self.samples, rec["sample_rate"])[0] + under * out[i]
+            if under:                              # a tone alone reads no music it would throw away
+                out[i, :len(crop)] = crop[: self.samples]
+            if tone:
+                out[i] = tone_crop(self.rng, self.samples, self.records[0]["sample_rate"])[0] + under * out[i]
         return torch.from_numpy(out)
 
 
