@@ -39,3 +39,16 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message):
         raise CommandError(message)
+
+
+DEVICE_HELP = ("where to train: cpu (default), or cuda / cuda:N with bf16 autocast (weights stay float32); "
+               "checkpoints are written for the CPU either way")
+
+
+def device_arg(args) -> str:
+    """--device checked before anything is read or written: a missing GPU is a usage error, said at once."""
+    from ..train.device import training_device
+    try:
+        return str(training_device(args.device))
+    except ValueError as e:
+        raise CommandError(str(e)) from None

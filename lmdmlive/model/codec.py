@@ -42,6 +42,7 @@ through such a codec (docs/dev/codec.md, "Recorded music").
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn as nn
@@ -54,6 +55,15 @@ CARRY_GATE_START = 0.0
 """Gate logit a carried phase head starts from: an even blend. Started at -3 (mostly the
 absolute phase, so a grown decoder starts where it was), the gates got too little
 gradient to open: their bias moved by 0.006 in 400 steps (docs/dev/codec.md)."""
+
+
+class Decoded(NamedTuple):
+    """What `Codec.decode_with_phase` hands training: the audio and the parts of it that are taught directly."""
+    audio: torch.Tensor
+    advance: torch.Tensor | None      # a carried head's per-bin phase advance (B, F, bins)
+    phasors: torch.Tensor | None      # the output's unit phasors (B, F, bins)
+    named: dict | None                # what a harmonic branch named per frame
+    gate: torch.Tensor | None         # a carried head's gate per bin (B, F, bins): 1 holds the carried phase
 
 
 def kl_to_prior(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -223,7 +233,8 @@ class Codec(nn.Module):
     # ---- decoder -----------------------------------------------------------------------
 
     def _carried_phase(self, h, phase, turning):
-        """Unit phasors (B, F, bins) and the advance each bin was turned by (B, F, bins).
+        """Unit phasors (B, F, bins), the phasor to go on from, the advance each bin was turned by and its
+        gate (both (B, F, bins)).
 
         p[t] = normalise(g[t] e^{i a[t]} p[t-1] + (1 - g[t]) e^{i phase[t]}). Normalising
         every frame is what lets a gate near 1 hold a partial: without it a steady absolute
@@ -236,13 +247,13 @@ class Codec(nn.Module):
         fresh = torch.polar(1 - g, phase)
         p = turning if turning is not None else torch.zeros_like(fresh[:, 0])
         if not torch.is_grad_enabled() and fresh.device.type == "cpu":
-            return (*_carry_numpy(turn, fresh, p), advance)
+            return (*_carry_numpy(turn, fresh, p), advance, g)
         out = []
         for t in range(fresh.shape[1]):
             p = turn[:, t] * p + fresh[:, t]
             p = p / p.abs().clamp_min(1e-6)
             out.append(p)
-        return torch.stack(out, dim=1), p, advance
+        return torch.stack(out, dim=1), p, advance, g
 
     def decoder_polar(self, z: torch.Tensor, conv_states=None):
         """The decoder before its phase is settled: per STFT frame the magnitude and the absolute head's phase
@@ -270,19 +281,19 @@ class Codec(nn.Module):
         return out[:, :Fr].reshape(B, Fr * hop), out[:, Fr:]
 
     def _decode_frames(self, z, state, f0_taught=None):
-        """One stretch of the decoder: audio, the state to go on from, a carried head's (advance, phasors)
+        """One stretch of the decoder: audio, the state to go on from, a carried head's (advance, phasors, gate)
         (or None) and what a harmonic branch named (or None). `f0_taught`: HarmonicBranch.spectrum."""
         conv_states, carry, turning, partials = state if state is not None else (None, None, None, None)
         mag, phase, h, conv_states = self.decoder_polar(z, conv_states)
         carried = None
         if self.cfg.phase_head == "carried":
-            unit, turning, advance = self._carried_phase(h, phase, turning)
-            carried = (advance, unit)
+            unit, turning, advance, gate = self._carried_phase(h, phase, turning)
+            carried = (advance, unit, gate)
             spec = mag * unit
         else:
             spec = torch.polar(mag, phase)
             if torch.is_grad_enabled():          # training may score how an absolute head's phase turns too
-                carried = (None, torch.polar(torch.ones_like(phase), phase))
+                carried = (None, torch.polar(torch.ones_like(phase), phase), None)
         named = None
         if self.cfg.harmonics:
             extra, named, partials = self.dec_harmonic.spectrum(h, partials, f0_taught)
@@ -294,16 +305,17 @@ class Codec(nn.Module):
         """Audio of latents (B, T, latent_dim) -> (B, T * hop); the overlap tail past the end is dropped."""
         return self.decode_with_phase(z)[0]
 
-    def decode_with_phase(self, z: torch.Tensor, f0_taught: torch.Tensor | None = None):
-        """Audio, a carried head's per-bin phase advance (B, F, bins; None for an absolute head), the
-        output's unit phasors (B, F, bins; an absolute head's only while gradients are on), which
-        training also teaches directly (train/codec_train.advance_loss, phase_loss), and what a
-        harmonic branch named per frame (codec_harmonic.HarmonicBranch.read; None without one).
+    def decode_with_phase(self, z: torch.Tensor, f0_taught: torch.Tensor | None = None) -> Decoded:
+        """Audio, a carried head's per-bin phase advance and gate (B, F, bins; None for an absolute head),
+        the output's unit phasors (B, F, bins; an absolute head's only while gradients are on), which
+        training also teaches directly (train/codec_phase.py), and what a harmonic branch named per
+        frame (codec_harmonic.HarmonicBranch.read; None without one).
         `f0_taught` (B, frames of the STFT hop) makes a harmonic branch play that f0 (training only)."""
         if z.dim() != 3 or z.shape[2] != self.cfg.latent_dim:
             raise ValueError(f"latents must be (batch, frames, {self.cfg.latent_dim}), got {tuple(z.shape)}")
         audio, _, carried, named = self._decode_frames(z, None, f0_taught)
-        return (audio, *carried, named) if carried is not None else (audio, None, None, named)
+        advance, phasors, gate = carried if carried is not None else (None, None, None)
+        return Decoded(audio, advance, phasors, named, gate)
 
     def analysis_frames(self, wave: torch.Tensor) -> torch.Tensor:
         """Complex spectra (B, N / stft_hop, bins) of the encoder's frames, from silence: frame f ends

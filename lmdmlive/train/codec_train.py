@@ -8,6 +8,9 @@ terms (codec_disc.py) on part of each batch: it costs CPU time per step, and whe
 it buys that back is what the option is there to measure (docs/dev/codec.md). With
 `periodicity`, also how much less the decoded frames repeat at their period than the
 input's (codec_pitch.py): what the pitch tracker hears and the spectral distances do not.
+With `fine`, a distance through a window long enough to place a low partial
+(spectral.fine_stft_distance); with `gate`, a carried phase head's gates taught where the
+input holds a partial (codec_phase.gate_loss). The crops come from crops.py.
 """
 from __future__ import annotations
 
@@ -17,8 +20,6 @@ import random
 import time
 from pathlib import Path
 
-import numpy as np
-import soundfile as sf
 import torch
 
 from ..model import Codec, CodecConfig, save_checkpoint
@@ -27,12 +28,11 @@ from .codec_disc import ADV_WEIGHT, FM_WEIGHT, CodecAdversary
 from .codec_grow import GROWABLE, check_growth, differs_only_in_growth, grown
 from ..model.codec_harmonic import harmonic_losses
 from .codec_pitch import harmonic_targets, periodicity_loss
-from .corpus.shards import read_records
+from .codec_phase import advance_loss, gate_loss, heard_frames, phase_loss
+from .crops import CropSampler
 from .device import autocast, training_device
-from .spectral import mel_l1, stft_distance
-from .splits import eval_split_of, piece_of
+from .spectral import fine_stft_distance, mel_l1, stft_distance
 from .state import append_log, forget_lost_steps, load_state, read_log, save_state
-from .tones import MUSIC_UNDER, tone_crop
 
 KL_WEIGHT = 1e-4
 ADVANCE_WEIGHT = 1.0   # a carried phase head's advance loss (advance_loss), beside spectral losses of about 1.5
@@ -41,57 +41,20 @@ HARMONIC_WEIGHT = 0.1  # a harmonic branch's note (cross-entropy, ln 88 = 4.5 at
 ADV_ITEMS = 4          # crops of each batch the discriminator sees: its cost grows with them
 
 
-class CropSampler:
-    """Random fixed-length crops from a corpus split, read straight from the FLAC files; `tones` of
-    them (a share) a tone of known f0 over the crop's music, turned down or away (train/tones.py)."""
-
-    def __init__(self, corpus: Path, split: str, samples: int, seed: int, eval_split: str | None = None,
-                 tones: float = 0.0):
-        self.corpus = Path(corpus)
-        self.records = [r for r in read_records(corpus, split) if r["seconds"] * r["sample_rate"] > samples
-                        and (eval_split is None or eval_split_of(piece_of(r)) == eval_split)]
-        if not self.records:
-            raise FileNotFoundError(f"{corpus}: no {split} clips longer than {samples} samples; "
-                                    "run `lmdmlive corpus build` first")
-        self.weights = np.array([r["seconds"] for r in self.records])
-        self.weights /= self.weights.sum()
-        self.samples = samples
-        self.tones = tones
-        self.rng = np.random.default_rng(seed)
-
-    def batch(self, size: int) -> torch.Tensor:
-        out = np.zeros((size, self.samples), dtype=np.float32)
-        for i in range(size):
-            tone = bool(self.tones) and self.rng.random() < self.tones      # no draw at all without tones
-            under = (self.rng.uniform(*MUSIC_UNDER) if self.rng.random() < 0.5 else 0.0) if tone else 1.0
-            for _ in range(8 if under else 0):     # skip near-silent crops: they teach nothing
-                rec = self.records[self.rng.choice(len(self.records), p=self.weights)]
-                total = int(rec["seconds"] * rec["sample_rate"])
-                start = int(self.rng.integers(0, total - self.samples))
-                with sf.SoundFile(self.corpus / rec["audio"]) as f:
-                    f.seek(start)
-                    crop = f.read(self.samples, dtype="float32")
-                if len(crop) == self.samples and np.sqrt(np.mean(crop ** 2)) > 1e-3:
-                    break
-            if under:                              # a tone alone reads no music it would throw away
-                out[i, :len(crop)] = crop[: self.samples]
-            if tone:
-                out[i] = tone_crop(self.rng, self.samples, self.records[0]["sample_rate"])[0] + under * out[i]
-        return torch.from_numpy(out)
-
-
 def codec_losses(codec: Codec, wave: torch.Tensor, sample: bool = True) -> dict[str, torch.Tensor]:
     return reconstruction_losses(codec, wave, sample)[0]
 
 
 def reconstruction_losses(codec: Codec, wave: torch.Tensor, sample: bool = True, absolute_phase: bool = False,
-                          periodicity: float = 0.0, harmonic_teacher: bool = False):
+                          periodicity: float = 0.0, harmonic_teacher: bool = False, fine: float = 0.0,
+                          gate: float = 0.0):
     """(losses, reconstructed audio): the adversary needs the audio as well as the distances.
 
     A carried head is always taught its advance and its output's turns; `absolute_phase` also
     scores an absolute head's turns (phase_loss), which the spectral losses leave free.
-    `periodicity` weighs codec_pitch.periodicity_loss (not computed at 0). `harmonic_teacher`
-    makes a harmonic branch play the tracker's f0 where it hears one (teacher forcing)."""
+    `periodicity` weighs codec_pitch.periodicity_loss, `fine` spectral.fine_stft_distance and `gate`
+    codec_phase.gate_loss (a carried head's; none is computed at 0). `harmonic_teacher` makes a
+    harmonic branch play the tracker's f0 where it hears one (teacher forcing)."""
     cfg = codec.cfg
     mean, logvar = codec.encode_stats(wave)
     z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar) if sample else mean
@@ -102,7 +65,7 @@ def reconstruction_losses(codec: Codec, wave: torch.Tensor, sample: bool = True,
         if harmonic_teacher:
             f0, voiced, known = targets
             taught_f0 = f0 * voiced * known
-    recon, advance, phasors, named = codec.decode_with_phase(z, taught_f0)
+    recon, advance, phasors, named, gates = codec.decode_with_phase(z, taught_f0)
     kl = kl_to_prior(mean, logvar).mean()
     ref, est = codec.aligned(wave, recon)
     mel = mel_l1(ref, est, codec.cfg.sample_rate)
@@ -115,63 +78,20 @@ def reconstruction_losses(codec: Codec, wave: torch.Tensor, sample: bool = True,
         losses["phase"] = phase_loss(codec, wave, phasors)
         losses["loss"] = losses["loss"] + PHASE_WEIGHT * losses["phase"]
     if named is not None:                  # a harmonic branch: taught the input's note, voicing and partials
-        taught = harmonic_losses(named, *targets, heard=_heard(codec, wave, named["f0"].shape[1]),
+        taught = harmonic_losses(named, *targets, heard=heard_frames(codec, wave, named["f0"].shape[1]),
                                  level=codec.dec_harmonic.level, n_fft=cfg.n_fft, sample_rate=cfg.sample_rate)
         losses.update(taught)
         losses["loss"] = losses["loss"] + HARMONIC_WEIGHT * (taught["note"] + taught["voicing"] + taught["amplitude"])
     if periodicity > 0:
         losses["periodicity"] = periodicity_loss(ref, est, codec.cfg.sample_rate)
         losses["loss"] = losses["loss"] + periodicity * losses["periodicity"]
+    if fine > 0:
+        losses["fine"] = fine_stft_distance(ref, est, codec.cfg.sample_rate)
+        losses["loss"] = losses["loss"] + fine * losses["fine"]
+    if gate > 0 and gates is not None:
+        losses["gate"] = gate_loss(codec, wave, gates)
+        losses["loss"] = losses["loss"] + gate * losses["gate"]
     return losses, recon
-
-
-def advance_loss(codec: Codec, wave: torch.Tensor, advance: torch.Tensor) -> torch.Tensor:
-    """How far a carried head's per-bin phase advance is from the input's own, weighted by magnitude.
-
-    Why taught directly: through the spectral losses alone a frequency is a needle in a
-    landscape of ripples (an advance that is off by a little and one that is off by a lot
-    look the same after overlap-add), and the head did not find it (docs/dev/codec.md).
-    Decoder frame f spans encoder frame f + 3 - decoder_delay; 1 - cos is blind to wrapping.
-    """
-    spectra = codec.analysis_frames(wave)
-    shift = codec.cfg.n_fft // codec.cfg.stft_hop - 1 - codec.cfg.decoder_delay
-    frames = min(advance.shape[1], spectra.shape[1] - shift)
-    now, before = spectra[:, shift + 1:shift + frames], spectra[:, shift:shift + frames - 1]
-    heard = torch.angle(now) - torch.angle(before)
-    weight = torch.sqrt(now.abs() * before.abs())
-    miss = 1 - torch.cos(advance[:, 1:frames] - heard)
-    return (weight * miss).sum() / weight.sum().clamp_min(1e-8)
-
-
-def _heard(codec: Codec, wave: torch.Tensor, frames: int) -> torch.Tensor:
-    """The input's analysis spectra lined up with the first `frames` decoder frames (see advance_loss)."""
-    spectra = codec.analysis_frames(wave)
-    shift = codec.cfg.n_fft // codec.cfg.stft_hop - 1 - codec.cfg.decoder_delay
-    return spectra[:, shift:shift + min(frames, spectra.shape[1] - shift)]
-
-
-def _turn_miss(out: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-    """Magnitude-weighted 1 - cos of the angle between unit `out` turns and the input's `ref` turns."""
-    weight = ref.abs()
-    agree = (out * ref.conj()).real / weight.clamp_min(1e-8)
-    return (weight * (1 - agree)).sum() / weight.sum().clamp_min(1e-8)
-
-
-def phase_loss(codec: Codec, wave: torch.Tensor, phasors: torch.Tensor) -> torch.Tensor:
-    """How far the decoded phase turns from the input's: frame to frame in each bin (its frequency)
-    and bin to bin in each frame (whether the bins of one partial turn together).
-
-    Why: the advances a carried head learns (advance_loss) are worth nothing while its gates
-    stay shut, and the spectral losses did not open them; the bins of one partial must also
-    agree with each other, or right advances cost more than the absolute head's smear
-    (docs/dev/codec.md, "A carried phase"). Both are what the output's own phase does, so
-    the gates are taught by their effect. Turns, not phases: a constant offset is inaudible.
-    """
-    ref = _heard(codec, wave, phasors.shape[1])
-    out = phasors[:, :ref.shape[1]]
-    in_time = _turn_miss(out[:, 1:] * out[:, :-1].conj(), ref[:, 1:] * ref[:, :-1].conj())
-    across = _turn_miss(out[..., 1:] * out[..., :-1].conj(), ref[..., 1:] * ref[..., :-1].conj())
-    return 0.5 * (in_time + across)
 
 
 def plot_curve(run: Path, path: Path) -> None:
@@ -181,9 +101,8 @@ def plot_curve(run: Path, path: Path) -> None:
     rows = read_log(run)
     if not rows:
         return
-    steps = [r["step"] for r in rows]
     fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=120)
-    for key in ("mel_l1", "stft", "periodicity"):
+    for key in ("mel_l1", "stft", "periodicity", "fine", "gate"):
         if any(key in r for r in rows):
             ax.plot([r["step"] for r in rows if key in r], [r[key] for r in rows if key in r], label=f"train {key}")
     held = [r for r in rows if "heldout_mel_l1" in r]
@@ -227,6 +146,16 @@ def _run_config(run: Path, saved: dict | None, asked: CodecConfig | None) -> Cod
     return saved
 
 
+def _kept(run: Path, saved: dict, key: str, asked: float | None, what: str, log) -> float:
+    """A training option a resumed run keeps unless asked otherwise; a change is logged, from this step on."""
+    before = float(saved.get(key, 0.0))
+    if asked is None:
+        return before
+    if saved and asked != before:
+        log(f"{run}: {what} {before} -> {asked} from this step on")
+    return float(asked)
+
+
 DECODER_ONLY_FIELDS = ("phase_head", "decoder_delay", "harmonics")
 """Config fields a run may change from its --init codec: they shape the decoder's output, not its tensors'
 meaning, so the encoder (and every latent made with it) carries over."""
@@ -253,7 +182,7 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
                 config: CodecConfig | None = None, init: Path | None = None, freeze_encoder: bool = False,
                 adversarial: bool = False, absolute_phase: bool = False, periodicity: float | None = None,
                 harmonic_teacher: float | None = None, harmonic_duck: float | None = None, tones: float | None = None,
-                device: str = "cpu", progress=None, log=print) -> dict:
+                fine: float | None = None, gate: float | None = None, device: str = "cpu", progress=None, log=print) -> dict:
     """Train (or go on training) the codec in `run`.
 
     `config` None means the run's own (a resumed run keeps the shape it was made with),
@@ -269,7 +198,8 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
     `harmonic_duck` sets how far the decoder's own spectrum gives way under a harmonic branch's
     partials (HarmonicBranch._cover; a buffer, so the checkpoint keeps it); a silent branch set
     to duck is woken at level 1, since from 0 its partials get no gradient of steady sign.
-    `tones` is the share of training crops that are a tone (CropSampler); a resumed run keeps its own.
+    `tones` is the share of training crops that are a tone (CropSampler); a resumed run keeps its own,
+    and so do `fine` and `gate`, the weights of reconstruction_losses' terms of those names.
     `device` is cpu or cuda (train/device.py); crops are read on the CPU and moved.
     """
     where = training_device(device)
@@ -284,18 +214,14 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
         log(f"{run} trains the decoder alone (it was started with --freeze-encoder), and goes on that way")
         freeze_encoder = True       # else a resume without the flag would quietly move the latents
     absolute_phase = absolute_phase or bool(saved.get("absolute_phase"))
-    if periodicity is None:
-        periodicity = float(saved.get("periodicity", 0.0))
-    elif saved and periodicity != float(saved.get("periodicity", 0.0)):
-        log(f"{run}: periodicity weight {saved.get('periodicity', 0.0)} -> {periodicity} from this step on")
-    if harmonic_teacher is None:
-        harmonic_teacher = float(saved.get("harmonic_teacher", 0.0))
-    elif saved and harmonic_teacher != float(saved.get("harmonic_teacher", 0.0)):
-        log(f"{run}: harmonic teacher share {saved.get('harmonic_teacher', 0.0)} -> {harmonic_teacher} from this step on")
-    if tones is None:
-        tones = float(saved.get("tones", 0.0))
-    elif saved and tones != float(saved.get("tones", 0.0)):
-        log(f"{run}: tone share {saved.get('tones', 0.0)} -> {tones} from this step on")
+    periodicity = _kept(run, saved, "periodicity", periodicity, "periodicity weight", log)
+    harmonic_teacher = _kept(run, saved, "harmonic_teacher", harmonic_teacher, "harmonic teacher share", log)
+    tones = _kept(run, saved, "tones", tones, "tone share", log)
+    fine = _kept(run, saved, "fine", fine, "fine distance weight", log)
+    gate = _kept(run, saved, "gate", gate, "gate weight", log)
+    if gate > 0 and config.phase_head != "carried":
+        raise ValueError(f"{run}: --gate teaches a carried phase head's gates; this codec's head is "
+                         f"{config.phase_head} (add --phase-head carried)")
     if (harmonic_teacher > 0 or harmonic_duck) and not config.harmonics:
         raise ValueError(f"{run}: --harmonic-teacher and --harmonic-duck need a harmonic branch (--harmonics K)")
     codec = Codec(config).to(where)
@@ -343,7 +269,7 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
     deadline = time.monotonic() + minutes * 60 if minutes else None
     state_meta = {"config": config.to_dict(), "seed": seed, "freeze_encoder": freeze_encoder,
                   "absolute_phase": absolute_phase, "periodicity": periodicity, "harmonic_teacher": harmonic_teacher,
-                  "tones": tones}
+                  "tones": tones, "fine": fine, "gate": gate}
     codec.train()
     t0 = time.monotonic()
     while step < steps and (deadline is None or time.monotonic() < deadline):
@@ -355,7 +281,8 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
         with autocast(where):
             teach = harmonic_teacher > 0 and random.Random(seed * 1_000_003 + step).random() < harmonic_teacher
             losses, recon = reconstruction_losses(codec, wave, absolute_phase=absolute_phase,
-                                                 periodicity=periodicity, harmonic_teacher=teach)
+                                                 periodicity=periodicity, harmonic_teacher=teach, fine=fine,
+                                                 gate=gate)
         if adversary is not None:
             real, fake = wave[:ADV_ITEMS], recon[:ADV_ITEMS]
             d_opt.zero_grad(set_to_none=True)

@@ -8,6 +8,9 @@ import torch
 
 MEL_N_FFT, MEL_HOP, MEL_BINS = 1024, 256, 80
 STFT_RESOLUTIONS = ((512, 128), (1024, 256), (2048, 512))
+FINE_N_FFT, FINE_HOP, FINE_TOP_HZ = 8192, 1024, 1000.0
+"""The fine distance's window: 2.9 Hz bins at 24 kHz, over the band where a partial 12 Hz off its
+place is a semitone or more wrong and the 2048-sample resolution (11.7 Hz bins) barely sees it."""
 
 
 @functools.lru_cache(maxsize=8)
@@ -70,6 +73,18 @@ def stft_distance(reference: torch.Tensor, estimate: torch.Tensor) -> torch.Tens
         convergence = torch.linalg.norm(r - e) / torch.linalg.norm(r).clamp_min(1e-8)
         total = total + log_l1 + convergence
     return total / len(STFT_RESOLUTIONS)
+
+
+def fine_stft_distance(reference: torch.Tensor, estimate: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """Log-magnitude L1 plus spectral convergence below FINE_TOP_HZ, through a window long enough to tell
+    where a low partial sits: the codec's decoder played every partial on its 25 Hz bin grid and the
+    losses of STFT_RESOLUTIONS did not tell (docs/dev/codec.md, "Tones")."""
+    n_fft = min(FINE_N_FFT, 1 << (reference.shape[-1] - 1).bit_length() - 1)     # reflect padding needs n_fft / 2 < N
+    top = int(FINE_TOP_HZ * n_fft / sample_rate) + 1
+    r = stft_mag(reference, n_fft, min(FINE_HOP, n_fft // 4))[:, :top]
+    e = stft_mag(estimate, n_fft, min(FINE_HOP, n_fft // 4))[:, :top]
+    log_l1 = (torch.log(r.clamp_min(1e-5)) - torch.log(e.clamp_min(1e-5))).abs().mean()
+    return log_l1 + torch.linalg.norm(r - e) / torch.linalg.norm(r).clamp_min(1e-8)
 
 
 def si_sdr(reference: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:

@@ -278,13 +278,13 @@ def test_a_partial_played_at_an_amplitude_reads_back_as_that_amplitude(midi, off
     """The amplitude target is read from the input's spectra in the branch's own units: the
     branch's own output, analysed, gives back what it played (between bins too, and in the bass)."""
     from lmdmlive.model.codec_harmonic import partial_amplitudes
-    from lmdmlive.train.codec_train import _heard
+    from lmdmlive.train.codec_phase import heard_frames
     codec = Codec(CodecConfig(**SMALL, harmonics=4)).eval()
     _naming(codec, midi, offset)
     with torch.no_grad():
         spec, named, _ = codec.dec_harmonic.spectrum(torch.zeros(1, 120, 32))
         audio, _ = codec.overlap_add(spec)
-        heard = _heard(codec, audio, 120)
+        heard = heard_frames(codec, audio, 120)
         got, playable = partial_amplitudes(heard, named["f0"][:, :heard.shape[1]], 4, codec.cfg.n_fft, 24000)
     inner = got[0, 20:100]
     want = named["amplitude"][0, 20:100]

@@ -89,12 +89,12 @@ def test_training_grows_a_codec_from_its_init_and_resumes_grown(tmp_path):
 def test_the_phase_loss_is_nothing_for_the_inputs_own_phase_and_counts_a_smear():
     """A carried head is taught by how its output turns: the input's own phasors cost nothing,
     a phase that stands still in every bin (the absolute head's smear of a held note) costs."""
-    from lmdmlive.train.codec_train import _heard, phase_loss
+    from lmdmlive.train.codec_phase import heard_frames, phase_loss
     codec = Codec(dataclasses.replace(SMALL, encoder_phase=True, phase_head="carried"))
     sr = SMALL.sample_rate
     t = torch.arange(8 * SMALL.hop) / sr
     wave = (0.3 * torch.sin(2 * math.pi * 443.0 * t) + 0.2 * torch.sin(2 * math.pi * 887.0 * t))[None]
-    ref = _heard(codec, wave, 10 ** 6)
+    ref = heard_frames(codec, wave, 10 ** 6)
     own = ref / ref.abs().clamp_min(1e-8)
     assert float(phase_loss(codec, wave, own)) < 1e-6
     still = torch.ones_like(own)

@@ -87,7 +87,8 @@ def test_the_codec_learns_and_resumes_where_it_stopped(tmp_path):
     assert codec.cfg == TINY
     # The trainer's initial weights are Codec(TINY) after manual_seed(0): compare on fixed held-out audio.
     from lmdmlive.model import Codec
-    from lmdmlive.train.codec_train import CropSampler, codec_losses
+    from lmdmlive.train.codec_train import codec_losses
+    from lmdmlive.train.crops import CropSampler
     torch.manual_seed(0)
     before = Codec(TINY).eval()
     wave = CropSampler(corpus, "heldout", 9600, seed=5).batch(8)
@@ -270,7 +271,7 @@ def test_eval_measures_a_delayed_decoder_against_what_it_heard(tmp_path):
 def test_the_advance_loss_knows_a_tone_by_its_frequency_not_its_nearest_bin(delay):
     import dataclasses
     from lmdmlive.model import Codec
-    from lmdmlive.train.codec_train import advance_loss
+    from lmdmlive.train.codec_phase import advance_loss
     codec = Codec(dataclasses.replace(CodecConfig(), phase_head="carried", decoder_delay=delay))
     t = torch.arange(SR) / SR
     tone = (0.3 * torch.sin(2 * math.pi * 440.0 * t))[None]           # 17.6 bins of 25 Hz: between two bins

@@ -6,7 +6,8 @@ import numpy as np
 import torch
 
 from lmdmlive.model.features import f0_voicing
-from lmdmlive.train.codec_train import CropSampler, train_codec
+from lmdmlive.train.codec_train import train_codec
+from lmdmlive.train.crops import CropSampler
 from lmdmlive.train.tones import HIGH_HZ, LEVEL_DB, LOW_HZ, tone_crop
 from tests.train.test_codec_training import SR, TINY, _tone_corpus
 
