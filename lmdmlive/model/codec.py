@@ -155,6 +155,9 @@ class Codec(nn.Module):
         super().__init__()
         cfg.validate()
         self.cfg = cfg
+        self.taught_advance = False
+        """Training only: a carried head's advances turn the phase detached, so they learn from the input's
+        own advance alone (train/codec_phase.advance_loss) and gates opening onto them cannot pull them off."""
         bins = cfg.n_fft // 2 + 1
         self.register_buffer("window", torch.hann_window(cfg.n_fft, periodic=True), persistent=False)
         # encoder
@@ -243,7 +246,7 @@ class Codec(nn.Module):
         offset, gate = self.dec_phase(h).float().chunk(2, dim=-1)
         g = torch.sigmoid(gate)
         advance = self.bin_advance + math.pi * torch.tanh(offset)
-        turn = torch.polar(g, advance)
+        turn = torch.polar(g, advance.detach() if self.taught_advance else advance)
         fresh = torch.polar(1 - g, phase)
         p = turning if turning is not None else torch.zeros_like(fresh[:, 0])
         if not torch.is_grad_enabled() and fresh.device.type == "cpu":

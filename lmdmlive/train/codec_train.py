@@ -182,7 +182,8 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
                 config: CodecConfig | None = None, init: Path | None = None, freeze_encoder: bool = False,
                 adversarial: bool = False, absolute_phase: bool = False, periodicity: float | None = None,
                 harmonic_teacher: float | None = None, harmonic_duck: float | None = None, tones: float | None = None,
-                fine: float | None = None, gate: float | None = None, device: str = "cpu", progress=None, log=print) -> dict:
+                fine: float | None = None, gate: float | None = None, taught_advance: bool = False,
+                device: str = "cpu", progress=None, log=print) -> dict:
     """Train (or go on training) the codec in `run`.
 
     `config` None means the run's own (a resumed run keeps the shape it was made with),
@@ -200,6 +201,8 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
     to duck is woken at level 1, since from 0 its partials get no gradient of steady sign.
     `tones` is the share of training crops that are a tone (CropSampler); a resumed run keeps its own,
     and so do `fine` and `gate`, the weights of reconstruction_losses' terms of those names.
+    `taught_advance` lets a carried head's advances learn from their own term alone
+    (Codec.taught_advance); a run started with it goes on with it.
     `device` is cpu or cuda (train/device.py); crops are read on the CPU and moved.
     """
     where = training_device(device)
@@ -219,12 +222,15 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
     tones = _kept(run, saved, "tones", tones, "tone share", log)
     fine = _kept(run, saved, "fine", fine, "fine distance weight", log)
     gate = _kept(run, saved, "gate", gate, "gate weight", log)
-    if gate > 0 and config.phase_head != "carried":
-        raise ValueError(f"{run}: --gate teaches a carried phase head's gates; this codec's head is "
-                         f"{config.phase_head} (add --phase-head carried)")
+    taught_advance = taught_advance or bool(saved.get("taught_advance"))
+    for asked, option in ((gate > 0, "--gate"), (taught_advance, "--taught-advance")):
+        if asked and config.phase_head != "carried":
+            raise ValueError(f"{run}: {option} is for a carried phase head; this codec's head is "
+                             f"{config.phase_head} (add --phase-head carried)")
     if (harmonic_teacher > 0 or harmonic_duck) and not config.harmonics:
         raise ValueError(f"{run}: --harmonic-teacher and --harmonic-duck need a harmonic branch (--harmonics K)")
     codec = Codec(config).to(where)
+    codec.taught_advance = taught_advance
     if freeze_encoder:
         for name, p in codec.named_parameters():
             p.requires_grad_(name.startswith("dec_"))
@@ -269,7 +275,8 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
     deadline = time.monotonic() + minutes * 60 if minutes else None
     state_meta = {"config": config.to_dict(), "seed": seed, "freeze_encoder": freeze_encoder,
                   "absolute_phase": absolute_phase, "periodicity": periodicity, "harmonic_teacher": harmonic_teacher,
-                  "tones": tones, "fine": fine, "gate": gate}
+                  "tones": tones, "fine": fine, "gate": gate,
+                  "taught_advance": taught_advance}
     codec.train()
     t0 = time.monotonic()
     while step < steps and (deadline is None or time.monotonic() < deadline):

@@ -62,7 +62,7 @@ def test_the_fine_distance_tells_a_low_partial_off_its_place_where_the_coarse_on
 def test_train_codec_logs_both_terms_and_keeps_their_weights_across_a_resume(tmp_path):
     corpus = _tone_corpus(tmp_path / "corpus")
     run = tmp_path / "run"
-    kwargs = dict(minutes=None, batch=2, seconds=0.4, lr=3e-3, save_every=25, config=CARRIED, log=lambda m: None)
+    kwargs = dict(minutes=None, batch=1, seconds=0.2, lr=3e-3, save_every=25, config=CARRIED, log=lambda m: None)
     train_codec(corpus, run, steps=25, fine=0.5, gate=0.25, **kwargs)
     train_codec(corpus, run, steps=50, **kwargs)             # the command without the options resumes as started
     saved = json.loads((run / "last.json").read_text())
@@ -72,3 +72,36 @@ def test_train_codec_logs_both_terms_and_keeps_their_weights_across_a_resume(tmp
     assert all(r["fine"] > 0 and r["gate"] > 0 for r in rows)
     with pytest.raises(ValueError, match="carried phase head"):
         train_codec(corpus, tmp_path / "absolute", steps=25, gate=1.0, **dict(kwargs, config=TINY))
+
+
+def test_taught_advances_learn_from_their_own_term_alone():
+    from lmdmlive.train.codec_phase import advance_loss
+    codec = Codec(CARRIED).train()
+    bins = CARRIED.n_fft // 2 + 1
+    with torch.no_grad():
+        codec.dec_phase.weight.normal_(0, 0.05)        # a head that turns and gates something
+    wave = _sine(141.0, seconds=0.2)
+    grads = {}
+    for taught in (False, True):
+        codec.taught_advance = taught
+        codec.zero_grad()
+        out = codec.decode_with_phase(codec.encode(wave))
+        stft_distance(*codec.aligned(wave, out.audio)).backward()
+        grads[taught] = codec.dec_phase.weight.grad.clone()
+    # the spectral distance moves the advances only when they are not taught alone; the gates either way
+    assert grads[False][:bins].abs().sum() > 0 and grads[True][:bins].abs().sum() == 0
+    assert grads[True][bins:].abs().sum() > 0
+    codec.zero_grad()
+    advance_loss(codec, wave, codec.decode_with_phase(codec.encode(wave)).advance).backward()
+    assert codec.dec_phase.weight.grad[:bins].abs().sum() > 0
+
+
+def test_taught_advances_are_for_a_carried_head_and_kept_across_a_resume(tmp_path):
+    corpus = _tone_corpus(tmp_path / "corpus")
+    kwargs = dict(minutes=None, batch=1, seconds=0.2, lr=3e-3, save_every=25, log=lambda m: None)
+    with pytest.raises(ValueError, match="--taught-advance is for a carried phase head"):
+        train_codec(corpus, tmp_path / "absolute", steps=25, taught_advance=True, config=TINY, **kwargs)
+    run = tmp_path / "run"
+    train_codec(corpus, run, steps=25, taught_advance=True, config=CARRIED, **kwargs)
+    train_codec(corpus, run, steps=26, config=CARRIED, **kwargs)
+    assert json.loads((run / "last.json").read_text())["taught_advance"] is True
