@@ -1,8 +1,9 @@
 """What a codec's decoder is taught about phase directly, beside the spectral distances.
 
-The spectral distances see magnitudes over windows of at most 85 ms, where a partial
-12 Hz off its place looks nearly right; the phase terms here name the frequency itself
-(how far each bin turns per frame) and when to hold it (a carried head's gate).
+The spectral distances see magnitudes through windows of at most 85 ms (11.7 Hz bins), and
+their gradient with respect to a phase is a landscape of ripples; the terms here name the
+frequency itself (how far each bin turns per frame) and when to hold it (a carried head's
+gate).
 All of them read the input's own analysis frames, lined up with the decoder's frames.
 """
 from __future__ import annotations
