@@ -4,7 +4,8 @@ The spectral distances see magnitudes through windows of at most 85 ms (11.7 Hz 
 their gradient with respect to a phase is a landscape of ripples; the terms here name the
 frequency itself (how far each bin turns per frame) and when to hold it (a carried head's
 gate).
-All of them read the input's own analysis frames, lined up with the decoder's frames.
+All of them read the input's own analysis frames lined up with the decoder's frames (heard_frames),
+computed once per step by the caller: each is a full STFT of the batch.
 """
 from __future__ import annotations
 
@@ -14,29 +15,29 @@ import torch.nn.functional as F
 from ..model import Codec
 
 
-def advance_loss(codec: Codec, wave: torch.Tensor, advance: torch.Tensor) -> torch.Tensor:
+def advance_loss(heard: torch.Tensor, advance: torch.Tensor) -> torch.Tensor:
     """How far a carried head's per-bin phase advance is from the input's own, weighted by magnitude.
 
     Why taught directly: through the spectral losses alone a frequency is a needle in a
     landscape of ripples (an advance that is off by a little and one that is off by a lot
     look the same after overlap-add), and the head did not find it (docs/dev/codec.md).
-    Decoder frame f spans encoder frame f + 3 - decoder_delay; 1 - cos is blind to wrapping.
+    `heard` comes from heard_frames; 1 - cos is blind to wrapping.
     """
-    spectra = codec.analysis_frames(wave)
-    shift = codec.cfg.n_fft // codec.cfg.stft_hop - 1 - codec.cfg.decoder_delay
-    frames = min(advance.shape[1], spectra.shape[1] - shift)
-    now, before = spectra[:, shift + 1:shift + frames], spectra[:, shift:shift + frames - 1]
+    frames = min(advance.shape[1], heard.shape[1])
+    now, before = heard[:, 1:frames], heard[:, :frames - 1]
     heard = torch.angle(now) - torch.angle(before)
     weight = torch.sqrt(now.abs() * before.abs())
     miss = 1 - torch.cos(advance[:, 1:frames] - heard)
     return (weight * miss).sum() / weight.sum().clamp_min(1e-8)
 
 
-def heard_frames(codec: Codec, wave: torch.Tensor, frames: int) -> torch.Tensor:
-    """The input's analysis spectra lined up with the first `frames` decoder frames (see advance_loss)."""
+def heard_frames(codec: Codec, wave: torch.Tensor, frames: int | None = None) -> torch.Tensor:
+    """The input's analysis spectra lined up with the first `frames` decoder frames (all of them at None):
+    decoder frame f spans encoder frame f + 3 - decoder_delay."""
     spectra = codec.analysis_frames(wave)
     shift = codec.cfg.n_fft // codec.cfg.stft_hop - 1 - codec.cfg.decoder_delay
-    return spectra[:, shift:shift + min(frames, spectra.shape[1] - shift)]
+    rest = spectra.shape[1] - shift
+    return spectra[:, shift:shift + (rest if frames is None else min(frames, rest))]
 
 
 def _turn_miss(out: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
@@ -46,7 +47,7 @@ def _turn_miss(out: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     return (weight * (1 - agree)).sum() / weight.sum().clamp_min(1e-8)
 
 
-def phase_loss(codec: Codec, wave: torch.Tensor, phasors: torch.Tensor) -> torch.Tensor:
+def phase_loss(heard: torch.Tensor, phasors: torch.Tensor) -> torch.Tensor:
     """How far the decoded phase turns from the input's: frame to frame in each bin (its frequency)
     and bin to bin in each frame (whether the bins of one partial turn together).
 
@@ -56,12 +57,11 @@ def phase_loss(codec: Codec, wave: torch.Tensor, phasors: torch.Tensor) -> torch
     (docs/dev/codec.md, "A carried phase"). Both are what the output's own phase does, so
     the gates are taught by their effect. Turns, not phases: a constant offset is inaudible.
     """
-    ref = heard_frames(codec, wave, phasors.shape[1])
+    ref = heard[:, :phasors.shape[1]]
     out = phasors[:, :ref.shape[1]]
     in_time = _turn_miss(out[:, 1:] * out[:, :-1].conj(), ref[:, 1:] * ref[:, :-1].conj())
     across = _turn_miss(out[..., 1:] * out[..., :-1].conj(), ref[..., 1:] * ref[..., :-1].conj())
     return 0.5 * (in_time + across)
-
 
 
 STEADY_POWER = 8
@@ -79,7 +79,7 @@ def steadiness(heard: torch.Tensor) -> torch.Tensor:
     return (unit[:, 1:] * unit[:, :-1].conj()).real.clamp(0.0, 1.0) ** STEADY_POWER
 
 
-def gate_loss(codec: Codec, wave: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
+def gate_loss(heard: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
     """Cross-entropy of a carried head's gates against the input's own steadiness, weighted by magnitude.
 
     Why: the gates decide between a phase that keeps turning (the carried one, which can
@@ -90,7 +90,7 @@ def gate_loss(codec: Codec, wave: torch.Tensor, gate: torch.Tensor) -> torch.Ten
     every four frame-to-frame turns exactly, so opening them bought little. Here the input
     says where to hold: where its own advance is steady.
     """
-    ref = heard_frames(codec, wave, gate.shape[1])
+    ref = heard[:, :gate.shape[1]]
     target = steadiness(ref)
     g = gate[:, 2:ref.shape[1]].clamp(1e-6, 1 - 1e-6)
     weight = ref[:, 2:].abs()

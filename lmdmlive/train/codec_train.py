@@ -71,14 +71,17 @@ def reconstruction_losses(codec: Codec, wave: torch.Tensor, sample: bool = True,
     mel = mel_l1(ref, est, codec.cfg.sample_rate)
     stft = stft_distance(ref, est)
     losses = {"loss": mel + stft + KL_WEIGHT * kl, "mel_l1": mel, "stft": stft, "kl": kl}
+    needs_heard = advance is not None or (phasors is not None and absolute_phase) or named is not None \
+        or (gate > 0 and gates is not None)
+    heard = heard_frames(codec, wave) if needs_heard else None     # one STFT of the batch for every phase term
     if advance is not None:
-        losses["advance"] = advance_loss(codec, wave, advance)
+        losses["advance"] = advance_loss(heard, advance)
         losses["loss"] = losses["loss"] + ADVANCE_WEIGHT * losses["advance"]
     if phasors is not None and (advance is not None or absolute_phase):
-        losses["phase"] = phase_loss(codec, wave, phasors)
+        losses["phase"] = phase_loss(heard, phasors)
         losses["loss"] = losses["loss"] + PHASE_WEIGHT * losses["phase"]
     if named is not None:                  # a harmonic branch: taught the input's note, voicing and partials
-        taught = harmonic_losses(named, *targets, heard=heard_frames(codec, wave, named["f0"].shape[1]),
+        taught = harmonic_losses(named, *targets, heard=heard[:, :named["f0"].shape[1]],
                                  level=codec.dec_harmonic.level, n_fft=cfg.n_fft, sample_rate=cfg.sample_rate)
         losses.update(taught)
         losses["loss"] = losses["loss"] + HARMONIC_WEIGHT * (taught["note"] + taught["voicing"] + taught["amplitude"])
@@ -89,7 +92,7 @@ def reconstruction_losses(codec: Codec, wave: torch.Tensor, sample: bool = True,
         losses["fine"] = fine_stft_distance(ref, est, codec.cfg.sample_rate)
         losses["loss"] = losses["loss"] + fine * losses["fine"]
     if gate > 0 and gates is not None:
-        losses["gate"] = gate_loss(codec, wave, gates)
+        losses["gate"] = gate_loss(heard, gates)
         losses["loss"] = losses["loss"] + gate * losses["gate"]
     return losses, recon
 

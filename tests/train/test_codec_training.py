@@ -271,7 +271,7 @@ def test_eval_measures_a_delayed_decoder_against_what_it_heard(tmp_path):
 def test_the_advance_loss_knows_a_tone_by_its_frequency_not_its_nearest_bin(delay):
     import dataclasses
     from lmdmlive.model import Codec
-    from lmdmlive.train.codec_phase import advance_loss
+    from lmdmlive.train.codec_phase import advance_loss, heard_frames
     codec = Codec(dataclasses.replace(CodecConfig(), phase_head="carried", decoder_delay=delay))
     t = torch.arange(SR) / SR
     tone = (0.3 * torch.sin(2 * math.pi * 440.0 * t))[None]           # 17.6 bins of 25 Hz: between two bins
@@ -279,9 +279,10 @@ def test_the_advance_loss_knows_a_tone_by_its_frequency_not_its_nearest_bin(dela
     right = torch.full((1, frames, codec.cfg.n_fft // 2 + 1), 2 * math.pi * 440.0 * codec.cfg.stft_hop / SR)
     nearest = codec.bin_advance.expand(1, frames, -1)
     off = right + 2 * math.pi * 10.0 * codec.cfg.stft_hop / SR                # 10 Hz sharp
-    assert float(advance_loss(codec, tone, right)) < 0.05
-    assert float(advance_loss(codec, tone, off)) > 5 * float(advance_loss(codec, tone, right))
-    assert float(advance_loss(codec, tone, nearest)) > 0.3
+    heard = heard_frames(codec, tone)
+    assert float(advance_loss(heard, right)) < 0.05
+    assert float(advance_loss(heard, off)) > 5 * float(advance_loss(heard, right))
+    assert float(advance_loss(heard, nearest)) > 0.3
 
 
 def test_eval_codec_decodes_as_played_unless_asked_for_float32(tmp_path):
