@@ -39,13 +39,18 @@ def blurred(mag: torch.Tensor, bins: int = BLUR_BINS) -> torch.Tensor:
 
 @torch.no_grad()
 def pairings(codec: Codec, wave: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Audio (1, N) -> each pairing's audio, lined up with the original as `Codec.aligned` lines up decoding."""
-    if codec.cfg.phase_head != "absolute":
-        raise ValueError("the probe swaps the absolute head's phase; a carried head's phase is not one tensor")
+    """Audio (1, N) -> each pairing's audio, lined up with the original as `Codec.aligned` lines up decoding.
+
+    A carried head's phase is the angle of the phasors it settled on (it depends on every frame
+    before, so it is read from a whole decode). A harmonic branch's partials are left out of every
+    pairing: the probe asks about the STFT path, and "decoded" is then not the whole output."""
     if codec.cfg.decoder_delay != codec.cfg.n_fft // codec.cfg.stft_hop - 1:
         raise ValueError(f"decoder_delay {codec.cfg.decoder_delay}: only at {codec.cfg.n_fft // codec.cfg.stft_hop - 1} "
                          "does each decoder frame span the samples of one analysis frame, so that they can be swapped")
-    mag, phase, _, _ = codec.decoder_polar(codec.encode(wave))
+    z = codec.encode(wave)
+    mag, phase, _, _ = codec.decoder_polar(z)
+    if codec.cfg.phase_head == "carried":
+        phase = codec.decode_with_phase(z).phasors.angle()
     true = codec.analysis_frames(wave)[:, :mag.shape[1]]
     spectra = {"true": true, "decoded": torch.polar(mag, phase),
                "its_magnitude_true_phase": torch.polar(mag, true.angle()),

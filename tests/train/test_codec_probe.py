@@ -30,6 +30,22 @@ def test_the_decoded_pairing_is_what_the_codec_decodes_and_each_pairing_lines_up
     assert torch.allclose(outs["true"][:, steady], 0.75 * ref[:, steady], atol=1e-4)
 
 
+def test_a_carried_head_is_probed_through_the_phase_it_settled_on():
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(TINY_CODEC, phase_head="carried")
+    codec = perturbed(Codec(cfg), scale=0.02)
+    wave = 0.3 * torch.randn(1, cfg.sample_rate)
+    outs = pairings(codec, wave)
+    with torch.no_grad():
+        expected = codec.aligned(wave, codec.decode(codec.encode(wave)))[1]
+    assert torch.allclose(outs["decoded"], expected, atol=1e-5)
+    # and its phase is not the absolute head's: swapping that one in would give another sound
+    with torch.no_grad():
+        mag, phase, _, _ = codec.decoder_polar(codec.encode(wave))
+        absolute = codec.aligned(wave, codec.overlap_add(torch.polar(mag, phase))[0])[1]
+    assert (absolute - expected).abs().max() > 1e-3
+
+
 def test_a_codec_whose_frames_do_not_line_up_is_refused_with_the_reason():
     with pytest.raises(ValueError, match="decoder_delay 0"):
         pairings(Codec(UNDELAYED), torch.zeros(1, 8000))
