@@ -37,7 +37,7 @@ def cmd_train_codec(args) -> int:
                          adversarial=args.adversarial, absolute_phase=args.phase_loss,
                          periodicity=args.periodicity, harmonic_teacher=args.harmonic_teacher,
                          harmonic_duck=args.harmonic_duck, tones=args.tones, fine=args.fine, gate=args.gate,
-                         taught_advance=args.taught_advance,
+                         taught_advance=args.taught_advance, advance_peaks=args.advance_peaks,
                          device=device,
                          progress=ProgressBar("codec steps", args.steps, min_interval=2.0),
                          log=lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -109,5 +109,8 @@ def add_codec_command(train_sub) -> None:
     tc.add_argument("--taught-advance", action="store_true",
                     help="a carried head's advances learn from the input's own advance alone, the spectral losses "
                          "seeing them detached (a run started with it keeps it)")
+    tc.add_argument("--advance-peaks", action="store_true",
+                    help="a carried head's advances are taught at the input's partials alone, by a miss that keeps "
+                         "pulling when small (a run started with it keeps it)")
     tc.add_argument("--device", default="cpu", help=DEVICE_HELP)
     tc.set_defaults(func=cmd_train_codec)

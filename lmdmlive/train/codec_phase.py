@@ -15,20 +15,44 @@ import torch.nn.functional as F
 from ..model import Codec
 
 
-def advance_loss(heard: torch.Tensor, advance: torch.Tensor) -> torch.Tensor:
+def advance_loss(heard: torch.Tensor, advance: torch.Tensor, peaks: bool = False) -> torch.Tensor:
     """How far a carried head's per-bin phase advance is from the input's own, weighted by magnitude.
 
     Why taught directly: through the spectral losses alone a frequency is a needle in a
     landscape of ripples (an advance that is off by a little and one that is off by a lot
     look the same after overlap-add), and the head did not find it (docs/dev/codec.md).
     `heard` comes from heard_frames; 1 - cos is blind to wrapping.
+
+    `peaks` counts only the input's partials (peak_bins) and measures the miss as a chord,
+    |e^{ia} - e^{ib}|, which keeps pulling as the miss gets small where 1 - cos flattens: a
+    phase carried along a partial is only as right as the advance at its peak, and a few hertz
+    off there is the pitch that was lost (docs/dev/codec.md, "The phase at the peaks").
     """
     frames = min(advance.shape[1], heard.shape[1])
     now, before = heard[:, 1:frames], heard[:, :frames - 1]
-    heard = torch.angle(now) - torch.angle(before)
+    turned = torch.angle(now) - torch.angle(before)
     weight = torch.sqrt(now.abs() * before.abs())
-    miss = 1 - torch.cos(advance[:, 1:frames] - heard)
+    gap = advance[:, 1:frames] - turned
+    if peaks:
+        weight = weight * peak_bins(now.abs())
+        miss = 2 * torch.sin(0.5 * gap).abs()
+    else:
+        miss = 1 - torch.cos(gap)
     return (weight * miss).sum() / weight.sum().clamp_min(1e-8)
+
+
+PEAK_FLOOR = 0.03
+"""A peak counts from this share of its frame's loudest bin up (-30 dB): below it the partials of real mixes are
+lost under their louder neighbours' side lobes, and the advance there is noise's."""
+
+
+def peak_bins(mag: torch.Tensor) -> torch.Tensor:
+    """1 at each frame's local maxima of magnitude (B, F, bins) above PEAK_FLOOR and at the bins either side
+    (a decoded peak may land one bin off the input's), else 0."""
+    left = F.pad(mag[..., :-1], (1, 0), value=-1.0)
+    right = F.pad(mag[..., 1:], (0, 1), value=-1.0)
+    peak = ((mag > left) & (mag >= right) & (mag > PEAK_FLOOR * mag.amax(-1, keepdim=True))).float()
+    return F.max_pool1d(peak.reshape(-1, 1, mag.shape[-1]), 3, stride=1, padding=1).reshape(mag.shape)
 
 
 def heard_frames(codec: Codec, wave: torch.Tensor, frames: int | None = None) -> torch.Tensor:

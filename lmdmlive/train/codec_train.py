@@ -47,13 +47,14 @@ def codec_losses(codec: Codec, wave: torch.Tensor, sample: bool = True) -> dict[
 
 def reconstruction_losses(codec: Codec, wave: torch.Tensor, sample: bool = True, absolute_phase: bool = False,
                           periodicity: float = 0.0, harmonic_teacher: bool = False, fine: float = 0.0,
-                          gate: float = 0.0):
+                          gate: float = 0.0, advance_peaks: bool = False):
     """(losses, reconstructed audio): the adversary needs the audio as well as the distances.
 
     A carried head is always taught its advance and its output's turns; `absolute_phase` also
     scores an absolute head's turns (phase_loss), which the spectral losses leave free.
     `periodicity` weighs codec_pitch.periodicity_loss, `fine` spectral.fine_stft_distance and `gate`
-    codec_phase.gate_loss (a carried head's; none is computed at 0). `harmonic_teacher` makes a
+    codec_phase.gate_loss (a carried head's; none is computed at 0). `advance_peaks` teaches the
+    advances at the input's partials alone (codec_phase.advance_loss). `harmonic_teacher` makes a
     harmonic branch play the tracker's f0 where it hears one (teacher forcing)."""
     cfg = codec.cfg
     mean, logvar = codec.encode_stats(wave)
@@ -75,7 +76,7 @@ def reconstruction_losses(codec: Codec, wave: torch.Tensor, sample: bool = True,
         or (gate > 0 and gates is not None)
     heard = heard_frames(codec, wave) if needs_heard else None     # one STFT of the batch for every phase term
     if advance is not None:
-        losses["advance"] = advance_loss(heard, advance)
+        losses["advance"] = advance_loss(heard, advance, peaks=advance_peaks)
         losses["loss"] = losses["loss"] + ADVANCE_WEIGHT * losses["advance"]
     if phasors is not None and (advance is not None or absolute_phase):
         losses["phase"] = phase_loss(heard, phasors)
@@ -186,7 +187,7 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
                 adversarial: bool = False, absolute_phase: bool = False, periodicity: float | None = None,
                 harmonic_teacher: float | None = None, harmonic_duck: float | None = None, tones: float | None = None,
                 fine: float | None = None, gate: float | None = None, taught_advance: bool = False,
-                device: str = "cpu", progress=None, log=print) -> dict:
+                advance_peaks: bool = False, device: str = "cpu", progress=None, log=print) -> dict:
     """Train (or go on training) the codec in `run`.
 
     `config` None means the run's own (a resumed run keeps the shape it was made with),
@@ -205,7 +206,8 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
     `tones` is the share of training crops that are a tone (CropSampler); a resumed run keeps its own,
     and so do `fine` and `gate`, the weights of reconstruction_losses' terms of those names.
     `taught_advance` lets a carried head's advances learn from their own term alone
-    (Codec.taught_advance); a run started with it goes on with it.
+    (Codec.taught_advance); a run started with it goes on with it, and so does one started with
+    `advance_peaks` (reconstruction_losses).
     `device` is cpu or cuda (train/device.py); crops are read on the CPU and moved.
     """
     where = training_device(device)
@@ -226,7 +228,11 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
     fine = _kept(run, saved, "fine", fine, "fine distance weight", log)
     gate = _kept(run, saved, "gate", gate, "gate weight", log)
     taught_advance = taught_advance or bool(saved.get("taught_advance"))
-    for asked, option in ((gate > 0, "--gate"), (taught_advance, "--taught-advance")):
+    if advance_peaks and saved and not saved.get("advance_peaks"):
+        log(f"{run}: its advances are taught at the input's partials alone from this step on")
+    advance_peaks = advance_peaks or bool(saved.get("advance_peaks"))
+    for asked, option in ((gate > 0, "--gate"), (taught_advance, "--taught-advance"),
+                          (advance_peaks, "--advance-peaks")):
         if asked and config.phase_head != "carried":
             raise ValueError(f"{run}: {option} is for a carried phase head; this codec's head is "
                              f"{config.phase_head} (add --phase-head carried)")
@@ -279,7 +285,7 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
     state_meta = {"config": config.to_dict(), "seed": seed, "freeze_encoder": freeze_encoder,
                   "absolute_phase": absolute_phase, "periodicity": periodicity, "harmonic_teacher": harmonic_teacher,
                   "tones": tones, "fine": fine, "gate": gate,
-                  "taught_advance": taught_advance}
+                  "taught_advance": taught_advance, "advance_peaks": advance_peaks}
     codec.train()
     t0 = time.monotonic()
     while step < steps and (deadline is None or time.monotonic() < deadline):
@@ -292,7 +298,7 @@ def train_codec(corpus: Path, run: Path, *, steps: int, minutes: float | None, b
             teach = harmonic_teacher > 0 and random.Random(seed * 1_000_003 + step).random() < harmonic_teacher
             losses, recon = reconstruction_losses(codec, wave, absolute_phase=absolute_phase,
                                                  periodicity=periodicity, harmonic_teacher=teach, fine=fine,
-                                                 gate=gate)
+                                                 gate=gate, advance_peaks=advance_peaks)
         if adversary is not None:
             real, fake = wave[:ADV_ITEMS], recon[:ADV_ITEMS]
             d_opt.zero_grad(set_to_none=True)
