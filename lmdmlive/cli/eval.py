@@ -174,6 +174,7 @@ def cmd_eval_drift(args) -> int:
 
 
 def cmd_eval_codec(args) -> int:
+    import dataclasses
     import json
     from pathlib import Path
 
@@ -183,11 +184,17 @@ def cmd_eval_codec(args) -> int:
     from ..train.codec_eval import OPUS_KBPS, evaluate_codec
 
     codec = load_codec(args.codec or DEFAULT_CODEC)
+    if args.phase_lock:
+        if codec.cfg.phase_head != "carried":
+            print(f"lmdmlive: --phase-lock plays a carried phase head's advances; {args.codec or DEFAULT_CODEC} "
+                  f"has an {codec.cfg.phase_head} head", file=sys.stderr)
+            return 2
+        codec.cfg = dataclasses.replace(codec.cfg, phase_lock=True)
     if not args.float32:
         enable_bf16(codec)
     result = evaluate_codec(codec, Path(args.corpus), clips=args.clips, seconds=args.seconds, plot=args.plot,
                             split=args.split, source=args.source)
-    result["bf16"] = uses_bf16(codec)
+    result["bf16"], result["phase_lock"] = uses_bf16(codec), codec.cfg.phase_lock
     print(f"{'metric':<16} {'codec':>10} {'opus 24k':>10}")
     for key in ("mel_l1", "mel_l1_loud", "mel_l1_quiet", "stft_distance", "si_sdr", "pitch_acc", "pitch_acc_bass",
                 "pitch_acc_above", "voicing_kept"):
@@ -246,6 +253,8 @@ def add_eval_commands(sub) -> None:
     ec.add_argument("--clips", type=bounded(int, 1, 10000, "a number of clips"), default=24)
     ec.add_argument("--seconds", type=bounded(float, 1, 600, "seconds from 1 to 600"), default=8.0)
     ec.add_argument("--float32", action="store_true", help=CODEC_FLOAT32_HELP)
+    ec.add_argument("--phase-lock", action="store_true",
+                    help="decode a carried phase head by peak-tracked locking, whatever its checkpoint says")
     ec.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
     ec.add_argument("--plot", default=None, metavar="PNG", help="also save spectrograms (original, codec, Opus)")
     ec.add_argument("--split", choices=EVAL_SPLITS, default="test", help=SPLIT_HELP)

@@ -18,7 +18,9 @@ same phase every frame, so a sustained partial comes out as a smear on the 25 Hz
 at a fraction of its level. A "carried" head keeps each bin's phase as streaming state:
 every frame it turns the carried phase by a predicted advance (the bin's own plus up to
 two bins' worth of offset) and blends it, by a learned gate, with the absolute head's
-phase, which still places onsets where the carried phase knows nothing.
+phase, which still places onsets where the carried phase knows nothing. With `phase_lock`
+the same advances are played by peak-tracked locking instead (codec_lock.py), which keeps
+the bins of each partial turning together.
 
 Delay (`decoder_delay`). Encoder frame f spans the n_fft samples that end where latent
 frame f / upsample's audio ends, but decoder frame f is overlap-added over the n_fft
@@ -49,6 +51,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .codec_harmonic import HarmonicBranch
+from .codec_lock import locked_phasors
 from .config import CodecConfig
 
 CARRY_GATE_START = 0.0
@@ -289,7 +292,13 @@ class Codec(nn.Module):
         conv_states, carry, turning, partials = state if state is not None else (None, None, None, None)
         mag, phase, h, conv_states = self.decoder_polar(z, conv_states)
         carried = None
-        if self.cfg.phase_head == "carried":
+        if self.cfg.phase_lock:
+            offset, _ = self.dec_phase(h).float().chunk(2, dim=-1)
+            advance = self.bin_advance + math.pi * torch.tanh(offset)
+            unit, turning = locked_phasors(mag, advance.detach() if self.taught_advance else advance, turning)
+            carried = (advance, unit, None)
+            spec = mag * unit
+        elif self.cfg.phase_head == "carried":
             unit, turning, advance, gate = self._carried_phase(h, phase, turning)
             carried = (advance, unit, gate)
             spec = mag * unit

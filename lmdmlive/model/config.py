@@ -50,6 +50,7 @@ class CodecConfig:
     decoder_delay: int = 0        # STFT hops the decoded audio trails its input (codec.py, "Delay")
     encoder_phase: bool = False   # the encoder also reads each bin's phase advance (codec.py, "Encoder")
     harmonics: int = 0            # partials of a harmonic branch beside the decoder (codec_harmonic.py); 0: none
+    phase_lock: bool = False      # a carried head's advances played by peak-tracked locking (codec_lock.py)
 
     @property
     def hop(self) -> int:
@@ -84,6 +85,9 @@ class CodecConfig:
                               f"got {self.decoder_delay}")
         if self.phase_head not in PHASE_HEADS:
             raise ConfigError(f"{where}: phase_head must be one of {PHASE_HEADS}, got {self.phase_head!r}")
+        if self.phase_lock and self.phase_head != "carried":
+            raise ConfigError(f"{where}: phase_lock plays a carried head's advances; this phase_head is "
+                              f"{self.phase_head!r}")
         if not 0 <= self.harmonics <= 64:
             raise ConfigError(f"{where}: harmonics must be 0 (no harmonic branch) to 64, got {self.harmonics}")
 
