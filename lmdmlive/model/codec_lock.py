@@ -60,8 +60,9 @@ def _locked_numpy(near: torch.Tensor, lobe: torch.Tensor, advance: torch.Tensor,
     nn_, ln, an = near.numpy(), lobe.float().numpy(), advance.float().numpy()
     ph = phase.float().numpy().copy()
     out = np.empty(an.shape, dtype=np.float32)
+    rows = np.arange(an.shape[0])[:, None]
     for t in range(an.shape[1]):
-        ph = np.take_along_axis(ph + an[:, t], nn_[:, t], axis=-1) + ln[:, t]
+        ph = (ph + an[:, t])[rows, nn_[:, t]] + ln[:, t]
         ph = np.remainder(ph + np.pi, 2 * np.pi) - np.pi
         out[:, t] = ph
     unit = torch.polar(torch.ones(out.shape), torch.from_numpy(out))
