@@ -21,13 +21,18 @@ import torch
 import torch.nn.functional as F
 
 
+def local_peaks(mag: torch.Tensor) -> torch.Tensor:
+    """True at each frame's local maxima of magnitude (B, F, bins): above the bin below, at least the bin above."""
+    left = F.pad(mag[..., :-1], (1, 0), value=-1.0)
+    right = F.pad(mag[..., 1:], (0, 1), value=-1.0)
+    return (mag > left) & (mag >= right)
+
+
 def nearest_peak(mag: torch.Tensor) -> torch.Tensor:
     """Per frame and bin of magnitudes (B, F, bins), the index of the frame's nearest local maximum (the lower
     one on a tie). A frame with no maximum (all equal, as in digital silence) names its first bin."""
     bins = mag.shape[-1]
-    left = F.pad(mag[..., :-1], (1, 0), value=-1.0)
-    right = F.pad(mag[..., 1:], (0, 1), value=-1.0)
-    peak = (mag > left) & (mag >= right)
+    peak = local_peaks(mag)
     k = torch.arange(bins, device=mag.device).expand_as(mag)
     far = 2 * bins
     before = torch.where(peak, k, torch.full_like(k, -far)).cummax(-1).values

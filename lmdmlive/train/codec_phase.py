@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ..model import Codec
+from ..model.codec_lock import local_peaks
 
 
 def advance_loss(heard: torch.Tensor, advance: torch.Tensor, peaks: bool = False) -> torch.Tensor:
@@ -49,9 +50,7 @@ lost under their louder neighbours' side lobes, and the advance there is noise's
 def peak_bins(mag: torch.Tensor) -> torch.Tensor:
     """1 at each frame's local maxima of magnitude (B, F, bins) above PEAK_FLOOR and at the bins either side
     (a decoded peak may land one bin off the input's), else 0."""
-    left = F.pad(mag[..., :-1], (1, 0), value=-1.0)
-    right = F.pad(mag[..., 1:], (0, 1), value=-1.0)
-    peak = ((mag > left) & (mag >= right) & (mag > PEAK_FLOOR * mag.amax(-1, keepdim=True))).float()
+    peak = (local_peaks(mag) & (mag > PEAK_FLOOR * mag.amax(-1, keepdim=True))).float()
     return F.max_pool1d(peak.reshape(-1, 1, mag.shape[-1]), 3, stride=1, padding=1).reshape(mag.shape)
 
 
