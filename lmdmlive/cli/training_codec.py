@@ -24,7 +24,8 @@ def cmd_train_codec(args) -> int:
 
     shape = {k: v for k, v in (("latent_dim", args.latent_dim), ("phase_head", args.phase_head),
                                ("decoder_delay", args.decoder_delay), ("harmonics", args.harmonics),
-                               ("encoder_phase", True if args.encoder_phase else None)) if v is not None}
+                               ("encoder_phase", True if args.encoder_phase else None),
+                               ("phase_lock", True if args.phase_lock else None)) if v is not None}
     base = (saved_config(Path(args.run)) or (init_config(Path(args.init)) if args.init else None)) if shape else None
     if base is not None:
         config = dataclasses.replace(base, **shape)     # the run's (or --init's) shape, with these changed
@@ -77,6 +78,9 @@ def add_codec_command(train_sub) -> None:
     tc.add_argument("--harmonics", type=bounded(int, 0, 64, "a number of partials"), default=None,
                     help="a harmonic branch beside the decoder with this many partials, its phases carried "
                          "(model/codec_harmonic.py; with --init it starts silent; 0: none)")
+    tc.add_argument("--phase-lock", action="store_true",
+                    help="a carried head's advances are played by peak-tracked locking, in training and in the "
+                         "export (model/codec_lock.py; with --init, a carried codec's decoder takes it on)")
     tc.add_argument("--decoder-delay", type=bounded(int, 0, 3, "a number of STFT hops"), default=None,
                     help="STFT hops the decoded audio trails its input (0-3; default 0): at 3 no decoder frame "
                          "reaches past what its latent heard, for 30 ms of latency (docs/dev/codec.md)")

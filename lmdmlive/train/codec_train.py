@@ -160,7 +160,7 @@ def _kept(run: Path, saved: dict, key: str, asked: float | None, what: str, log)
     return float(asked)
 
 
-DECODER_ONLY_FIELDS = ("phase_head", "decoder_delay", "harmonics")
+DECODER_ONLY_FIELDS = ("phase_head", "decoder_delay", "harmonics", "phase_lock")
 """Config fields a run may change from its --init codec: they shape the decoder's output, not its tensors'
 meaning, so the encoder (and every latent made with it) carries over."""
 

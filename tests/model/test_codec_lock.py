@@ -96,3 +96,23 @@ def test_eval_codec_phase_lock_measures_a_carried_head_locked_and_refuses_an_abs
         results[flags] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert results[()]["phase_lock"] is False and results[("--phase-lock",)]["phase_lock"] is True
     assert results[()]["mel_l1"] != results[("--phase-lock",)]["mel_l1"]
+
+
+def test_a_carried_codec_takes_on_the_lock_from_its_init_and_its_magnitudes_learn_under_it(tmp_path):
+    from lmdmlive.model import load_codec, save_checkpoint
+    from lmdmlive.train.codec_train import reconstruction_losses, train_codec
+    from tests.train.test_codec_training import _tone_corpus
+    corpus = _tone_corpus(tmp_path / "corpus")
+    save_checkpoint(perturbed(Codec(TINY)), TINY, tmp_path / "start", "codec", extra={"steps": 10})
+    locked = dataclasses.replace(TINY, phase_lock=True)
+    r = train_codec(corpus, tmp_path / "run", steps=14, minutes=None, batch=2, config=locked, init=tmp_path / "start",
+                    freeze_encoder=True, taught_advance=True, advance_peaks=True, export=tmp_path / "out",
+                    save_every=2, log=lambda m: None)
+    assert r["step"] == 14 and load_codec(tmp_path / "out").cfg.phase_lock is True
+    codec = Codec(locked).train()
+    codec.taught_advance = True
+    wave = 0.3 * torch.sin(2 * math.pi * 141.0 * torch.arange(4800) / SR)[None]
+    losses, _ = reconstruction_losses(codec, wave)
+    losses["mel_l1"].backward()
+    assert codec.dec_out.weight.grad.abs().sum() > 0            # the magnitudes hear the locked phase
+    assert codec.dec_phase.weight.grad is None or codec.dec_phase.weight.grad.abs().sum() == 0
