@@ -78,7 +78,8 @@ def reconstruction_losses(codec: Codec, wave: torch.Tensor, sample: bool = True,
     if advance is not None:
         losses["advance"] = advance_loss(heard, advance, peaks=advance_peaks)
         losses["loss"] = losses["loss"] + ADVANCE_WEIGHT * losses["advance"]
-    if phasors is not None and (advance is not None or absolute_phase):
+    # a locked decode of taught advances builds its phasors from detached advances: nothing learns from the term
+    if phasors is not None and phasors.requires_grad and (advance is not None or absolute_phase):
         losses["phase"] = phase_loss(heard, phasors)
         losses["loss"] = losses["loss"] + PHASE_WEIGHT * losses["phase"]
     if named is not None:                  # a harmonic branch: taught the input's note, voicing and partials

@@ -113,6 +113,7 @@ def test_a_carried_codec_takes_on_the_lock_from_its_init_and_its_magnitudes_lear
     codec.taught_advance = True
     wave = 0.3 * torch.sin(2 * math.pi * 141.0 * torch.arange(4800) / SR)[None]
     losses, _ = reconstruction_losses(codec, wave)
+    assert "advance" in losses and "phase" not in losses     # phasors of detached advances teach nothing
     losses["mel_l1"].backward()
     assert codec.dec_out.weight.grad.abs().sum() > 0            # the magnitudes hear the locked phase
     assert codec.dec_phase.weight.grad is None or codec.dec_phase.weight.grad.abs().sum() == 0
