@@ -153,6 +153,12 @@ class _Stack(nn.Module):
         return x, new
 
 
+def _first_half(linear: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """The first half of a projection's outputs, without computing the second half."""
+    half = linear.out_features // 2
+    return F.linear(x, linear.weight[:half], linear.bias[:half])
+
+
 class Codec(nn.Module):
     def __init__(self, cfg: CodecConfig):
         super().__init__()
@@ -261,15 +267,20 @@ class Codec(nn.Module):
             out.append(p)
         return torch.stack(out, dim=1), p, advance, g
 
-    def decoder_polar(self, z: torch.Tensor, conv_states=None):
+    def decoder_polar(self, z: torch.Tensor, conv_states=None, with_phase: bool = True):
         """The decoder before its phase is settled: per STFT frame the magnitude and the absolute head's phase
         (B, F, bins), its hidden state h (B, F, channels) and the convolutions' state to go on from.
-        Apart from decoding, it lets a probe pair these magnitudes with another phase (train/codec_probe.py)."""
+        Apart from decoding, it lets a probe pair these magnitudes with another phase (train/codec_probe.py).
+        Without `with_phase` the absolute phase is None and its half of the projection is never computed:
+        a locked decode does not read it."""
         cfg = self.cfg
         B, T, _ = z.shape
         x = self.dec_in(z).reshape(B, T * cfg.upsample, cfg.channels)            # (B, F, C)
         x, conv_states = self.dec_stack(x, conv_states)
         h = self.dec_norm(x)
+        if not with_phase:
+            logmag = _first_half(self.dec_out, h).float()
+            return torch.exp(logmag.clamp(max=8.0)), None, h, conv_states
         logmag, phase = self.dec_out(h).float().chunk(2, dim=-1)     # float: polar and the FFT under autocast
         return torch.exp(logmag.clamp(max=8.0)), phase, h, conv_states
 
@@ -290,10 +301,10 @@ class Codec(nn.Module):
         """One stretch of the decoder: audio, the state to go on from, a carried head's (advance, phasors, gate)
         (or None) and what a harmonic branch named (or None). `f0_taught`: HarmonicBranch.spectrum."""
         conv_states, carry, turning, partials = state if state is not None else (None, None, None, None)
-        mag, phase, h, conv_states = self.decoder_polar(z, conv_states)
+        mag, phase, h, conv_states = self.decoder_polar(z, conv_states, with_phase=not self.cfg.phase_lock)
         carried = None
         if self.cfg.phase_lock:
-            offset, _ = self.dec_phase(h).float().chunk(2, dim=-1)
+            offset = _first_half(self.dec_phase, h).float()     # the gates are not read under the lock
             advance = self.bin_advance + math.pi * torch.tanh(offset)
             unit, turning = locked_phasors(mag, advance.detach() if self.taught_advance else advance, turning)
             carried = (advance, unit, None)

@@ -72,6 +72,22 @@ def test_a_locked_stream_plays_the_whole_decode_and_the_training_path_the_playin
     assert out.gate is None and out.advance is not None
 
 
+def test_a_locked_decode_plays_what_the_whole_projections_give_without_the_halves_it_does_not_read():
+    codec = perturbed(Codec(dataclasses.replace(TINY, phase_lock=True)), scale=0.05)
+    z = torch.randn(1, 12, TINY.latent_dim, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        mag, phase, h, _ = codec.decoder_polar(z)
+        lean, no_phase, _, _ = codec.decoder_polar(z, with_phase=False)
+        offset = codec.dec_phase(h).chunk(2, dim=-1)[0]
+        advance = codec.bin_advance + math.pi * torch.tanh(offset)
+        unit, _ = locked_phasors(mag, advance, None)
+        expected, _ = codec.overlap_add(mag * unit)
+        played = codec.decode(z)
+    assert no_phase is None and phase is not None
+    assert torch.allclose(lean, mag, atol=1e-6)
+    assert torch.allclose(played, expected, atol=1e-5)
+
+
 def test_phase_lock_needs_a_carried_head():
     with pytest.raises(ConfigError, match="phase_lock plays a carried head"):
         dataclasses.replace(TINY, phase_head="absolute", phase_lock=True).validate()
