@@ -1,10 +1,13 @@
 """How an LMDM state from an older or narrower model starts a newer or wider one.
 
-Two ways a trained model meets a config it was not made for, both of which keep what it
-computes: inputs added after it was trained (the pitch encoding) start at zero, and a
-codec with more latent channels widens its latent-channel tensors.
+Three ways a trained model meets a config it was not made for, all of which keep what it
+computes: inputs added after it was trained (the pitch encoding) start at zero, a codec
+with more latent channels widens its latent-channel tensors, and a deeper config stacks
+new blocks on top that add nothing until trained.
 """
 from __future__ import annotations
+
+import re
 
 import torch
 
@@ -49,13 +52,43 @@ def widened_latents(state: dict, fresh: dict) -> dict:
     return out
 
 
+SILENT_OUTPUTS = ("attn.proj.", "mlp.2.")
+"""A block's parameters that write into the residual stream; at zero the block passes its input on."""
+
+
+def state_depth(state: dict) -> int:
+    """How many transformer blocks a state holds."""
+    return 1 + max((int(m.group(1)) for k in state if (m := re.match(r"blocks\.(\d+)\.", k))), default=-1)
+
+
+def deepened(state: dict, fresh: dict) -> dict:
+    """`state` with the blocks `fresh` has beyond its own depth taken from `fresh`, their
+    residual outputs set to zero.
+
+    Why: a deeper model measured against the one it grew from should start where that one
+    is, not from scratch (two cores cannot train a model twice). A new block on top whose
+    attention and MLP outputs are zero leaves the stream as it was, so the grown model plays
+    exactly what the shallower one did; its inner weights keep `fresh`'s random start, so the
+    outputs' gradients are not zero and the block starts learning at the first step."""
+    old, new = state_depth(state), state_depth(fresh)
+    if new <= old or old == 0:
+        return state
+    out = dict(state)
+    for key, value in fresh.items():
+        m = re.match(r"blocks\.(\d+)\.(.*)", key)
+        if m and int(m.group(1)) >= old:
+            out[key] = torch.zeros_like(value) if m.group(2).startswith(SILENT_OUTPUTS) else value.clone()
+    return out
+
+
 def grown_state(fresh: dict, state: dict) -> tuple[dict, list[str]]:
     """(`state` made loadable into a model whose own state is `fresh`, the names started at zero).
 
     Inputs added later start at zero, so the grown model computes exactly what the older
     one did until training teaches it to use them; a state made for fewer latent channels
-    is widened (widened_latents). Anything else that differs is an error."""
-    state = widened_latents(state, fresh)
+    is widened (widened_latents); a state with fewer blocks gets silent ones on top (deepened),
+    which learn at the rate of the rest. Anything else that differs is an error."""
+    state = deepened(widened_latents(state, fresh), fresh)
     for key in sorted(set(state) & set(fresh)):
         if state[key].shape != fresh[key].shape:
             raise ValueError(f"{key}: the state's {tuple(state[key].shape)} does not fit the model's "

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 
 from ..model import LMDM, LMDMConfig, save_checkpoint
 from ..model.checkpoint import read_card
+from ..model.lmdm_growth import state_depth
 from .device import autocast, to_device, training_device
 from .latents import LatentSplit, build_store, store_dir
 from .lmdm_data import WindowSampler
@@ -298,7 +299,8 @@ def _init_from(pair: Pair, init: Path, config: LMDMConfig, log) -> list[str]:
 
     The source may predate inputs this config adds (`LMDM.load_grown`): those start at
     zero, and their parameter names are returned. It may have been trained on a narrower
-    codec's latents: its channels are widened (`model.lmdm_growth.widened_latents`).
+    codec's latents: its channels are widened (`model.lmdm_growth.widened_latents`). It may
+    be shallower than the config: silent blocks go on top (`model.lmdm_growth.deepened`).
     """
     init = Path(init)
     if init.is_dir():
@@ -312,12 +314,14 @@ def _init_from(pair: Pair, init: Path, config: LMDMConfig, log) -> list[str]:
         from ..model.checkpoint import load_checkpoint
         state = load_checkpoint(init, "lmdm", LMDMConfig, LMDM)[0].state_dict()
     narrow = state["in_proj.weight"].shape[1] if "in_proj.weight" in state else config.latent_dim
+    depth = state_depth(state)
     grown = pair.model.load_grown(state)
     pair.ema.load_grown(state)
     log(f"starting from {init}" + (f"; new inputs start at zero: {sorted({k.rsplit('.', 1)[0] for k in grown})}"
                                    if grown else "")
         + (f"; latent channels widened from {narrow} to {config.latent_dim}, the new ones read and predicted "
-           "as zero until trained" if narrow != config.latent_dim else ""))
+           "as zero until trained" if narrow != config.latent_dim else "")
+        + (f"; {config.n_layers - depth} silent blocks stacked on its {depth}" if config.n_layers > depth else ""))
     return grown
 
 

@@ -51,3 +51,26 @@ def test_a_state_of_another_size_names_what_does_not_fit():
     other = LMDM(LMDMConfig(**{**TINY, "d_model": 16}, latent_dim=4))
     with pytest.raises(ValueError, match="does not fit the model's"):
         LMDM(LMDMConfig(**TINY, latent_dim=4)).load_grown(other.state_dict())
+
+
+def test_a_deeper_model_grown_from_a_shallow_one_plays_the_same_and_its_new_blocks_learn():
+    shallow = _trained(4)
+    deep = LMDM(LMDMConfig(**{**TINY, "n_layers": 3}, latent_dim=4))
+    assert deep.load_grown(shallow.state_dict()) == []
+    for name in ("attn.proj.weight", "mlp.2.bias"):
+        assert not deep.state_dict()[f"blocks.1.{name}"].any() and not deep.state_dict()[f"blocks.2.{name}"].any()
+    assert deep.state_dict()["blocks.2.attn.qkv.weight"].std() > 0      # inner weights keep a random start
+    g = torch.Generator().manual_seed(1)
+    ctx, x, t = torch.randn(1, 8, 4, generator=g), torch.randn(1, 4, 4, generator=g), torch.tensor([0.5])
+    with torch.no_grad():
+        before = shallow.forward_naive(ctx, x, t, Conditions())
+    after = deep.forward_naive(ctx, x, t, Conditions())
+    assert torch.allclose(after, before, atol=1e-6)
+    after.square().mean().backward()
+    assert deep.blocks[2].attn.proj.weight.grad.abs().sum() > 0 and deep.blocks[2].mlp[2].weight.grad.abs().sum() > 0
+
+
+def test_a_deeper_state_does_not_load_into_a_shallower_model():
+    deep = LMDM(LMDMConfig(**{**TINY, "n_layers": 2}, latent_dim=4))
+    with pytest.raises(ValueError, match="unexpected"):
+        LMDM(LMDMConfig(**TINY, latent_dim=4)).load_grown(deep.state_dict())
