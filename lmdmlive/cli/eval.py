@@ -22,7 +22,7 @@ def cmd_eval_model(args) -> int:
                                  DEFAULT_STEPS, load_default)
     from ..model.text_encoder import shared_text_encoder
     from ..progress import ProgressBar
-    from ..model.generate import CONTROL_GUIDANCE, SKETCH_GUIDANCE
+    from ..model.generate import CONTROL_GUIDANCE, PITCH_GUIDANCE, SKETCH_GUIDANCE
     from ..train.eval_gen import load_judges
     from ..train.eval_model import evaluate_model
 
@@ -32,12 +32,13 @@ def cmd_eval_model(args) -> int:
     guidance = DEFAULT_GUIDANCE if args.guidance is None else args.guidance
     control_guidance = CONTROL_GUIDANCE if args.control_guidance is None else args.control_guidance
     sketch_guidance = SKETCH_GUIDANCE if args.sketch_guidance is None else args.sketch_guidance
+    pitch_guidance = PITCH_GUIDANCE if args.pitch_guidance is None else args.pitch_guidance
     embed = shared_text_encoder().embed
     control_clips = args.control_clips if args.control_clips is not None else (4 if args.quick else 8)
     r = evaluate_model(bundle.lmdm, bundle.codec, Path(args.corpus), Path(args.codec or DEFAULT_CODEC), judges,
                        lambda text: embed([text]), split=args.split, clips=8 if args.quick else 16,
                        control_guidance=control_guidance, control_clips=control_clips, steps=steps,
-                       guidance=guidance, sketch_guidance=sketch_guidance, seed=args.seed, source=args.source,
+                       guidance=guidance, sketch_guidance=sketch_guidance, pitch_guidance=pitch_guidance, seed=args.seed, source=args.source,
                        progress=ProgressBar("eval generations", 1, min_interval=2.0))
     r["rtf"] = measure_rtf(bundle.lmdm, bundle.codec, steps, guidance, 6 if args.quick else 24) if not args.no_rtf \
         else float("nan")
@@ -59,12 +60,15 @@ def cmd_eval_model(args) -> int:
     print(f"{'metric':<24} {'value':>8}  target")
     for name, value, target in rows:
         print(f"{name:<24} {value:>8.3f}  {target}")
+    bands = [f"{band} {got['pitch_acc']:.3f} (codec {r['pitch_acc_by_register_codec'][band]['pitch_acc']:.3f}, "
+             f"{got['frames']} frames)" for band, got in r["pitch_acc_by_register"].items() if got["frames"]]
+    print("pitch_acc by requested register: " + "; ".join(bands))
     which = "" if r["source"] == "all" else f"{r['source']} "
     print(f"(split {r['split']}: {r['clips']} {which}prompting clips of {r['seconds']:.2f} s, "
           f"{r['fad_windows']} windows "
           f"each from {r['reference_clips']} reference and {r['floor_clips']} floor clips; seed {r['seed']}, "
           f"steps {steps}, guidance {guidance}, "
-          f"control guidance {control_guidance}, sketch guidance {sketch_guidance}, "
+          f"control guidance {control_guidance}, sketch guidance {sketch_guidance}, pitch guidance {pitch_guidance}, "
           f"weights: {r['weights']})")
     if args.json:
         print(json.dumps(r))
@@ -282,6 +286,8 @@ def add_eval_commands(sub) -> None:
                          "(default 24; equal to --guidance: plain guidance)")
     em.add_argument("--sketch-guidance", type=control_guidance_arg, default=None,
                     help="the sketch's own guidance scale (default 4; equal to --guidance: plain guidance)")
+    em.add_argument("--pitch-guidance", type=control_guidance_arg, default=None,
+                    help="the pitch lane's own scale on top of the sketch's (default: the sketch's, no extra branch)")
     em.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
     em.add_argument("--float32", action="store_true", help=FLOAT32_HELP)
     em.add_argument("--split", choices=EVAL_SPLITS, default="test", help=SPLIT_HELP)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 
 from .conditioning import Conditions
+from .config import SKETCH_CURVES
 from .kv_cache import BlockCache
 from .lmdm import LMDM
 from .sampler import block_noise, guided_layers, sample_euler, sample_pingpong, timesteps
@@ -16,24 +17,39 @@ CONTROL_GUIDANCE = 24.0
 """Default scale of the arrangement controls' own guidance term (`guided_layers`)."""
 SKETCH_GUIDANCE = 4.0
 """Default scale of the sketch's own guidance term (`guided_layers`), measured in docs/dev/model-core.md."""
+PITCH_GUIDANCE: float | None = None
+"""Default scale of the pitch lane's own term on top of the sketch's; None: the sketch's scale (no branch)."""
+PITCH_LANE = "sketch_mask:pitch"
+"""The layer name of the pitch lane alone: the pitch column of `sketch_mask`."""
+_PITCH = SKETCH_CURVES.index("pitch")
 
 
 def _given(mask: torch.Tensor | None) -> bool:
     return mask is not None and bool((mask > 0).any())
 
 
+def _pitch_given(cond: Conditions) -> bool:
+    return cond.sketch_mask is not None and bool((cond.sketch_mask[..., _PITCH] > 0).any())
+
+
 def guidance_layers(cond: Conditions, guidance: float, control_guidance: float | None,
-                    sketch_guidance: float | None) -> list[tuple[tuple[str, ...], float]]:
+                    sketch_guidance: float | None,
+                    pitch_guidance: float | None = None) -> list[tuple[tuple[str, ...], float]]:
     """The layers of guidance for `cond`: (the masks a layer adds, its scale), first layer first.
 
     The first layer is the prompt and the input audio. The arrangement and the sketch
     follow as layers of their own when some stream sets them and their scale is given;
     a layer with the same scale as the one before merges into it (it is then plain
-    guidance, and costs no branch).
+    guidance, and costs no branch). The pitch lane can be a last layer of its own
+    (`pitch_guidance`): the sketch's scale trades pitch against loudness as a whole
+    (docs/dev/training.md), so pitch gets a scale that does not move the other lanes.
     """
     layers: list[tuple[tuple[str, ...], float]] = [((), guidance)]
-    for name, scale in (("arrangement_mask", control_guidance), ("sketch_mask", sketch_guidance)):
-        if scale is None or not _given(getattr(cond, name)):
+    pitch = pitch_guidance if sketch_guidance is not None else None
+    for name, scale, given in (("arrangement_mask", control_guidance, _given(cond.arrangement_mask)),
+                               ("sketch_mask", sketch_guidance, _given(cond.sketch_mask)),
+                               (PITCH_LANE, pitch, _pitch_given(cond))):
+        if scale is None or not given:
             continue
         if scale == layers[-1][1]:
             if len(layers) > 1:         # the first layer holds whatever no later layer names
@@ -51,7 +67,12 @@ def guidance_batch(cond: Conditions, model: LMDM, batch: int, layers) -> Conditi
     for k in range(len(layers) - 1, 0, -1):        # drop layer k: the last layer goes first
         fewer = Conditions(**vars(branches[-1]))
         for name in layers[k][0]:
-            setattr(fewer, name, torch.zeros_like(getattr(full, name)))
+            if name == PITCH_LANE:
+                mask = fewer.sketch_mask.clone()
+                mask[..., _PITCH] = 0.0
+                fewer.sketch_mask = mask
+            else:
+                setattr(fewer, name, torch.zeros_like(getattr(full, name)))
         branches.append(fewer)
     branches.append(Conditions().filled(model.cfg, batch, frames))
     return Conditions(**{name: torch.stack([getattr(b, name) for b in branches], dim=1).flatten(0, 1)
@@ -61,7 +82,7 @@ def guidance_batch(cond: Conditions, model: LMDM, batch: int, layers) -> Conditi
 @torch.no_grad()
 def generate_block(model: LMDM, caches: list[BlockCache], cond: Conditions, seeds: list[int], *,
                    steps: int = 4, guidance: float = 1.0, control_guidance: float | None = CONTROL_GUIDANCE,
-                   sketch_guidance: float | None = SKETCH_GUIDANCE,
+                   sketch_guidance: float | None = SKETCH_GUIDANCE, pitch_guidance: float | None = PITCH_GUIDANCE,
                    sampler: str = "euler", shift: float = 1.0, init: torch.Tensor | None = None,
                    strength: float = 1.0, append: bool = True) -> torch.Tensor:
     """The clean latents of the next block of every stream: (sum of cache batches, Bf, latent_dim).
@@ -71,6 +92,7 @@ def generate_block(model: LMDM, caches: list[BlockCache], cond: Conditions, seed
     control_guidance: the arrangement controls' own scale (`guided_layers`), used
               when guidance is not 1 and some stream sets a control; None: plain guidance
     sketch_guidance: the sketch's own scale, the same way, when some stream sets a sketch
+    pitch_guidance: the pitch lane's own scale on top of the sketch's; None: the sketch's
     init, strength: start from `init` latents noised to level `strength` (0 returns
               `init` unchanged, 1 ignores it) -- the generative delay's partial noising
     append:   make the result the context of the next block. It is left pending in
@@ -90,6 +112,8 @@ def generate_block(model: LMDM, caches: list[BlockCache], cond: Conditions, seed
     if sketch_guidance is not None and (not (sketch_guidance == sketch_guidance)
                                         or not 0.0 <= sketch_guidance <= 40.0):
         raise ValueError(f"sketch_guidance must be a number from 0 to 40 or None, got {sketch_guidance!r}")
+    if pitch_guidance is not None and (not (pitch_guidance == pitch_guidance) or not 0.0 <= pitch_guidance <= 40.0):
+        raise ValueError(f"pitch_guidance must be a number from 0 to 40 or None, got {pitch_guidance!r}")
     if not (strength == strength) or not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength must be a number from 0 to 1, got {strength!r}")
     if len({c.pending is None for c in caches}) > 1:
@@ -115,7 +139,8 @@ def generate_block(model: LMDM, caches: list[BlockCache], cond: Conditions, seed
         x = noise
 
     # guidance 1 is the cheapest path, one branch: no layer is scaled then
-    layers = [] if guidance == 1.0 else guidance_layers(cond, guidance, control_guidance, sketch_guidance)
+    layers = [] if guidance == 1.0 else guidance_layers(cond, guidance, control_guidance, sketch_guidance,
+                                                            pitch_guidance)
     copies = len(layers) + 1 if layers else 1
     prefix = model.prefix(caches, copies)
     if copies == 1:

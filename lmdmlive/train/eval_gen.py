@@ -9,7 +9,7 @@ import torch
 
 from ..model import Conditions, generate_block, load_checkpoint
 from ..model.audio_prompt import AudioPromptEncoder, SmallModelConfig
-from ..model.generate import CONTROL_GUIDANCE, SKETCH_GUIDANCE
+from ..model.generate import CONTROL_GUIDANCE, PITCH_GUIDANCE, SKETCH_GUIDANCE
 from .audio_models import WINDOW, AttributeClassifier
 
 
@@ -34,14 +34,16 @@ def load_judges(classifier_path: Path, encoder_path: Path) -> Judges:
 @torch.no_grad()
 def generate(lmdm, codec, conds: list[Conditions], seed: int, steps: int, guidance: float,
              control_guidance: float | None = CONTROL_GUIDANCE,
-             sketch_guidance: float | None = SKETCH_GUIDANCE) -> np.ndarray:
+             sketch_guidance: float | None = SKETCH_GUIDANCE,
+             pitch_guidance: float | None = PITCH_GUIDANCE) -> np.ndarray:
     """Audio (codec rate) of one stream generated under one Conditions per block, as the model
     decodes it (without the loudness follower: `follow_blocks` adds it)."""
     cache, decoder = lmdm.new_cache(1), codec.stream_decoder()
     out = []
     for cond in conds:
         z = generate_block(lmdm, [cache], cond, [seed], steps=steps, guidance=guidance,
-                           control_guidance=control_guidance, sketch_guidance=sketch_guidance)
+                           control_guidance=control_guidance, sketch_guidance=sketch_guidance,
+                           pitch_guidance=pitch_guidance)
         out.append(decoder(lmdm.to_codec(z))[0].numpy())
     return np.concatenate(out)
 

@@ -34,7 +34,7 @@ import torch
 from ..model.conditioning import sketch_from_features
 from ..model.config import ARRANGEMENT_CONTROLS, SKETCH_CURVES
 from ..model.features import sketch_features
-from ..model.generate import CONTROL_GUIDANCE, SKETCH_GUIDANCE
+from ..model.generate import CONTROL_GUIDANCE, PITCH_GUIDANCE, SKETCH_GUIDANCE
 from ..model.loudness_follow import follow_blocks, lag_frames
 from .audio_models import WINDOW, Windows
 from .corpus.shards import load_audio, read_records
@@ -53,7 +53,8 @@ SKETCHED = ("loud", "bright", "pitch", "voiced")
 def evaluate_model(lmdm, codec, corpus: Path, codec_path: Path, judges: Judges, embed, *, split: str = "test",
                    clips: int = 16, seconds: float = 10.0, steps: int = 4, guidance: float = 2.0,
                    control_guidance: float | None = CONTROL_GUIDANCE, control_clips: int = 8,
-                   sketch_guidance: float | None = SKETCH_GUIDANCE, seed: int = 0, source: str = "all",
+                   sketch_guidance: float | None = SKETCH_GUIDANCE, pitch_guidance: float | None = PITCH_GUIDANCE,
+                   seed: int = 0, source: str = "all",
                    progress=None) -> dict:
     """`source`: "recorded" or "rendered" measures prompts, reference and floor of that kind alone
     (codec_eval.SOURCES), so a model's figures on recordings are not hidden in a mean with renderings."""
@@ -119,7 +120,7 @@ def evaluate_model(lmdm, codec, corpus: Path, codec_path: Path, judges: Judges, 
         mask = mask * keep
         conds = block_conditions(cfg, blocks, style, sketch, mask)
         audio = generate(lmdm, codec, conds, seed=1000 + n, steps=steps, guidance=guidance,
-                         sketch_guidance=sketch_guidance)
+                         sketch_guidance=sketch_guidance, pitch_guidance=pitch_guidance)
         delay = codec.cfg.delay_samples        # curves are in latent time; a delayed decoder's audio trails it
         followed = follow_blocks(audio, curves[:, I["loud"]].numpy(), hop, cfg.block_frames, lag_frames(codec.cfg))
         follow(sketch_features(followed[delay:], rate, hop), curves, frames, model_follow)
@@ -152,7 +153,8 @@ def evaluate_model(lmdm, codec, corpus: Path, codec_path: Path, judges: Judges, 
         "control_fad": frechet(picked, reference.enc[:len(picked)]) if picked is not None else float("nan"),
         "clips": len(chosen), "reference_clips": len(roles.reference), "floor_clips": len(roles.floor),
         "seconds": blocks * cfg.block_seconds, "steps": steps, "guidance": guidance,
-        "control_guidance": control_guidance, "sketch_guidance": sketch_guidance, "seed": seed,
+        "control_guidance": control_guidance, "sketch_guidance": sketch_guidance,
+        "pitch_guidance": pitch_guidance, "seed": seed,
     }
 
 

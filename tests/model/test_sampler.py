@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from lmdmlive.model import Conditions, generate_block
-from lmdmlive.model.generate import guidance_layers
+from lmdmlive.model.config import SKETCH_CURVES
+from lmdmlive.model.generate import PITCH_LANE, guidance_layers
 from lmdmlive.model.sampler import timesteps
 
 from .helpers import small_codec, small_lmdm
@@ -157,3 +158,38 @@ def test_controls_and_sketch_are_guided_as_layers_that_telescope():
 def test_a_bad_sketch_guidance_is_refused():
     with pytest.raises(ValueError, match="sketch_guidance must be a number from 0 to 40 or None"):
         _one_block(small_lmdm(), _sketched(), sketch_guidance=float("nan"))
+
+
+def _pitched() -> Conditions:
+    cond = _sketched()
+    p = SKETCH_CURVES.index("pitch")
+    mask = cond.sketch_mask.clone()
+    mask[..., p] = 1.0                                   # a pitch lane beside the loudness lane
+    return Conditions(style=cond.style, sketch=cond.sketch, sketch_mask=mask)
+
+
+def test_the_pitch_lane_has_a_scale_of_its_own_on_top_of_the_sketch():
+    model = small_lmdm()
+    cond = _pitched()
+    assert guidance_layers(cond, 2.0, None, 4.0, 8.0) == [((), 2.0), (("sketch_mask",), 4.0), ((PITCH_LANE,), 8.0)]
+    assert guidance_layers(cond, 2.0, None, 4.0, 4.0) == [((), 2.0), (("sketch_mask", PITCH_LANE), 4.0)]
+    assert guidance_layers(cond, 2.0, None, None, 8.0) == [((), 2.0)]     # no sketch layer, no pitch layer
+    merged = _one_block(model, cond, sketch_guidance=4.0)
+    assert torch.equal(_one_block(model, cond, sketch_guidance=4.0, pitch_guidance=4.0), merged)
+    a, b = (_one_block(model, cond, sketch_guidance=4.0, pitch_guidance=s) for s in (8.0, 12.0))
+    assert (a - merged).abs().max() > 1e-4
+    # one Euler step from pure noise: the output is linear in the pitch lane's scale
+    assert torch.allclose(b - merged, 2 * (a - merged), atol=1e-5)
+
+
+def test_a_pitch_scale_changes_nothing_where_no_pitch_is_given():
+    model = small_lmdm()
+    cond = _sketched()                                   # loudness only
+    assert guidance_layers(cond, 2.0, None, 4.0, 8.0) == [((), 2.0), (("sketch_mask",), 4.0)]
+    assert torch.equal(_one_block(model, cond, sketch_guidance=4.0, pitch_guidance=8.0),
+                       _one_block(model, cond, sketch_guidance=4.0))
+
+
+def test_a_bad_pitch_guidance_is_refused():
+    with pytest.raises(ValueError, match="pitch_guidance must be a number from 0 to 40 or None"):
+        _one_block(small_lmdm(), _pitched(), pitch_guidance=-2.0)

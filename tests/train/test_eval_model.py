@@ -58,6 +58,28 @@ def test_following_is_full_for_audio_that_made_the_curves_and_nil_a_semitone_off
     assert off.result("_x")["pitch_acc_x"] == 0.0
 
 
+def test_pitch_following_is_also_counted_by_the_register_asked_for():
+    """A bass an octave up (the way a model misses a mix's bass line) is a miss in the low band only."""
+    from lmdmlive.model.config import SKETCH_CURVES
+    from lmdmlive.model.features import sketch_features
+    from lmdmlive.train.following import Following, follow
+    rate, hop = 24000, 960
+    t = np.arange(rate * 4) / rate
+    low_half = t < 2.0
+    asked = np.where(low_half, 55.0, 440.0)                     # A1 for two seconds, then A4
+    played = np.where(low_half, 110.0, 440.0)                   # the bass an octave up, the melody right
+    tone = lambda f0: (0.3 * np.sin(2 * np.pi * np.cumsum(f0) / rate)).astype(np.float32)
+    want = sketch_features(tone(asked), rate, hop)
+    curves = torch.from_numpy(np.stack([want[c] for c in SKETCH_CURVES], axis=1))
+    got = Following()
+    follow(sketch_features(tone(played), rate, hop), curves, len(curves), got)
+    bands = got.result("")["pitch_acc_by_register"]
+    assert bands["below C3"]["frames"] > 30 and bands["C4-B4"]["frames"] > 30, bands
+    assert bands["below C3"]["pitch_acc"] < 0.1 < 0.9 < bands["C4-B4"]["pitch_acc"], bands
+    assert bands["C3-B3"]["frames"] == 0 and np.isnan(bands["C3-B3"]["pitch_acc"])
+    assert sum(b["frames"] for b in bands.values()) == got.pitch_n
+
+
 def test_an_untrained_model_is_told_apart_from_real_audio(judged):
     corpus, codec_path, judges = judged
     lmdm = LMDM(LMDMConfig(d_model=64, n_layers=2, n_heads=2, latent_dim=8, block_frames=4, context_blocks=3)).eval()
@@ -73,6 +95,10 @@ def test_an_untrained_model_is_told_apart_from_real_audio(judged):
     assert 0.0 <= r["prompt_acc_signal"] <= 1.0 and r["prompt_acc_signal_by"].keys() == {"tempo", "drums", "brightness"}
     assert r["control_fad"] > 3 * r["fad_floor"], r
     assert -1.0 <= r["loud_corr_unfollowed"] <= 1.0
+    for suffix in ("", "_codec"):
+        bands = r["pitch_acc_by_register" + suffix]
+        assert list(bands) == ["below C3", "C3-B3", "C4-B4", "C5 and up"], bands
+        assert all(b["frames"] >= 0 for b in bands.values())
 
 
 def test_drift_is_measured_minute_by_minute_against_real_music_under_changing_prompts(judged, tmp_path):
