@@ -38,6 +38,7 @@ def cmd_train_lmdm(args) -> int:
                         seed=args.seed, config=_model_config(args.config),
                         init=Path(args.init) if args.init else None,
                         export=Path(args.export) if args.export else None, device=device,
+                        low_pitch_weight=args.low_pitch_weight,
                         progress=ProgressBar(f"{args.stage} steps", args.steps, min_interval=2.0),
                         log=lambda msg: print(msg, file=sys.stderr, flush=True))
     line = f"{args.stage} at step {result['step']}; state in {args.run}"
@@ -182,6 +183,9 @@ def add_training_commands(sub) -> None:
         tl.add_argument("--threads", type=bounded(int, 1, 256, "a thread count"), default=None,
                         help="CPU threads for torch (default: all cores)")
         tl.add_argument("--device", default="cpu", help=DEVICE_HELP)
+        tl.add_argument("--low-pitch-weight", type=bounded(float, 1, 100, "a weight from 1 to 100"), default=1.0,
+                        help="loss weight of frames whose pitch lane is given below C3, where a mix's bass "
+                             "line lies (default 1: every frame alike)")
         tl.set_defaults(func=cmd_train_lmdm, stage=stage)
 
     tp = train_sub.add_parser("pack", help="store a trained checkpoint compactly (float16) for shipping",

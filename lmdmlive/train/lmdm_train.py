@@ -37,6 +37,8 @@ import torch.nn.functional as F
 
 from ..model import LMDM, LMDMConfig, save_checkpoint
 from ..model.checkpoint import read_card
+from ..model.conditioning import sketch_units
+from ..model.config import SKETCH_CURVES
 from ..model.lmdm_growth import state_depth
 from .device import autocast, to_device, training_device
 from .latents import LatentSplit, build_store, store_dir
@@ -66,8 +68,29 @@ def logit_normal(shape, generator, device=None) -> torch.Tensor:
     return torch.sigmoid(torch.randn(shape, generator=generator, device=generator.device)).to(device)
 
 
-def stage_loss(model: nn.Module, stage: str, x0: torch.Tensor, cond, generator, context_noise: float = 0.0):
-    """Flow-matching loss of one batch; `model` may be the DDP wrapper (its forward picks the stage)."""
+LOW_PITCH = 48.0
+"""MIDI note under which a given pitch lane counts as low for `low_pitch_weights` (C3)."""
+
+
+def low_pitch_weights(cond, weight: float) -> torch.Tensor | None:
+    """Per-frame loss weights (B, T): `weight` where the pitch lane is given below C3, 1 elsewhere.
+
+    Why: the model follows a pitch lane from C4 up at 0.92 of what the codec keeps, and below C3 at
+    0.56, where most of a mix's pitch lane lies (its bass; docs/dev/training.md, "Where the pitch is
+    missed"). Frames asked for a low note are the ones to fit harder. None when `weight` is 1.
+    """
+    if weight == 1.0 or cond.sketch is None or cond.sketch_mask is None:
+        return None
+    p = SKETCH_CURVES.index("pitch")
+    low = (cond.sketch_mask[..., p] > 0) & (cond.sketch[..., p] < sketch_units("pitch", LOW_PITCH))
+    return 1.0 + (weight - 1.0) * low.to(cond.sketch.dtype)
+
+
+def stage_loss(model: nn.Module, stage: str, x0: torch.Tensor, cond, generator, context_noise: float = 0.0,
+               frame_weight: torch.Tensor | None = None):
+    """Flow-matching loss of one batch; `model` may be the DDP wrapper (its forward picks the stage).
+
+    `frame_weight` (B, T): a weight per frame; the loss stays a weighted mean, so its scale does not move."""
     B, T, _ = x0.shape
     # drawn on the generator's (CPU) stream and moved: the same noise on any device
     noise = torch.randn(x0.shape, generator=generator, device=generator.device).to(x0.device)
@@ -85,7 +108,11 @@ def stage_loss(model: nn.Module, stage: str, x0: torch.Tensor, cond, generator, 
             jitter = torch.randn(x0.shape, generator=generator, device=generator.device)
             clean = x0 + context_noise * jitter.to(x0.device)
         v = model(stage, x_t, t, cond, clean)
-    return F.mse_loss(v, noise - x0)
+    if frame_weight is None:
+        return F.mse_loss(v, noise - x0)
+    per_frame = ((v - (noise - x0)) ** 2).mean(dim=-1)
+    w = frame_weight.to(per_frame.dtype)
+    return (per_frame * w).sum() / w.sum()
 
 
 class StageModule(nn.Module):
@@ -186,9 +213,13 @@ def heldout_loss(model: LMDM, stage: str, batch, seed: int = 7) -> float:
 def train_lmdm(stage: str, corpus: Path, codec: Path, run: Path, *, steps: int, minutes: float | None = None,
                batch: int = 16, blocks: int = 8, lr: float = 4e-4, seed: int = 0, config: LMDMConfig = LMDMConfig(),
                init: Path | None = None, export: Path | None = None, save_every: int = 200,
-               context_noise: float = 0.05, device: str = "cpu", progress=None, log=print) -> dict:
+               context_noise: float = 0.05, low_pitch_weight: float = 1.0, device: str = "cpu", progress=None,
+               log=print) -> dict:
+    """`low_pitch_weight`: the loss weight of frames whose pitch lane is given below C3 (`low_pitch_weights`)."""
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; stages are {list(STAGES)}")
+    if not 1.0 <= low_pitch_weight <= 100.0:
+        raise ValueError(f"low_pitch_weight must be a number from 1 to 100, got {low_pitch_weight!r}")
     rank, world, device = _dist(device)
     torch.manual_seed(seed)
     torch.set_flush_denormal(True)
@@ -243,7 +274,8 @@ def train_lmdm(stage: str, corpus: Path, codec: Path, run: Path, *, steps: int, 
     deadline = time.monotonic() + minutes * 60 if minutes else None
     t0 = time.monotonic()
     extra = {"stage": stage, "config": config.to_dict(), "seed": seed, "codec": read_card(codec)["sha256"],
-             "init": str(init) if init else None, "world": world, "grown": grown}
+             "init": str(init) if init else None, "world": world, "grown": grown,
+             "low_pitch_weight": low_pitch_weight}
     pair.model.train()
     while step < steps and (deadline is None or time.monotonic() < deadline):
         for group in opt.param_groups:
@@ -253,7 +285,8 @@ def train_lmdm(stage: str, corpus: Path, codec: Path, run: Path, *, steps: int, 
         if device.type != "cpu":
             x0, cond = x0.to(device), _cond_to(cond, device)
         with autocast(device):
-            loss = stage_loss(net, stage, x0, cond, gen, context_noise if stage == "lmdm" else 0.0)
+            loss = stage_loss(net, stage, x0, cond, gen, context_noise if stage == "lmdm" else 0.0,
+                              low_pitch_weights(cond, low_pitch_weight))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = float(torch.nn.utils.clip_grad_norm_(pair.model.parameters(), 1.0))

@@ -6,6 +6,7 @@ import subprocess
 
 import pytest
 import torch
+from pathlib import Path
 
 from lmdmlive.model import CodecConfig, LMDMConfig, load_checkpoint, LMDM
 from lmdmlive.model.checkpoint import save_checkpoint
@@ -70,6 +71,59 @@ def test_pitch_is_given_only_on_voiced_frames():
     assert mask[0, :, 2].tolist() == [1.0, 0.0]
     assert units[0, 0, 2].item() == pytest.approx(0.75)                # A4 is 9 semitones above C4
     assert units[0, 0, 0].item() == pytest.approx((-20 + 30) / 15)
+
+
+def _bass_corpus(root):
+    import numpy as np
+    from lmdmlive.model.features import sketch_features
+    from lmdmlive.train.corpus.shards import ShardWriter
+    rate = 24000
+    t = np.arange(rate * 3) / rate
+    for split, freqs in (("train", (55.0, 73.4, 98.0)), ("heldout", (82.4,))):     # A1, D2, G2; E2: all under C3
+        w = ShardWriter(root, split, rate)
+        for i, f in enumerate(freqs):
+            audio = (0.3 * np.sin(2 * np.pi * f * t)).astype(np.float32)
+            w.add({"id": f"{split}{i}", "piece": f"{split}{i}", "seconds": 3.0, "sample_rate": rate, "family": "tone"},
+                  audio, sketch_features(audio, rate, 960))
+    return root
+
+
+def test_frames_asked_for_a_low_note_weigh_more_and_the_rest_as_before(setup, tmp_path):
+    from lmdmlive.model import Conditions
+    from lmdmlive.train.lmdm_train import StageModule, low_pitch_weights, stage_loss
+    curves = torch.tensor([[[-20.0, 500.0, 40.0, 1.0, 0.1],        # E2, voiced: a low note asked for
+                            [-20.0, 500.0, 64.0, 1.0, 0.1],        # E4, voiced
+                            [-60.0, 500.0, 0.0, 0.0, 0.0],         # unvoiced: no pitch lane
+                            [-20.0, 500.0, 40.0, 1.0, 0.1]]])      # E2 again, its lane dropped below
+    sketch, mask = sketch_from_features(curves)
+    mask[0, 3, 2] = 0.0
+    cond = Conditions(sketch=sketch, sketch_mask=mask)
+    assert low_pitch_weights(cond, 1.0) is None
+    assert low_pitch_weights(cond, 4.0).tolist() == [[4.0, 1.0, 1.0, 1.0]]
+    model = StageModule(LMDM(LMDMConfig(**TINY))).eval()
+    x0 = torch.randn(1, 4, 8, generator=torch.Generator().manual_seed(0))
+
+    def loss(w):
+        with torch.no_grad():
+            return float(stage_loss(model, "lmdm", x0, cond, torch.Generator().manual_seed(3), frame_weight=w))
+    plain = loss(None)
+    assert loss(torch.ones(1, 4)) == pytest.approx(plain, rel=1e-6)          # a weight of 1 everywhere changes nothing
+    only_first = loss(torch.tensor([[1.0, 0.0, 0.0, 0.0]]))
+    # (4 e0 + e1 + e2 + e3) / 7, with plain = (e0 + e1 + e2 + e3) / 4 and only_first = e0
+    assert loss(low_pitch_weights(cond, 4.0)) == pytest.approx((3 * only_first + 4 * plain) / 7, rel=1e-5)
+    assert only_first != pytest.approx(plain, rel=1e-3)                       # so the weight did move the loss
+    with pytest.raises(ValueError, match="low_pitch_weight must be a number from 1 to 100"):
+        train_lmdm("lmdm", Path("nowhere"), Path("nowhere"), Path("nowhere"), steps=1, low_pitch_weight=0.5)
+    # the option reaches training: on bass tones the same seeded steps end elsewhere
+    _, codec_path, _ = setup
+    corpus = _bass_corpus(tmp_path / "bass")
+    kwargs = dict(batch=8, blocks=4, lr=3e-3, config=LMDMConfig(**TINY), log=lambda m: None)
+    ends = []
+    for w in (1.0, 4.0):
+        train_lmdm("lmdm", corpus, codec_path, tmp_path / f"w{w}", steps=3, export=tmp_path / f"m{w}",
+                   low_pitch_weight=w, **kwargs)
+        ends.append(load_checkpoint(tmp_path / f"m{w}", "lmdm", LMDMConfig, LMDM)[0].state_dict())
+    assert any(not torch.equal(ends[0][k], ends[1][k]) for k in ends[0])
 
 
 def test_lmdm_training_lowers_heldout_loss_resumes_and_exports(setup, tmp_path):
