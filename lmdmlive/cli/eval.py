@@ -38,7 +38,8 @@ def cmd_eval_model(args) -> int:
     r = evaluate_model(bundle.lmdm, bundle.codec, Path(args.corpus), Path(args.codec or DEFAULT_CODEC), judges,
                        lambda text: embed([text]), split=args.split, clips=8 if args.quick else 16,
                        control_guidance=control_guidance, control_clips=control_clips, steps=steps,
-                       guidance=guidance, sketch_guidance=sketch_guidance, pitch_guidance=pitch_guidance, seed=args.seed, source=args.source,
+                       guidance=guidance, sketch_guidance=sketch_guidance, pitch_guidance=pitch_guidance,
+                       seed=args.seed, source=args.source,
                        progress=ProgressBar("eval generations", 1, min_interval=2.0))
     r["rtf"] = measure_rtf(bundle.lmdm, bundle.codec, steps, guidance, 6 if args.quick else 24) if not args.no_rtf \
         else float("nan")

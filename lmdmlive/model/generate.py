@@ -41,8 +41,9 @@ def guidance_layers(cond: Conditions, guidance: float, control_guidance: float |
     follow as layers of their own when some stream sets them and their scale is given;
     a layer with the same scale as the one before merges into it (it is then plain
     guidance, and costs no branch). The pitch lane can be a last layer of its own
-    (`pitch_guidance`): the sketch's scale trades pitch against loudness as a whole
-    (docs/dev/training.md), so pitch gets a scale that does not move the other lanes.
+    (`pitch_guidance`), so its term can be scaled apart from the other lanes': the
+    sketch's scale trades pitch against loudness, and measured apart it is the pitch
+    term that costs loudness (docs/dev/model-core.md). By default it merges.
     """
     layers: list[tuple[tuple[str, ...], float]] = [((), guidance)]
     pitch = pitch_guidance if sketch_guidance is not None else None
