@@ -82,7 +82,7 @@ def warm_history(model: LMDM, context: torch.Tensor, style: torch.Tensor, blocks
 
 def guided_velocity(model: LMDM, ctx: torch.Tensor, cond: Conditions, guidance: float,
                     control_guidance: float | None = None, sketch_guidance: float | None = None,
-                    grad_branch: str = "every"):
+                    grad_branch: str = "every", detached=None):
     """The velocity the instrument samples with: classifier-free guidance when `guidance` is
     not 1, with the arrangement and the sketch as layers of their own scale where given
     (`generate_block`'s layers, every branch in one batch, item-major as it runs them).
@@ -93,7 +93,11 @@ def guided_velocity(model: LMDM, ctx: torch.Tensor, cond: Conditions, guidance: 
     and an adversarial step that improves the lanes pushes the prompt's own prediction the
     other way. "conditioned" gives the value unchanged but the gradient of the fully
     conditioned branch alone (the other branches a detached offset), so the guidance
-    terms that steer playing are left to the anchor's flow matching."""
+    terms that steer playing are left to the anchor's flow matching.
+
+    `detached(x, t)`: the same guided value computed without a graph (`cached_velocity`), for
+    "conditioned" to take its detached offset from, so only the branch that carries the
+    gradient recomputes the context."""
     if grad_branch not in GRAD_BRANCHES:
         raise ValueError(f"grad_branch must be one of {GRAD_BRANCHES}, got {grad_branch!r}")
     B = ctx.shape[0]
@@ -109,11 +113,13 @@ def guided_velocity(model: LMDM, ctx: torch.Tensor, cond: Conditions, guidance: 
         return guided
     full = cond.filled(model.cfg, B, model.cfg.block_frames)
 
+    value_of = guided if detached is None else detached
+
     def conditioned(x, t):
         if not torch.is_grad_enabled():
-            return guided(x, t)
+            return value_of(x, t)
         with torch.no_grad():
-            value = guided(x, t)
+            value = value_of(x, t)
         v = model.forward_naive(ctx, x, t.expand(B), full)
         return v + (value - v).detach()
     return conditioned
@@ -150,14 +156,18 @@ def rollout(model: LMDM, context: torch.Tensor, cond, blocks: int, rng: random.R
         ts = timesteps(rng.choice(step_choices))
         ctx = history[:, -cfg.context_frames:] if history.shape[1] > cfg.context_frames else history
         block_cond = cond_of(k)
-        velocity = guided_velocity(model, ctx, block_cond, guidance, control_guidance, sketch_guidance, grad_branch)
+        # the steps before the last carry no gradient: they play through the cache, as the engine does
+        fast = cached_velocity(model, ctx.detach(), block_cond, guidance, control_guidance, sketch_guidance) \
+            if ctx.shape[1] % bf == 0 and (len(ts) > 2 or grad_branch == "conditioned") else None
+        velocity = guided_velocity(model, ctx, block_cond, guidance, control_guidance, sketch_guidance, grad_branch,
+                                   detached=fast)
         x = torch.randn(B, bf, cfg.latent_dim) if noise is None else noise(k, (B, bf, cfg.latent_dim))
         if watch is not None:
             watch(k, ctx.detach(), block_cond, x)
         with torch.no_grad():
             for i in range(len(ts) - 2):
                 t, t_next = ts[i], ts[i + 1]
-                v = velocity(x, t)
+                v = (fast or velocity)(x, t)
                 if sampler == "euler":
                     x = x + (t_next - t) * v
                 else:                                               # ping-pong: denoise, re-noise
@@ -177,9 +187,35 @@ def teacher_block(teacher: LMDM, ctx: torch.Tensor, cond: Conditions, x: torch.T
 
     Euler is deterministic given its starting noise, so this is the block the many-step
     instrument would have played where the rollout played its few-step one: a target for
-    every latent, where the discriminator gives one score per window."""
-    velocity = guided_velocity(teacher, ctx, cond, guidance, control_guidance, sketch_guidance)
+    every latent, where the discriminator gives one score per window.
+
+    It needs no gradient, so it plays as the instrument does: the context through the KV cache
+    once, then the target block alone at each step (`cached_velocity`). Recomputing the
+    context at every one of its many steps was two thirds of an ARC step's time."""
+    velocity = cached_velocity(teacher, ctx, cond, guidance, control_guidance, sketch_guidance)
     return sample_euler(velocity, x, timesteps(steps))
+
+
+@torch.no_grad()
+def cached_velocity(model: LMDM, ctx: torch.Tensor, cond: Conditions, guidance: float,
+                    control_guidance: float | None = None, sketch_guidance: float | None = None):
+    """`guided_velocity`'s value without its graph: `ctx` (a whole number of blocks, at most the
+    window) goes into a fresh cache a block at a time, as the engine appends it, and each call
+    runs the target block's guidance branches against it (`generate_block`'s path)."""
+    B, bf = ctx.shape[0], model.cfg.block_frames
+    if ctx.shape[1] % bf or ctx.shape[1] > model.cfg.context_frames:
+        raise ValueError(f"a cached context is whole blocks of {bf} frames, at most {model.cfg.context_frames}; "
+                         f"got {ctx.shape[1]} frames")
+    cache = model.new_cache(B)
+    for i in range(0, ctx.shape[1], bf):
+        model.append([cache], ctx[:, i:i + bf])
+    layers = [] if guidance == 1.0 else guidance_layers(cond, guidance, control_guidance, sketch_guidance)
+    prefix = model.prefix([cache], len(layers) + 1)
+    if not layers:
+        return lambda x, t: model.forward_cached(prefix, x, t, cond)
+    branches = guidance_batch(cond, model, B, layers)
+    return guided_layers(lambda xg, t: model.forward_cached(prefix, xg, t, branches),
+                         [scale for _, scale in layers], B)
 
 
 def relativistic(d_high: torch.Tensor, d_low: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:

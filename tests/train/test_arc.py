@@ -4,8 +4,8 @@ import random
 import torch
 
 from lmdmlive.model import Conditions, save_checkpoint
-from lmdmlive.train.arc import (LatentDiscriminator, TrunkDiscriminator, relativistic, rollout, teacher_block,
-                                train_arc, warm_history)
+from lmdmlive.train.arc import (LatentDiscriminator, TrunkDiscriminator, cached_velocity, guided_velocity, relativistic,
+                                rollout, teacher_block, train_arc, warm_history)
 from lmdmlive.train.arc_lanes import swapped_lanes
 from lmdmlive.train.state import read_log
 
@@ -352,3 +352,29 @@ def test_distillation_asks_for_euler(setup, tmp_path):
     import pytest
     with pytest.raises(ValueError, match="--sampler euler"):
         first_rows(setup, tmp_path, "distill", [1.0], sampler="pingpong")
+
+
+def test_the_teachers_cached_velocity_is_the_recomputed_one_under_every_guidance_layer():
+    import pytest
+    torch.manual_seed(0)
+    model = small_lmdm().eval()                 # blocks of 4 frames, 3 blocks of context
+    ctx = torch.randn(2, 12, 8)
+    sketch = torch.randn(2, 4, len(model.cfg.sketch_curves))
+    mask = (torch.rand(2, 4, len(model.cfg.sketch_curves)) > 0.5).float()
+    arrangement = torch.rand(2, len(model.cfg.arrangement))
+    conds = [Conditions(style=torch.randn(2, 384)),
+             Conditions(style=torch.randn(2, 384), sketch=sketch, sketch_mask=mask, arrangement=arrangement,
+                        arrangement_mask=torch.ones_like(arrangement))]
+    x, t = torch.randn(2, 4, 8), torch.tensor(0.7)
+    for cond in conds:
+        for guidance, control, sketched in ((1.0, None, None), (2.0, None, None), (2.0, 24.0, 4.0)):
+            with torch.no_grad():
+                naive = guided_velocity(model, ctx, cond, guidance, control, sketched)(x, t)
+                cached = cached_velocity(model, ctx, cond, guidance, control, sketched)(x, t)
+            assert torch.allclose(naive, cached, atol=1e-4), (guidance, control, sketched)
+    other = small_lmdm().eval()                 # the check can fail: another model's velocity is not the same
+    with torch.no_grad():
+        assert not torch.allclose(cached_velocity(other, ctx, conds[0], 2.0)(x, t),
+                                  guided_velocity(model, ctx, conds[0], 2.0)(x, t), atol=1e-2)
+    with pytest.raises(ValueError, match="whole blocks of 4 frames"):
+        cached_velocity(model, ctx[:, :10], conds[0], 2.0)
