@@ -4,9 +4,9 @@ import random
 import torch
 
 from lmdmlive.model import Conditions, save_checkpoint
-from lmdmlive.train.arc import (LatentDiscriminator, TrunkDiscriminator, cached_velocity, guided_velocity, relativistic,
-                                rollout, teacher_block, train_arc, warm_history)
+from lmdmlive.train.arc import LatentDiscriminator, TrunkDiscriminator, relativistic, rollout, train_arc, warm_history
 from lmdmlive.train.arc_lanes import swapped_lanes
+from lmdmlive.train.arc_velocity import cached_velocity, guided_velocity, teacher_block
 from lmdmlive.train.state import read_log
 
 from .test_lmdm_training import TINY, setup  # noqa: F401  (the module fixture)
@@ -79,7 +79,6 @@ def test_a_rollout_under_a_sketch_and_controls_is_the_engines_layered_guidance_b
 
 def test_a_conditioned_gradient_plays_the_same_velocity_and_differentiates_the_full_branch_alone():
     from lmdmlive.model.generate import CONTROL_GUIDANCE, SKETCH_GUIDANCE
-    from lmdmlive.train.arc import guided_velocity
     torch.manual_seed(0)
     model = small_lmdm()
     cfg = model.cfg
