@@ -117,13 +117,14 @@ def rollout(model: LMDM, context: torch.Tensor, cond, blocks: int, rng: random.R
             if ctx.shape[1] % bf == 0 and (len(ts) > 2 or grad_branch == "conditioned") else None
         velocity = guided_velocity(model, ctx, block_cond, guidance, control_guidance, sketch_guidance, grad_branch,
                                    detached=fast)
+        free_step = velocity if fast is None else fast
         x = torch.randn(B, bf, cfg.latent_dim) if noise is None else noise(k, (B, bf, cfg.latent_dim))
         if watch is not None:
             watch(k, ctx.detach(), block_cond, x)
         with torch.no_grad():
             for i in range(len(ts) - 2):
                 t, t_next = ts[i], ts[i + 1]
-                v = (fast or velocity)(x, t)
+                v = free_step(x, t)
                 if sampler == "euler":
                     x = x + (t_next - t) * v
                 else:                                               # ping-pong: denoise, re-noise
