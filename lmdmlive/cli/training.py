@@ -79,6 +79,7 @@ def cmd_train_arc(args) -> int:
                   grad_branch=args.grad_branch, contrastive=args.contrastive, lane_contrastive=args.lane_contrastive,
                   lane_loss=args.lane_loss, lane_probe=Path(args.lane_probe) if args.lane_probe else None,
                   heard_lanes=args.heard_lanes, distill=args.distill, teacher_steps=args.teacher_steps,
+                  teacher_guidance=args.teacher_guidance,
                   export=Path(args.export) if args.export else None,
                   device=device,
                   progress=ProgressBar("arc steps", args.steps, min_interval=2.0),
@@ -260,6 +261,9 @@ def add_training_commands(sub) -> None:
         ar.add_argument(flag, type=weight, default=default, help=what)
     ar.add_argument("--teacher-steps", type=bounded(int, 1, 64, "a step count from 1 to 64"), default=4,
                     help="the teacher's Euler steps for --distill (default 4)")
+    ar.add_argument("--teacher-guidance", type=bounded(float, 0, 20, "a guidance scale from 0 to 20"), default=None,
+                    help="the teacher's prompt guidance for --distill (default: the rollout's --guidance); more "
+                         "guidance buys prompt adherence at many steps")
     ar.add_argument("--lane-probe", default=None,
                     help="lane probe checkpoint for --lane-loss (python -m lmdmlive.train.lane_probe makes one)")
     ar.add_argument("--export", default=None, help="also write the EMA generator as a checkpoint (NAME)")

@@ -29,7 +29,10 @@ while it was trained to continue real audio. Here it is trained on its own outpu
   same audio under another item's (`arc_lanes.py`: what rollouts are played and read under).
 - Distillation (`distill`): the init, frozen, plays each rollout block again from the same
   context, conditions and noise in `teacher_steps` Euler steps; the squared distance to it is
-  a target for every latent of what the few-step rollout should have played.
+  a target for every latent of what the few-step rollout should have played. The teacher
+  may play at a prompt guidance of its own (`teacher_guidance`): at many steps more
+  guidance buys prompt adherence for little loss on the lanes, which the student then
+  learns to reach at its own few steps and the instrument's guidance.
 - Anchor: the block-causal flow-matching loss of `train lmdm` on real windows, weighted
   by `anchor`, so that the adversarial signal corrects the model rather than replacing
   what it learned (the first run, without it, lost its prompt and 7.5 dB of loudness).
@@ -190,7 +193,8 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
               step_choices: tuple[int, ...] = STEP_CHOICES, guidance: float = 1.0, sampler: str = "pingpong",
               rollout_conditions: str = "window", disc_conditions: str = "prompt", grad_branch: str = "every",
               lane_contrastive: float = 0.0, lane_loss: float = 0.0, lane_probe: Path | None = None,
-              heard_lanes: float = 0.0, distill: float = 0.0, teacher_steps: int = 4, export: Path | None = None,
+              heard_lanes: float = 0.0, distill: float = 0.0, teacher_steps: int = 4,
+              teacher_guidance: float | None = None, export: Path | None = None,
               device: str = "cpu",
               progress=None, log=print) -> dict:
     from ..model import LMDMConfig, load_checkpoint
@@ -214,6 +218,7 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
     gen = load_checkpoint(init, "lmdm", LMDMConfig, LMDM)[0]
     cfg = gen.cfg
     teacher = copy.deepcopy(gen).eval().requires_grad_(False) if distill > 0 else None   # the init, before resuming
+    teacher_guidance = guidance if teacher_guidance is None else teacher_guidance
     build_store(corpus, codec, splits=("train",), log=log)      # encoded once; a stored split is kept
     split = LatentSplit(store_dir(corpus, codec), "train")
     disc = TrunkDiscriminator(gen) if discriminator == "trunk" else LatentDiscriminator(cfg.latent_dim, cfg.style_dim)
@@ -242,7 +247,7 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
             "disc_conditions": disc_conditions, "grad_branch": grad_branch, "contrastive": contrastive,
             "lane_contrastive": lane_contrastive, "lane_loss": lane_loss,
             "lane_probe": str(lane_probe) if lane_probe else None, "heard_lanes": heard_lanes,
-            "distill": distill, "teacher_steps": teacher_steps}
+            "distill": distill, "teacher_steps": teacher_steps, "teacher_guidance": teacher_guidance}
     while step < steps and (deadline is None or time.monotonic() < deadline):
         x0, cond = windows.batch(batch, total, drop=False)
         style = cond.style
@@ -258,8 +263,8 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
         taught = []
 
         def watch(k, ctx, block_cond, x):
-            taught.append(teacher_block(teacher, ctx, block_cond, x, teacher_steps, guidance, CONTROL_GUIDANCE,
-                                        SKETCH_GUIDANCE))
+            taught.append(teacher_block(teacher, ctx, block_cond, x, teacher_steps, teacher_guidance,
+                                        CONTROL_GUIDANCE, SKETCH_GUIDANCE))
         fake = rollout(gen, history, lambda k: block_conditions(played, start + k * bf, start + (k + 1) * bf),
                        rollout_blocks, rng, grad_blocks, step_choices, guidance, sampler,
                        control_guidance=CONTROL_GUIDANCE, sketch_guidance=SKETCH_GUIDANCE, grad_branch=grad_branch,
