@@ -33,7 +33,7 @@ def run(opts: dict) -> dict:
     from ..audio.server import boot_server
     from ..engine.controls import BlockControls
     from ..model.bf16 import uses_bf16
-    from ..model.default import DEFAULT_GUIDANCE, DEFAULT_STEPS, load_default
+    from ..model.default import load_default
     from ..engine.memory import rss_bytes
     from ..engine.worker import Engine
     from .reshaped import with_block
@@ -46,8 +46,7 @@ def run(opts: dict) -> dict:
         bundle = dataclasses.replace(bundle, lmdm=with_block(bundle.lmdm, int(o["block_frames"])))
     server = boot_server("jack", nchnls=1, sr=48000, buffersize=256, jack_name=f"lmdmlive-rt-{os.getpid()}")
     server.start()
-    engine = Engine(bundle, 48000, steps=o["steps"] or DEFAULT_STEPS,
-                    guidance=DEFAULT_GUIDANCE if o["guidance"] is None else o["guidance"],
+    engine = Engine(bundle, 48000, steps=o["steps"] or None, guidance=o["guidance"],
                     threads=int(o["threads"]) if o["threads"] else None)
     g = torch.Generator().manual_seed(int(o["seed"]))
 

@@ -76,15 +76,13 @@ def play_live(opts: dict) -> dict:
     from ..audio.melody import practice_melody
     from ..audio.server import boot_server
     from ..engine.controls import BlockControls
-    from ..model.default import DEFAULT_GUIDANCE, DEFAULT_STEPS
     from ..engine.process import EngineProcess
 
     o = dict(DEFAULTS, **opts)
     server = boot_server("jack", nchnls=2, sr=48000, buffersize=256, jack_name=CLIENT)
     server.start()
     bus = MasterBus().install()
-    engine = EngineProcess(48000, o["model"], o["codec"], steps=o["steps"] or DEFAULT_STEPS,
-                           guidance=DEFAULT_GUIDANCE if o["guidance"] is None else o["guidance"],
+    engine = EngineProcess(48000, o["model"], o["codec"], steps=o["steps"] or None, guidance=o["guidance"],
                            threads=o["threads"])
     g = torch.Generator().manual_seed(int(o["seed"]))
     streams = []

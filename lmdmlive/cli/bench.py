@@ -12,15 +12,15 @@ def cmd_bench(args) -> int:
 
     from ..bench.report import format_table, to_json_line
     from ..bench.run import run_bench
-    from ..model.default import DEFAULT_GUIDANCE, DEFAULT_STEPS, load_default
+    from ..model.default import load_default
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         bundle = load_default(args.model, args.codec, warn=False, float32=args.float32)
     if args.threads:
         torch.set_num_threads(args.threads)
-    steps = args.steps or DEFAULT_STEPS
-    guidance = DEFAULT_GUIDANCE if args.guidance is None else args.guidance
+    played = bundle.sampling.changed(steps=args.steps, guidance=args.guidance)     # the card's, unless given
+    steps, guidance = played.steps, played.guidance
     import shutil
     realtime_runs = not args.no_realtime
     if realtime_runs and shutil.which("jackd") is None:

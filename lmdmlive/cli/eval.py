@@ -18,20 +18,20 @@ def cmd_eval_model(args) -> int:
     from pathlib import Path
 
     from ..bench.runners import measure_rtf
-    from ..model.default import (DEFAULT_AUDIO_PROMPT, DEFAULT_CLASSIFIER, DEFAULT_CODEC, DEFAULT_GUIDANCE,
-                                 DEFAULT_STEPS, load_default)
+    from ..model.default import (DEFAULT_AUDIO_PROMPT, DEFAULT_CLASSIFIER, DEFAULT_CODEC,
+                                 load_default)
     from ..model.text_encoder import shared_text_encoder
     from ..progress import ProgressBar
-    from ..model.generate import CONTROL_GUIDANCE, PITCH_GUIDANCE, SKETCH_GUIDANCE
+    from ..model.generate import CONTROL_GUIDANCE, PITCH_GUIDANCE
     from ..train.eval_gen import load_judges
     from ..train.eval_model import evaluate_model
 
     bundle = load_default(args.model, args.codec, float32=args.float32)
     judges = load_judges(Path(args.classifier or DEFAULT_CLASSIFIER), Path(args.encoder or DEFAULT_AUDIO_PROMPT))
-    steps = args.steps or DEFAULT_STEPS
-    guidance = DEFAULT_GUIDANCE if args.guidance is None else args.guidance
+    played = bundle.sampling.changed(steps=args.steps, guidance=args.guidance,     # the card's, unless given
+                                     sketch_guidance=args.sketch_guidance)
+    steps, guidance, sketch_guidance = played.steps, played.guidance, played.sketch_guidance
     control_guidance = CONTROL_GUIDANCE if args.control_guidance is None else args.control_guidance
-    sketch_guidance = SKETCH_GUIDANCE if args.sketch_guidance is None else args.sketch_guidance
     pitch_guidance = PITCH_GUIDANCE if args.pitch_guidance is None else args.pitch_guidance
     embed = shared_text_encoder().embed
     control_clips = args.control_clips if args.control_clips is not None else (4 if args.quick else 8)
@@ -81,8 +81,8 @@ def cmd_eval_style(args) -> int:
     import tempfile
     from pathlib import Path
 
-    from ..model.default import (DEFAULT_AUDIO_PROMPT, DEFAULT_CLASSIFIER, DEFAULT_CODEC, DEFAULT_GUIDANCE,
-                                 DEFAULT_STEPS, load_default)
+    from ..model.default import (DEFAULT_AUDIO_PROMPT, DEFAULT_CLASSIFIER, DEFAULT_CODEC,
+                                 load_default)
     from ..model.text_encoder import shared_text_encoder
     from ..progress import ProgressBar
     from ..train.eval_gen import load_judges
@@ -96,8 +96,8 @@ def cmd_eval_style(args) -> int:
         find(args.adapter)                    # a wrong name fails here, before minutes of generation
     bundle = load_default(args.model, args.codec, float32=True)
     judges = load_judges(Path(args.classifier or DEFAULT_CLASSIFIER), Path(args.encoder or DEFAULT_AUDIO_PROMPT))
-    steps = args.steps or DEFAULT_STEPS
-    guidance = DEFAULT_GUIDANCE if args.guidance is None else args.guidance
+    played = bundle.sampling.changed(steps=args.steps, guidance=args.guidance)     # the card's, unless given
+    steps, guidance = played.steps, played.guidance
     embed = shared_text_encoder().embed
     with tempfile.TemporaryDirectory(prefix="lmdmlive-eval-style-") as work:
         try:
@@ -128,28 +128,28 @@ def cmd_eval_drift(args) -> int:
     import json
     from pathlib import Path
 
-    from ..model.default import (DEFAULT_AUDIO_PROMPT, DEFAULT_CLASSIFIER, DEFAULT_CODEC, DEFAULT_GUIDANCE,
-                                 DEFAULT_STEPS, load_default)
+    from ..model.default import (DEFAULT_AUDIO_PROMPT, DEFAULT_CLASSIFIER, DEFAULT_CODEC,
+                                 load_default)
     from ..model.text_encoder import shared_text_encoder
     from ..progress import ProgressBar
     from ..train.eval_drift import evaluate_drift, plot_drift
     from ..train.eval_gen import load_judges
 
     judges = load_judges(Path(args.classifier or DEFAULT_CLASSIFIER), Path(args.encoder or DEFAULT_AUDIO_PROMPT))
-    steps = args.steps or DEFAULT_STEPS
-    guidance = DEFAULT_GUIDANCE if args.guidance is None else args.guidance
     embed = shared_text_encoder().embed
     results = {}
     for name, path in (("before", args.model), ("after", args.after)):
         if name == "after" and path is None:
             continue
         bundle = load_default(path, args.codec, float32=args.float32)
+        after = name == "after"
+        played = bundle.sampling.changed(steps=(args.after_steps if after and args.after_steps else args.steps) or None,
+                                         guidance=args.after_guidance if after and args.after_guidance is not None
+                                         else args.guidance)           # each model's card, unless given
         results[name] = evaluate_drift(bundle.lmdm, bundle.codec, Path(args.corpus), Path(args.codec or DEFAULT_CODEC),
                                        judges, lambda t: embed([t]), minutes=args.minutes, streams=args.streams,
-                                       prompts=args.prompts, change=args.change, steps=args.after_steps
-                                       if name == "after" and args.after_steps else steps,
-                                       guidance=args.after_guidance
-                                       if name == "after" and args.after_guidance is not None else guidance,
+                                       prompts=args.prompts, change=args.change, steps=played.steps,
+                                       guidance=played.guidance,
                                        split=args.split, seed=args.seed,
                                        progress=ProgressBar(f"rollout ({name})", 1, min_interval=2.0))
         results[name]["weights"] = bundle.source
@@ -280,13 +280,15 @@ def add_eval_commands(sub) -> None:
     em.add_argument("--no-rtf", action="store_true", help="skip the real-time factor (for sweeps)")
     em.add_argument("--control-clips", type=bounded(int, 0, 1000, "a number of clips from 0"), default=None,
                     help="clips per arrangement control (default 8, 4 with --quick; 0 skips the controls)")
-    em.add_argument("--steps", type=steps_arg, default=None)
-    em.add_argument("--guidance", type=guidance_arg, default=None)
+    em.add_argument("--steps", type=steps_arg, default=None, help="denoising steps (default: the model's card, else 4)")
+    em.add_argument("--guidance", type=guidance_arg, default=None,
+                    help="prompt guidance (default: the model's card, else 2)")
     em.add_argument("--control-guidance", type=control_guidance_arg, default=None,
                     help="the arrangement controls' own guidance scale "
                          "(default 24; equal to --guidance: plain guidance)")
     em.add_argument("--sketch-guidance", type=control_guidance_arg, default=None,
-                    help="the sketch's own guidance scale (default 4; equal to --guidance: plain guidance)")
+                    help="the sketch's own guidance scale (default: the model's card, else 4; equal to "
+                         "--guidance: plain guidance)")
     em.add_argument("--pitch-guidance", type=control_guidance_arg, default=None,
                     help="the pitch lane's own scale on top of the sketch's (default: the sketch's, no extra branch)")
     em.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
@@ -310,8 +312,9 @@ def add_eval_commands(sub) -> None:
     es.add_argument("--encoder", default=None, help=ENCODER_HELP)
     es.add_argument("--clips", type=bounded(int, 1, 256, "a number of prompts"), default=12,
                     help="prompts taken from the folder (default 12), two seeds each")
-    es.add_argument("--steps", type=steps_arg, default=None)
-    es.add_argument("--guidance", type=guidance_arg, default=None)
+    es.add_argument("--steps", type=steps_arg, default=None, help="denoising steps (default: the model's card, else 4)")
+    es.add_argument("--guidance", type=guidance_arg, default=None,
+                    help="prompt guidance (default: the model's card, else 2)")
     es.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
     es.add_argument("--split", choices=EVAL_SPLITS, default="test", help=SPLIT_HELP)
     es.set_defaults(func=cmd_eval_style)
@@ -343,13 +346,14 @@ def add_eval_commands(sub) -> None:
     ed.add_argument("--change", type=bounded(float, 0, 600, "minutes above 0", low_open=True), default=2.0,
                     help="minutes between prompt changes (default 2)")
     ed.add_argument("--after-steps", type=steps_arg, default=None,
-                    help="denoising steps for the --after model (default: --steps)")
+                    help="denoising steps for the --after model (default: --steps, else its card's)")
     ed.add_argument("--after-guidance", type=guidance_arg, default=None,
-                    help="guidance for the --after model (default: --guidance): a model post-trained for "
+                    help="guidance for the --after model (default: --guidance, else its card's): a model post-trained for "
                          "fewer steps may play best at another scale, chosen on valid")
     ed.add_argument("--seed", type=bounded(int, 0, 2**31 - 1, "a seed from 0"), default=0)
-    ed.add_argument("--steps", type=steps_arg, default=None)
-    ed.add_argument("--guidance", type=guidance_arg, default=None)
+    ed.add_argument("--steps", type=steps_arg, default=None, help="denoising steps (default: the model's card, else 4)")
+    ed.add_argument("--guidance", type=guidance_arg, default=None,
+                    help="prompt guidance (default: the model's card, else 2)")
     ed.add_argument("--plot", default=None, metavar="PNG", help="also plot the minutes (e.g. docs/dev/drift.png)")
     ed.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
     ed.add_argument("--float32", action="store_true", help=FLOAT32_HELP)

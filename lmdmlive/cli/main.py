@@ -1,7 +1,7 @@
 """The `lmdmlive` command: one entry point, a sub-command per job, `--help` throughout.
 
 Each job's commands live in a file of their own (render, bench, doctor, corpus,
-training, eval, play); this file builds the one parser from them and turns a user's
+training, eval, play, sampling); this file builds the one parser from them and turns a user's
 mistake into one line and exit code 2.
 """
 from __future__ import annotations
@@ -19,6 +19,7 @@ from .doctor import add_doctor_command
 from .eval import add_eval_commands
 from .play import cmd_patch, cmd_repl, parse_patch_args, patch_argument
 from .render import add_render_command
+from .sampling import add_sampling_command
 from .training import add_training_commands
 
 
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_corpus_commands(sub)
     add_training_commands(sub)
     add_eval_commands(sub)
+    add_sampling_command(sub)
     return parser
 
 

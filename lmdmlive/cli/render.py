@@ -22,11 +22,11 @@ def cmd_render(args) -> int:
         if Path(args.prompt).is_file():
             return bounce_patch(args)
         print(f"note: there is no patch file {args.prompt!r}; rendering it as a text prompt", file=sys.stderr)
-    args.steps = 4 if args.steps is None else args.steps
-    args.guidance = 2.0 if args.guidance is None else args.guidance
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         bundle = load_default(args.model, args.codec, warn=False, float32=args.float32)
+    played = bundle.sampling.changed(steps=args.steps, guidance=args.guidance)     # the card's, unless given
+    args.steps, args.guidance = played.steps, played.guidance
     if not bundle.trained:
         print(f"note: {UNTRAINED_NOTE}", file=sys.stderr)
     if args.adapter:
@@ -118,10 +118,12 @@ def add_render_command(sub) -> None:
     render.add_argument("--out", default="out.wav", help="output .wav or .flac file (default out.wav)")
     render.add_argument("--seed", type=int, default=0, help="noise seed: the same seed gives the same audio "
                                                              "(a patch: added to each stream's own seed)")
-    render.add_argument("--steps", type=steps_arg, default=None, help="denoising steps per block, 1 to 8 (default 4; "
-                                                                      "a patch: for streams that set none)")
-    render.add_argument("--guidance", type=guidance_arg, default=None, help="classifier-free guidance (default 2; "
-                                                                            "a patch: for streams that set none)")
+    render.add_argument("--steps", type=steps_arg, default=None, help="denoising steps per block (default: the "
+                                                                      "model's card, else 4; a patch: for streams that set "
+                                                                      "none)")
+    render.add_argument("--guidance", type=guidance_arg, default=None, help="classifier-free guidance (default: the "
+                                                                            "model's card, else 2; a patch: for streams that set "
+                                                                            "none)")
     render.add_argument("--model", default=None, help="LMDM checkpoint (NAME, NAME.json or NAME.safetensors)")
     render.add_argument("--codec", default=None, help="codec checkpoint")
     render.add_argument("--sketch", action="append", default=[], metavar="LANE=PATTERN",

@@ -42,7 +42,8 @@ import torch
 from ..audio.player import StreamPlayer
 from ..model.checkpoint import read_card
 from ..model.config import CodecConfig, LMDMConfig
-from ..model.default import DEFAULT_CODEC, DEFAULT_GUIDANCE, DEFAULT_LMDM, DEFAULT_STEPS
+from ..model.default import DEFAULT_CODEC, DEFAULT_LMDM
+from ..model.sampling import Sampling, sampling_from_card
 from .controls import BlockControls
 from .delay import check_delay
 from .memory import rss_bytes
@@ -58,26 +59,33 @@ class _Configs:
 
 @dataclass(frozen=True)
 class ModelShape:
-    """What the performer's process knows of the model: its configs, read from the cards."""
+    """What the performer's process knows of the model: its configs and how it plays by
+    default, read from the cards."""
     lmdm: _Configs
     codec: _Configs
     lmdm_path: str | None
     codec_path: str | None
+    sampling: Sampling
 
     @classmethod
     def of(cls, lmdm_path=None, codec_path=None) -> "ModelShape":
-        def config(path, default, config_cls):
+        def card_of(path, default):
             path = path or default
             try:
-                card = read_card(path)
+                return read_card(path), str(path)
             except Exception:
                 if path is default:          # no shipped model: the engine process says so itself
-                    return config_cls()
+                    return None, str(path)
                 raise
-            return config_cls.from_dict(card["config"], where=str(path))
-        return cls(_Configs(config(lmdm_path, DEFAULT_LMDM, LMDMConfig)),
-                   _Configs(config(codec_path, DEFAULT_CODEC, CodecConfig)),
-                   None if lmdm_path is None else str(lmdm_path), None if codec_path is None else str(codec_path))
+
+        def config(card, where, config_cls):
+            return config_cls() if card is None else config_cls.from_dict(card["config"], where=where)
+        lmdm_card, lmdm_where = card_of(lmdm_path, DEFAULT_LMDM)
+        codec_card, codec_where = card_of(codec_path, DEFAULT_CODEC)
+        return cls(_Configs(config(lmdm_card, lmdm_where, LMDMConfig)),
+                   _Configs(config(codec_card, codec_where, CodecConfig)),
+                   None if lmdm_path is None else str(lmdm_path), None if codec_path is None else str(codec_path),
+                   Sampling() if lmdm_card is None else sampling_from_card(lmdm_card, lmdm_where))
 
 
 def controls_to_plain(controls: BlockControls) -> dict:
@@ -134,15 +142,16 @@ class EngineProcess:
     loaded); text and audio prompts are embedded there, returned as futures.
     """
 
-    def __init__(self, server_rate: int, lmdm_path=None, codec_path=None, *, steps: int = DEFAULT_STEPS,
-                 guidance: float = DEFAULT_GUIDANCE, threads: int | None = None, crossfade_blocks: int = 1,
+    def __init__(self, server_rate: int, lmdm_path=None, codec_path=None, *, steps: int | None = None,
+                 guidance: float | None = None, threads: int | None = None, crossfade_blocks: int = 1,
                  redo: bool = True, lookahead_seconds: float | None = None, float32: bool = False):
         self.server_rate = int(server_rate)
         self.bundle = ModelShape.of(lmdm_path, codec_path)
         # pyo's callback asks for the interpreter's lock every buffer (5.3 ms at 256 samples):
         # this process's own threads give it up within a millisecond, not Python's default 5.
         sys.setswitchinterval(0.001)
-        self.steps, self.guidance = steps, guidance
+        played = self.bundle.sampling.changed(steps=steps, guidance=guidance)     # the card's, unless given
+        self.steps, self.guidance = played.steps, played.guidance
         self.streams: list[RemoteStream] = []
         self.errors = 0
         self.ready = threading.Event()

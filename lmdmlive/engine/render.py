@@ -21,17 +21,19 @@ MAX_SECONDS = 6 * 3600
 
 
 def render_offline(bundle: ModelBundle, style: torch.Tensor | None, seconds: float, *, seed: int = 0,
-                   steps: int = 4, guidance: float = 2.0, progress: Callable[[int, int], None] | None = None,
+                   steps: int | None = None, guidance: float | None = None, progress: Callable[[int, int], None] | None = None,
                    controls: Provider | None = None) -> np.ndarray:
     """Mono float32 audio at the codec's sample rate, `seconds` long.
 
     `controls(frame_times)` gives each block's controls (sketch lanes, arrangement, and its
     own steps, guidance or seed where it sets them), asked as a live stream is asked, on a
-    clock at the codec's rate; otherwise every block has the prompt alone.
+    clock at the codec's rate; otherwise every block has the prompt alone. Steps and
+    guidance not given are the model's own (its card's, `model/sampling.py`).
     """
     if not isinstance(seconds, (int, float)) or not math.isfinite(seconds) or not 0 < seconds <= MAX_SECONDS:
         raise ValueError(f"seconds must be a number above 0 and at most {MAX_SECONDS}, got {seconds!r}")
     model, codec = bundle.lmdm, bundle.codec
+    played = bundle.sampling.changed(steps=steps, guidance=guidance)
     cfg = model.cfg
     n_blocks = math.ceil(seconds / cfg.block_seconds)
     cache = model.new_cache(1)
@@ -42,8 +44,9 @@ def render_offline(bundle: ModelBundle, style: torch.Tensor | None, seconds: flo
         for i in range(n_blocks):
             c = controls(frame_times(i, bundle, codec.cfg.sample_rate)) if controls is not None else fixed
             z = generate_block(model, [cache], to_conditions(c, cfg), [seed if c.seed is None else c.seed],
-                               steps=steps if c.steps is None else c.steps,
-                               guidance=guidance if c.guidance is None else c.guidance)
+                               steps=played.steps if c.steps is None else c.steps,
+                               guidance=played.guidance if c.guidance is None else c.guidance,
+                               sketch_guidance=played.sketch_guidance)
             pieces.append(decoder(model.to_codec(z), c.loud_db))
             if progress is not None:
                 progress(i + 1, n_blocks)

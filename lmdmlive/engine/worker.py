@@ -27,7 +27,7 @@ import torch
 from ..audio.player import StreamPlayer
 from ..model import Conditions, generate_block
 from ..model.conditioning import stack_conditions
-from ..model.default import DEFAULT_GUIDANCE, DEFAULT_STEPS, ModelBundle
+from ..model.default import ModelBundle
 from ..model.loudness_follow import FollowingDecoder
 from .controls import BlockControls, Glide, Provider, frame_times, to_conditions
 from .delay import DelayInput, check_delay
@@ -87,15 +87,17 @@ class Planned:
 
 
 class Engine(MidBlockChanges):
-    def __init__(self, bundle: ModelBundle, server_rate: int, *, steps: int = DEFAULT_STEPS,
-                 guidance: float = DEFAULT_GUIDANCE, lookahead_seconds: float | None = None,
+    def __init__(self, bundle: ModelBundle, server_rate: int, *, steps: int | None = None,
+                 guidance: float | None = None, lookahead_seconds: float | None = None,
                  crossfade_blocks: int = 1, threads: int | None = None, redo: bool = True,
                  warm: bool = True):
         self.bundle, self.server_rate = bundle, int(server_rate)
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise ValueError(f"threads must be a whole number of at least 1, got {threads!r}")
         self.threads = threads or default_threads()
-        self.steps, self.guidance = steps, guidance
+        # a stream plays at these unless it sets its own; by default the model's card says (model/sampling.py)
+        played = bundle.sampling.changed(steps=steps, guidance=guidance)
+        self.steps, self.guidance, self.sketch_guidance = played.steps, played.guidance, played.sketch_guidance
         self.lookahead_seconds = lookahead_seconds
         self.crossfade_blocks = crossfade_blocks
         self._pumped = 0.0
@@ -124,7 +126,8 @@ class Engine(MidBlockChanges):
         model, codec = self.bundle.lmdm, self.bundle.codec
         cond = stack_conditions([Conditions()], model.cfg, model.cfg.block_frames)
         with torch.no_grad():
-            z = generate_block(model, [model.new_cache(1)], cond, [0], steps=self.steps, guidance=self.guidance)
+            z = generate_block(model, [model.new_cache(1)], cond, [0], steps=self.steps, guidance=self.guidance,
+                               sketch_guidance=self.sketch_guidance)
             audio = FollowingDecoder.of(codec)(model.to_codec(z))
         soxr.ResampleStream(codec.cfg.sample_rate, self.server_rate, 1, dtype="float32").resample_chunk(audio)
 
@@ -276,7 +279,8 @@ class Engine(MidBlockChanges):
             cond = stack_conditions([planned[i].cond for i in members], model.cfg, model.cfg.block_frames)
             init = None if start is None else torch.cat([s.delay.for_output(s.blocks).latents for s in streams])
             out = generate_block(model, [s.cache for s in streams], cond, seeds,
-                                 steps=steps, guidance=guidance, init=init, strength=1.0 if start is None else start)
+                                 steps=steps, guidance=guidance, sketch_guidance=self.sketch_guidance, init=init,
+                                 strength=1.0 if start is None else start)
             for j, i in enumerate(members):
                 z[i] = out[j:j + 1]
         return z

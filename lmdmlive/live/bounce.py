@@ -72,7 +72,7 @@ def bounce(patch: str | Path, seconds: float, out: str | Path, *, seed: int = 0,
 
     from ..audio.capture import Capture
     from ..audio.server import boot_server
-    from ..model.default import DEFAULT_GUIDANCE, DEFAULT_STEPS, load_default
+    from ..model.default import load_default
     from . import prelude
     from .patch import PatchRunner
     from .session import Session
@@ -98,8 +98,7 @@ def bounce(patch: str | Path, seconds: float, out: str | Path, *, seed: int = 0,
         bundle = load_default(model, codec, warn=False, float32=float32)
     session = Session(server=server, bundle=bundle, bpm=bpm, engine="thread", redo=False,
                       lookahead_seconds=LOOKAHEAD_SECONDS, threads=threads,
-                      steps=DEFAULT_STEPS if steps is None else steps,
-                      guidance=DEFAULT_GUIDANCE if guidance is None else guidance)
+                      steps=steps, guidance=guidance)           # None: the model's card says
     threads_before = torch.get_num_threads()
     # As live: on 2 shared cores, 2 torch threads took 2.6 s a block while a neighbour ran, 1 took 60 ms.
     torch.set_num_threads(session.engine.threads)

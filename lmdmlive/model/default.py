@@ -9,7 +9,7 @@ is a `CheckpointError` naming it.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -20,6 +20,7 @@ from .config import CodecConfig, LMDMConfig
 from .bf16 import enable_bf16
 from .int8 import enable_int8
 from .lmdm import LMDM
+from .sampling import DEFAULT_GUIDANCE, DEFAULT_STEPS, Sampling, sampling_from_card  # noqa: F401 (read from here)
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 DEFAULT_LMDM = ASSETS / "lmdm"
@@ -32,16 +33,14 @@ UNTRAINED_SEED = 20261124
 UNTRAINED_NOTE = ("the shipped default model is missing from lmdmlive/assets: running on untrained, seeded "
                   "weights, which do not make music (reinstall lmdmlive to restore the checkpoints)")
 
-DEFAULT_STEPS = 4
-DEFAULT_GUIDANCE = 2.0
-
-
 @dataclass
 class ModelBundle:
     lmdm: LMDM
     codec: Codec
     trained: bool
     source: str
+    sampling: Sampling = field(default_factory=Sampling)
+    """How this model plays unless told otherwise: from its card (`model/sampling.py`)."""
 
     @property
     def sample_rate(self) -> int:
@@ -105,9 +104,10 @@ def _load(lmdm_path, codec_path, warn: bool) -> ModelBundle:
         return ModelBundle(untrained_lmdm(), untrained_codec(), False, "untrained (seeded)")
     lmdm_path = require_checkpoint(DEFAULT_LMDM if lmdm_path is None else lmdm_path, "LMDM")
     codec_path = require_checkpoint(DEFAULT_CODEC if codec_path is None else codec_path, "codec")
-    lmdm = load_checkpoint(lmdm_path, "lmdm", LMDMConfig, LMDM)[0]
+    lmdm, _, card = load_checkpoint(lmdm_path, "lmdm", LMDMConfig, LMDM)
+    sampling = sampling_from_card(card, str(checkpoint_paths(lmdm_path)[1]))
     codec = load_checkpoint(codec_path, "codec", CodecConfig, Codec)[0]
-    return ModelBundle(lmdm, codec, True, f"{lmdm_path.name} + {codec_path.name}")
+    return ModelBundle(lmdm, codec, True, f"{lmdm_path.name} + {codec_path.name}", sampling)
 
 
 def load_audio_prompt_encoder(path=None):

@@ -279,3 +279,22 @@ def test_doctor_advice_follows_whether_jack_runs():
                             timeout=300)
     assert "a JACK server is running" in up.stdout
     assert "start JACK" not in up.stdout and "start it" not in up.stdout, up.stdout
+
+
+def test_sampling_sets_how_a_checkpoint_plays_and_render_then_plays_it_so(tmp_path):
+    from lmdmlive.model.checkpoint import save_checkpoint
+    from lmdmlive.model.default import load_default
+    shipped = load_default(warn=False, float32=True)
+    save_checkpoint(shipped.lmdm, shipped.lmdm.cfg, tmp_path / "m", "lmdm")
+    save_checkpoint(shipped.codec, shipped.codec.cfg, tmp_path / "c", "codec")
+    out = run("sampling", str(tmp_path / "m"))
+    assert out.returncode == 0 and "plays at steps 4, guidance 2, sketch_guidance 4" in out.stdout, out.stderr
+    out = run("sampling", str(tmp_path / "m"), "--steps", "2", "--sketch-guidance", "2.5")
+    assert out.returncode == 0 and "now plays at steps 2, guidance 2, sketch_guidance 2.5" in out.stdout, out.stderr
+    out = run("render", "x", "--seconds", "0.5", "--model", str(tmp_path / "m"), "--codec", str(tmp_path / "c"),
+              "--out", str(tmp_path / "x.wav"))
+    assert out.returncode == 0 and "2 steps, guidance 2.0" in out.stdout, out.stdout + out.stderr
+    out = run("sampling", str(tmp_path / "c"), "--steps", "2")
+    assert out.returncode == 2 and "holds a 'codec' checkpoint" in out.stderr, out.stderr
+    out = run("sampling", str(tmp_path / "m"), "--steps", "0")
+    assert out.returncode == 2 and "--steps" in out.stderr
