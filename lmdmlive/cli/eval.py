@@ -348,8 +348,8 @@ def add_eval_commands(sub) -> None:
     ed.add_argument("--after-steps", type=steps_arg, default=None,
                     help="denoising steps for the --after model (default: --steps, else its card's)")
     ed.add_argument("--after-guidance", type=guidance_arg, default=None,
-                    help="guidance for the --after model (default: --guidance, else its card's): a model post-trained for "
-                         "fewer steps may play best at another scale, chosen on valid")
+                    help="guidance for the --after model (default: --guidance, else its card's): a model post-trained "
+                         "for fewer steps may play best at another scale, chosen on valid")
     ed.add_argument("--seed", type=bounded(int, 0, 2**31 - 1, "a seed from 0"), default=0)
     ed.add_argument("--steps", type=steps_arg, default=None, help="denoising steps (default: the model's card, else 4)")
     ed.add_argument("--guidance", type=guidance_arg, default=None,

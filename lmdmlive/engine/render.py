@@ -21,8 +21,8 @@ MAX_SECONDS = 6 * 3600
 
 
 def render_offline(bundle: ModelBundle, style: torch.Tensor | None, seconds: float, *, seed: int = 0,
-                   steps: int | None = None, guidance: float | None = None, progress: Callable[[int, int], None] | None = None,
-                   controls: Provider | None = None) -> np.ndarray:
+                   steps: int | None = None, guidance: float | None = None,
+                   progress: Callable[[int, int], None] | None = None, controls: Provider | None = None) -> np.ndarray:
     """Mono float32 audio at the codec's sample rate, `seconds` long.
 
     `controls(frame_times)` gives each block's controls (sketch lanes, arrangement, and its

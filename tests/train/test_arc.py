@@ -350,7 +350,7 @@ def test_the_distilled_distance_is_nothing_at_the_teachers_steps_and_counts_fewe
 def test_the_teacher_plays_at_its_own_guidance_when_given_one(setup, tmp_path):
     rows = first_rows(setup, tmp_path, "teacher_guidance", [None, 2.0, 3.0], distill=1.0, sampler="euler",
                       step_choices=(4,), guidance=2.0)
-    assert rows[None]["distill"] < 1e-4, rows[None]       # by default the rollout's guidance: the student is its teacher
+    assert rows[None]["distill"] < 1e-4, rows[None]       # by default the rollout's: the student is its teacher
     assert rows[2.0]["distill"] < 1e-4, rows[2.0]
     assert rows[3.0]["distill"] > 100 * max(rows[2.0]["distill"], 1e-7), rows   # another guidance plays another block
 
