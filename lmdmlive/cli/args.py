@@ -28,6 +28,16 @@ seconds_arg = bounded(float, 0.0, 6 * 3600, "a number above 0 (seconds, at most 
 steps_arg = bounded(int, 1, 8, "a whole number of steps from 1 to 8")
 guidance_arg = bounded(float, 0.0, 20.0, "a guidance scale from 0 to 20")
 control_guidance_arg = bounded(float, 0.0, 40.0, "a guidance scale from 0 to 40")
+
+
+def add_sampling_options(parser, also: str = "") -> None:
+    """`--steps` and `--guidance`, whose defaults are the model's own (its card's, model/sampling.py)."""
+    parser.add_argument("--steps", type=steps_arg, default=None,
+                        help=f"denoising steps per block (default: the model's card, else 4{also})")
+    parser.add_argument("--guidance", type=guidance_arg, default=None,
+                        help=f"prompt guidance (default: the model's card, else 2{also})")
+
+
 bpm_arg = bounded(float, 10, 999, "a tempo from 10 to 999 BPM")
 AUDIO_MODES = ("auto", "jack", "portaudio")
 FLOAT32_HELP = ("float32 throughout (default, as played: int8 copies of the transformer's weights, and bf16 "

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 import warnings
 
-from .args import FLOAT32_HELP, guidance_arg, steps_arg
+from .args import FLOAT32_HELP, add_sampling_options
 
 
 def cmd_bench(args) -> int:
@@ -57,8 +57,7 @@ def add_bench_command(sub) -> None:
                        help="fewer repetitions, a 10-minute simulated set, 1-minute soak (about 5 minutes)")
     bench.add_argument("--no-realtime", action="store_true",
                        help="skip the real-time runs on JACK (latency and soak figures)")
-    bench.add_argument("--steps", type=steps_arg, default=None, help="denoising steps (default: the default model's)")
-    bench.add_argument("--guidance", type=guidance_arg, default=None, help="guidance (default: the default model's)")
+    add_sampling_options(bench)
     bench.add_argument("--plot", default=None, metavar="PNG",
                        help="also time blocks against context length and save the chart (needs matplotlib)")
     bench.add_argument("--float32", action="store_true", help=FLOAT32_HELP)

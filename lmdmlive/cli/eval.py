@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 
 from ..train.splits import EVAL_SPLITS
-from .args import FLOAT32_HELP, bounded, control_guidance_arg, guidance_arg, steps_arg
+from .args import FLOAT32_HELP, add_sampling_options, bounded, control_guidance_arg, guidance_arg, steps_arg
 
 
 CLASSIFIER_HELP = "attribute classifier checkpoint (default: the shipped one)"
@@ -280,9 +280,7 @@ def add_eval_commands(sub) -> None:
     em.add_argument("--no-rtf", action="store_true", help="skip the real-time factor (for sweeps)")
     em.add_argument("--control-clips", type=bounded(int, 0, 1000, "a number of clips from 0"), default=None,
                     help="clips per arrangement control (default 8, 4 with --quick; 0 skips the controls)")
-    em.add_argument("--steps", type=steps_arg, default=None, help="denoising steps (default: the model's card, else 4)")
-    em.add_argument("--guidance", type=guidance_arg, default=None,
-                    help="prompt guidance (default: the model's card, else 2)")
+    add_sampling_options(em)
     em.add_argument("--control-guidance", type=control_guidance_arg, default=None,
                     help="the arrangement controls' own guidance scale "
                          "(default 24; equal to --guidance: plain guidance)")
@@ -312,9 +310,7 @@ def add_eval_commands(sub) -> None:
     es.add_argument("--encoder", default=None, help=ENCODER_HELP)
     es.add_argument("--clips", type=bounded(int, 1, 256, "a number of prompts"), default=12,
                     help="prompts taken from the folder (default 12), two seeds each")
-    es.add_argument("--steps", type=steps_arg, default=None, help="denoising steps (default: the model's card, else 4)")
-    es.add_argument("--guidance", type=guidance_arg, default=None,
-                    help="prompt guidance (default: the model's card, else 2)")
+    add_sampling_options(es)
     es.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
     es.add_argument("--split", choices=EVAL_SPLITS, default="test", help=SPLIT_HELP)
     es.set_defaults(func=cmd_eval_style)
@@ -351,9 +347,7 @@ def add_eval_commands(sub) -> None:
                     help="guidance for the --after model (default: --guidance, else its card's): a model post-trained "
                          "for fewer steps may play best at another scale, chosen on valid")
     ed.add_argument("--seed", type=bounded(int, 0, 2**31 - 1, "a seed from 0"), default=0)
-    ed.add_argument("--steps", type=steps_arg, default=None, help="denoising steps (default: the model's card, else 4)")
-    ed.add_argument("--guidance", type=guidance_arg, default=None,
-                    help="prompt guidance (default: the model's card, else 2)")
+    add_sampling_options(ed)
     ed.add_argument("--plot", default=None, metavar="PNG", help="also plot the minutes (e.g. docs/dev/drift.png)")
     ed.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
     ed.add_argument("--float32", action="store_true", help=FLOAT32_HELP)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 import warnings
 
-from .args import FLOAT32_HELP, CommandError, guidance_arg, seconds_arg, steps_arg
+from .args import FLOAT32_HELP, CommandError, add_sampling_options, seconds_arg
 
 
 def cmd_render(args) -> int:
@@ -118,12 +118,7 @@ def add_render_command(sub) -> None:
     render.add_argument("--out", default="out.wav", help="output .wav or .flac file (default out.wav)")
     render.add_argument("--seed", type=int, default=0, help="noise seed: the same seed gives the same audio "
                                                              "(a patch: added to each stream's own seed)")
-    render.add_argument("--steps", type=steps_arg, default=None,
-                        help="denoising steps per block (default: the model's card, else 4; a patch: for streams "
-                             "that set none)")
-    render.add_argument("--guidance", type=guidance_arg, default=None,
-                        help="classifier-free guidance (default: the model's card, else 2; a patch: for streams "
-                             "that set none)")
+    add_sampling_options(render, also="; a patch: for streams that set none")
     render.add_argument("--model", default=None, help="LMDM checkpoint (NAME, NAME.json or NAME.safetensors)")
     render.add_argument("--codec", default=None, help="codec checkpoint")
     render.add_argument("--sketch", action="append", default=[], metavar="LANE=PATTERN",
