@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 
 from .checkpoint import CheckpointError, checkpoint_paths, read_card
 from .generate import SKETCH_GUIDANCE
@@ -34,7 +33,7 @@ class Sampling:
     def __post_init__(self):
         check_sampling(self)
 
-    def changed(self, **given) -> "Sampling":
+    def changed(self, **given) -> Sampling:
         """These defaults with the options a command or a stream gives (None: keep the default)."""
         return replace(self, **{k: v for k, v in given.items() if v is not None})
 

@@ -32,7 +32,9 @@ def test_a_render_plays_at_the_steps_and_sketch_scale_the_card_names(tmp_path):
     style = torch.ones(1, 384) * 0.1
     seconds = 2 * plain.lmdm.cfg.block_seconds
     bf = plain.lmdm.cfg.block_frames
-    sketched = lambda t: BlockControls(style=style, loud_db=np.linspace(-30, -6, bf))   # noqa: E731
+
+    def sketched(times):
+        return BlockControls(style=style, loud_db=np.linspace(-30, -6, bf))
 
     by_card = render_offline(chosen, None, seconds, controls=sketched)
     told = render_offline(dataclasses.replace(plain, sampling=Sampling(sketch_guidance=2.0)), None, seconds,
