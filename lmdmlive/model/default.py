@@ -20,7 +20,7 @@ from .config import CodecConfig, LMDMConfig
 from .bf16 import enable_bf16
 from .int8 import enable_int8
 from .lmdm import LMDM
-from .sampling import DEFAULT_GUIDANCE, DEFAULT_STEPS, Sampling, sampling_from_card  # noqa: F401 (read from here)
+from .sampling import Sampling, sampling_from_card
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 DEFAULT_LMDM = ASSETS / "lmdm"
@@ -32,6 +32,7 @@ different sessions come from the same judge (`lmdmlive train classifier` rebuild
 UNTRAINED_SEED = 20261124
 UNTRAINED_NOTE = ("the shipped default model is missing from lmdmlive/assets: running on untrained, seeded "
                   "weights, which do not make music (reinstall lmdmlive to restore the checkpoints)")
+
 
 @dataclass
 class ModelBundle:
