@@ -38,14 +38,14 @@ class Sampling:
         return replace(self, **{k: v for k, v in given.items() if v is not None})
 
 
-def check_sampling(s: Sampling, where: str = "sampling") -> None:
+def check_sampling(s: Sampling) -> None:
     if isinstance(s.steps, bool) or not isinstance(s.steps, int) or not 1 <= s.steps <= MAX_STEPS:
-        raise ValueError(f"{where}: steps must be a whole number from 1 to {MAX_STEPS}, got {s.steps!r}")
+        raise ValueError(f"steps must be a whole number from 1 to {MAX_STEPS}, got {s.steps!r}")
     for name, high in MAX_GUIDANCE.items():
         value = getattr(s, name)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
                 or not 0 <= value <= high:
-            raise ValueError(f"{where}: {name} must be a number from 0 to {high:g}, got {value!r}")
+            raise ValueError(f"{name} must be a number from 0 to {high:g}, got {value!r}")
 
 
 def sampling_from_card(card: dict, where: str) -> Sampling:
@@ -60,7 +60,7 @@ def sampling_from_card(card: dict, where: str) -> Sampling:
     try:
         return Sampling(**given)
     except ValueError as e:
-        raise CheckpointError(f"{where}: {CARD_KEY}: {e}") from None
+        raise CheckpointError(f"{where}: field {CARD_KEY!r}: {e}") from None
 
 
 def read_sampling(path) -> Sampling:

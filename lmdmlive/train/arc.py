@@ -30,9 +30,9 @@ while it was trained to continue real audio. Here it is trained on its own outpu
 - Distillation (`distill`): the init, frozen, plays each rollout block again from the same
   context, conditions and noise in `teacher_steps` Euler steps; the squared distance to it is
   a target for every latent of what the few-step rollout should have played. The teacher
-  may play at a prompt guidance of its own (`teacher_guidance`): at many steps more
-  guidance buys prompt adherence for little loss on the lanes, which the student then
-  learns to reach at its own few steps and the instrument's guidance.
+  may play at a prompt guidance of its own (`teacher_guidance`), so that the target need
+  not be played as the rollout is (at eight steps, more guidance buys prompt adherence and
+  costs loudness; what that did to a student is in docs/dev/training.md, runs 19 to 21).
 - Anchor: the block-causal flow-matching loss of `train lmdm` on real windows, weighted
   by `anchor`, so that the adversarial signal corrects the model rather than replacing
   what it learned (the first run, without it, lost its prompt and 7.5 dB of loudness).
