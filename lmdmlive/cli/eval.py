@@ -18,8 +18,7 @@ def cmd_eval_model(args) -> int:
     from pathlib import Path
 
     from ..bench.runners import measure_rtf
-    from ..model.default import (DEFAULT_AUDIO_PROMPT, DEFAULT_CLASSIFIER, DEFAULT_CODEC,
-                                 load_default)
+    from ..model.default import DEFAULT_AUDIO_PROMPT, DEFAULT_CLASSIFIER, DEFAULT_CODEC, load_default
     from ..model.text_encoder import shared_text_encoder
     from ..progress import ProgressBar
     from ..model.generate import CONTROL_GUIDANCE, PITCH_GUIDANCE
@@ -81,8 +80,7 @@ def cmd_eval_style(args) -> int:
     import tempfile
     from pathlib import Path
 
-    from ..model.default import (DEFAULT_AUDIO_PROMPT, DEFAULT_CLASSIFIER, DEFAULT_CODEC,
-                                 load_default)
+    from ..model.default import DEFAULT_AUDIO_PROMPT, DEFAULT_CLASSIFIER, DEFAULT_CODEC, load_default
     from ..model.text_encoder import shared_text_encoder
     from ..progress import ProgressBar
     from ..train.eval_gen import load_judges
@@ -128,8 +126,7 @@ def cmd_eval_drift(args) -> int:
     import json
     from pathlib import Path
 
-    from ..model.default import (DEFAULT_AUDIO_PROMPT, DEFAULT_CLASSIFIER, DEFAULT_CODEC,
-                                 load_default)
+    from ..model.default import DEFAULT_AUDIO_PROMPT, DEFAULT_CLASSIFIER, DEFAULT_CODEC, load_default
     from ..model.text_encoder import shared_text_encoder
     from ..progress import ProgressBar
     from ..train.eval_drift import evaluate_drift, plot_drift

@@ -21,12 +21,10 @@ def cmd_sampling(args) -> int:
     if kind != "lmdm":
         raise ValueError(f"{args.checkpoint}: holds a {kind!r} checkpoint; sampling defaults belong to an LMDM's card")
     given = {"steps": args.steps, "guidance": args.guidance, "sketch_guidance": args.sketch_guidance}
-    if any(v is not None for v in given.values()):
-        chosen = write_sampling(path, **given)
-        print(f"{args.checkpoint}: now plays at " + ", ".join(f"{k} {v:g}" for k, v in asdict(chosen).items()))
-    else:
-        chosen = read_sampling(path)
-        print(f"{args.checkpoint}: plays at " + ", ".join(f"{k} {v:g}" for k, v in asdict(chosen).items()))
+    writing = any(v is not None for v in given.values())
+    chosen = write_sampling(path, **given) if writing else read_sampling(path)
+    print(f"{args.checkpoint}: {'now plays' if writing else 'plays'} at "
+          + ", ".join(f"{k} {v:g}" for k, v in asdict(chosen).items()))
     return 0
 
 
