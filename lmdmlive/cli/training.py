@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .args import DEVICE_HELP, CommandError, bounded, device_arg
+from .args import DEVICE_HELP, CommandError, bounded, control_guidance_arg, device_arg
 from .training_codec import add_codec_command
 
 
@@ -63,6 +63,7 @@ def cmd_train_arc(args) -> int:
     from pathlib import Path
 
     from ..model.default import DEFAULT_CODEC
+    from ..model.generate import SKETCH_GUIDANCE
     from ..progress import ProgressBar
     from ..train.arc import train_arc
 
@@ -80,6 +81,8 @@ def cmd_train_arc(args) -> int:
                   lane_loss=args.lane_loss, lane_probe=Path(args.lane_probe) if args.lane_probe else None,
                   heard_lanes=args.heard_lanes, distill=args.distill, teacher_steps=args.teacher_steps,
                   teacher_guidance=args.teacher_guidance,
+                  sketch_guidance=SKETCH_GUIDANCE if args.sketch_guidance is None else args.sketch_guidance,
+                  teacher_sketch_guidance=args.teacher_sketch_guidance,
                   export=Path(args.export) if args.export else None,
                   device=device,
                   progress=ProgressBar("arc steps", args.steps, min_interval=2.0),
@@ -264,6 +267,10 @@ def add_training_commands(sub) -> None:
     ar.add_argument("--teacher-guidance", type=bounded(float, 0, 20, "a guidance scale from 0 to 20"), default=None,
                     help="the teacher's prompt guidance for --distill (default: the rollout's --guidance); more "
                          "guidance buys prompt adherence at many steps")
+    ar.add_argument("--sketch-guidance", type=control_guidance_arg, default=None,
+                    help="the sketch's own guidance scale inside the rollout (default 4, the instrument's); roll "
+                         "out at the scale the model will be played at")
+    ar.add_argument("--teacher-sketch-guidance", type=control_guidance_arg, default=None, help="the teacher's sketch scale for --distill (default: --sketch-guidance)")
     ar.add_argument("--lane-probe", default=None,
                     help="lane probe checkpoint for --lane-loss (python -m lmdmlive.train.lane_probe makes one)")
     ar.add_argument("--export", default=None, help="also write the EMA generator as a checkpoint (NAME)")

@@ -10,7 +10,9 @@ while it was trained to continue real audio. Here it is trained on its own outpu
   count drawn per block from `step_choices` (1,2 trains the two-step instrument the
   method promises). Each block is sampled with the few-step sampler inside the loop:
   the engine's Euler or ping-pong, with classifier-free guidance when `guidance` is
-  not 1, so that what is judged is what would be heard. Every step but the last of
+  not 1 and the sketch's own scale (`sketch_guidance`), so that what is judged is what
+  would be heard: a model rolled out at one sketch scale learns that scale, and plays
+  the lanes less well at another (docs/dev/training.md, run 22). Every step but the last of
   each block runs without gradients; the last (a full denoise to the clean block)
   carries them. With `grad_blocks="last"` each generated block enters the next one's context
   detached (memory of one block); with "all" the gradient also flows through the
@@ -30,7 +32,8 @@ while it was trained to continue real audio. Here it is trained on its own outpu
 - Distillation (`distill`): the init, frozen, plays each rollout block again from the same
   context, conditions and noise in `teacher_steps` Euler steps; the squared distance to it is
   a target for every latent of what the few-step rollout should have played. The teacher
-  may play at a prompt guidance of its own (`teacher_guidance`), so that the target need
+  may play at a prompt guidance and a sketch scale of its own (`teacher_guidance`,
+  `teacher_sketch_guidance`), so that the target need
   not be played as the rollout is (at eight steps, more guidance buys prompt adherence and
   costs loudness; what that did to a student is in docs/dev/training.md, runs 19 to 21).
 - Anchor: the block-causal flow-matching loss of `train lmdm` on real windows, weighted
@@ -194,7 +197,8 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
               rollout_conditions: str = "window", disc_conditions: str = "prompt", grad_branch: str = "every",
               lane_contrastive: float = 0.0, lane_loss: float = 0.0, lane_probe: Path | None = None,
               heard_lanes: float = 0.0, distill: float = 0.0, teacher_steps: int = 4,
-              teacher_guidance: float | None = None, export: Path | None = None,
+              teacher_guidance: float | None = None, sketch_guidance: float = SKETCH_GUIDANCE,
+              teacher_sketch_guidance: float | None = None, export: Path | None = None,
               device: str = "cpu",
               progress=None, log=print) -> dict:
     from ..model import LMDMConfig, load_checkpoint
@@ -219,6 +223,7 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
     cfg = gen.cfg
     teacher = copy.deepcopy(gen).eval().requires_grad_(False) if distill > 0 else None   # the init, before resuming
     teacher_guidance = guidance if teacher_guidance is None else teacher_guidance
+    teacher_sketch_guidance = sketch_guidance if teacher_sketch_guidance is None else teacher_sketch_guidance
     build_store(corpus, codec, splits=("train",), log=log)      # encoded once; a stored split is kept
     split = LatentSplit(store_dir(corpus, codec), "train")
     disc = TrunkDiscriminator(gen) if discriminator == "trunk" else LatentDiscriminator(cfg.latent_dim, cfg.style_dim)
@@ -247,7 +252,8 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
             "disc_conditions": disc_conditions, "grad_branch": grad_branch, "contrastive": contrastive,
             "lane_contrastive": lane_contrastive, "lane_loss": lane_loss,
             "lane_probe": str(lane_probe) if lane_probe else None, "heard_lanes": heard_lanes,
-            "distill": distill, "teacher_steps": teacher_steps, "teacher_guidance": teacher_guidance}
+            "distill": distill, "teacher_steps": teacher_steps, "teacher_guidance": teacher_guidance,
+            "sketch_guidance": sketch_guidance, "teacher_sketch_guidance": teacher_sketch_guidance}
     while step < steps and (deadline is None or time.monotonic() < deadline):
         x0, cond = windows.batch(batch, total, drop=False)
         style = cond.style
@@ -264,10 +270,10 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
 
         def watch(k, ctx, block_cond, x):
             taught.append(teacher_block(teacher, ctx, block_cond, x, teacher_steps, teacher_guidance,
-                                        CONTROL_GUIDANCE, SKETCH_GUIDANCE))
+                                        CONTROL_GUIDANCE, teacher_sketch_guidance))
         fake = rollout(gen, history, lambda k: block_conditions(played, start + k * bf, start + (k + 1) * bf),
                        rollout_blocks, rng, grad_blocks, step_choices, guidance, sampler,
-                       control_guidance=CONTROL_GUIDANCE, sketch_guidance=SKETCH_GUIDANCE, grad_branch=grad_branch,
+                       control_guidance=CONTROL_GUIDANCE, sketch_guidance=sketch_guidance, grad_branch=grad_branch,
                        watch=watch if teacher is not None else None)
         shuffled = style.roll(1, dims=0)
         asked = block_conditions(played, start, start + rollout_blocks * bf)    # the lanes the rollout played

@@ -355,6 +355,18 @@ def test_the_teacher_plays_at_its_own_guidance_when_given_one(setup, tmp_path):
     assert rows[3.0]["distill"] > 100 * max(rows[2.0]["distill"], 1e-7), rows   # another guidance plays another block
 
 
+def test_the_rollout_and_its_teacher_play_at_the_sketch_scale_asked(setup, tmp_path):
+    common = dict(distill=1.0, sampler="euler", step_choices=(4,), guidance=2.0)
+    rows = first_rows(setup, tmp_path / "teacher", "teacher_sketch_guidance", [None, 4.0, 1.0], sketch_guidance=4.0,
+                      **common)
+    assert rows[None]["distill"] < 1e-4, rows[None]       # by default the rollout's scale: the student is its teacher
+    assert rows[4.0]["distill"] < 1e-4, rows[4.0]
+    assert rows[1.0]["distill"] > 100 * max(rows[4.0]["distill"], 1e-7), rows   # another scale plays another block
+    rolled = first_rows(setup, tmp_path / "rollout", "sketch_guidance", [4.0, 1.0], **common)
+    assert all(row["distill"] < 1e-4 for row in rolled.values()), rolled     # the teacher follows the rollout's scale
+    assert abs(rolled[4.0]["d_fake"] - rolled[1.0]["d_fake"]) > 1e-4, rolled   # and the rollout plays at it
+
+
 def test_distillation_asks_for_euler(setup, tmp_path):
     import pytest
     with pytest.raises(ValueError, match="--sampler euler"):
