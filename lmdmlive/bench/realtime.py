@@ -40,11 +40,37 @@ def smallest_realtime_block(model: LMDM, codec: Codec, steps: int, guidance: flo
     return best
 
 
+def latency_figures(model: LMDM, codec: Codec, base: dict, steps: int, span: float, suffix: str = "",
+                    progress=print) -> dict:
+    """Control-to-sound latency at the default block, then at the smallest block that stays
+    real time, at `steps`: what a step count's compute buys a performer in latency. Keys end
+    in `suffix` ("_4steps" for the four-step side of the bench's trade)."""
+    out: dict = {}
+    at = f" at {steps} steps" if suffix else ""
+    progress(f"control-to-sound latency at the default block size{at} ({span:.0f} s in real time on JACK) ...")
+    r = realtime(dict(base, steps=steps, seconds=span, streams=1, changes=True), timeout=span + 120)
+    if r["steps"] != steps:
+        raise RuntimeError(f"the real-time run played {r['steps']} steps where {steps} were asked")
+    out.update({f"latency_p95_ms{suffix}": r["latency_p95_ms"], f"latency_p50_ms{suffix}": r["latency_p50_ms"],
+                f"latency_changes{suffix}": r["changes"], f"latency_underruns{suffix}": r["underruns"]})
+    progress(f"finding the smallest block with a real-time factor >= 1.5{at} ...")
+    frames, rtf_low = smallest_realtime_block(model, codec, steps, base["guidance"])
+    progress(f"latency at {frames}-frame blocks{at} ({span:.0f} s in real time) ...")
+    r = realtime(dict(base, steps=steps, seconds=span, streams=1, changes=True, block_frames=frames),
+                 timeout=span + 120)
+    out.update({f"latency_p95_ms_low{suffix}": r["latency_p95_ms"],
+                f"block_seconds_low{suffix}": frames / model.cfg.frame_rate, f"rtf_low{suffix}": rtf_low,
+                f"latency_low_underruns{suffix}": r["underruns"]})
+    return out
+
+
 def run_realtime_figures(model: LMDM, codec: Codec, steps: int, guidance: float, quick: bool, model_path=None,
                          codec_path=None, progress=print, threads: int | None = None) -> dict:
-    """Latency at the default and the smallest real-time block, and the soak; a run that fails is
-    reported (`realtime_errors`) and the others still are measured. `threads`: the engine's
-    torch threads (default: the engine's own choice, as a performance gets it)."""
+    """Latency at the default and the smallest real-time block (and, when the default is not
+    four steps, the same at four, in the same run: the latency fewer steps were spent on),
+    then the soak; a run that fails is reported (`realtime_errors`) and the others still are
+    measured. `threads`: the engine's torch threads (default: the engine's own choice, as a
+    performance gets it)."""
     from ..engine.worker import default_threads      # imports pyo: only when real-time runs are asked for
 
     threads = threads or default_threads()
@@ -55,33 +81,20 @@ def run_realtime_figures(model: LMDM, codec: Codec, steps: int, guidance: float,
 
     def attempt(what, fn):
         try:
-            fn()
+            out.update(fn() or {})
         except Exception as e:          # one failed run must not lose the others' figures
             out["realtime_errors"].append(f"{what}: {e}")
             progress(f"  {what} failed: {str(e)[-400:]}")
-
-    def latency_default():
-        progress(f"control-to-sound latency at the default block size ({span:.0f} s in real time on JACK) ...")
-        r = realtime(dict(base, seconds=span, streams=1, changes=True), timeout=span + 120)
-        out.update(latency_p95_ms=r["latency_p95_ms"], latency_p50_ms=r["latency_p50_ms"],
-                   latency_changes=r["changes"], latency_underruns=r["underruns"])
-
-    def latency_low():
-        progress("finding the smallest block with a real-time factor >= 1.5 ...")
-        frames, rtf_low = smallest_realtime_block(model, codec, steps, guidance)
-        progress(f"latency at {frames}-frame blocks ({span:.0f} s in real time) ...")
-        r = realtime(dict(base, seconds=span, streams=1, changes=True, block_frames=frames), timeout=span + 120)
-        out.update(latency_p95_ms_low=r["latency_p95_ms"], block_seconds_low=frames / model.cfg.frame_rate,
-                   rtf_low=rtf_low, latency_low_underruns=r["underruns"])
 
     def soak_run():
         seconds = 60.0 if quick else 600.0
         progress(f"soak: two streams and a generative delay for {seconds / 60:.0f} min in real time on JACK, "
                  "as a listener hears it ...")
-        out.update(soak_as_heard(seconds, progress=progress, model=model_path, codec=codec_path,
-                                 steps=steps, guidance=guidance, threads=threads))
+        return soak_as_heard(seconds, progress=progress, model=model_path, codec=codec_path,
+                             steps=steps, guidance=guidance, threads=threads)
 
-    attempt("latency", latency_default)
-    attempt("latency at small blocks", latency_low)
+    attempt("latency", lambda: latency_figures(model, codec, base, steps, span, progress=progress))
+    if steps != 4:
+        attempt("latency at 4 steps", lambda: latency_figures(model, codec, base, 4, span, "_4steps", progress))
     attempt("soak", soak_run)
     return out

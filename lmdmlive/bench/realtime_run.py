@@ -86,6 +86,7 @@ def run(opts: dict) -> dict:
         "block_seconds": bundle.lmdm.cfg.block_seconds,
         "underruns": m["underruns"], "errors": m["errors"], "blocks": m["blocks"], "rtf": m["rtf"],
         "block_ms_p50": m["block_ms_p50"], "block_ms_max": m["block_ms_max"], "threads": engine.threads,
+        "steps": engine.steps,
         "redos": m["redos"], "int8": not o["float32"], "bf16": uses_bf16(bundle.codec),
         "lookahead_target_ms": m["lookahead_target_ms"],
         "latency_p50_ms": 1000 * float(np.percentile(lat, 50)) if lat else None,

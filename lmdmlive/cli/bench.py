@@ -50,7 +50,8 @@ def add_bench_command(sub) -> None:
     bench = sub.add_parser("bench", help="measure speed and memory (ratios from one run)",
                            description="Measure kv_speedup, flat_ratio, rtf, stream_rss_growth, matmul_fraction and "
                                        "hour_block_time_ratio on the default model; then, in real time on a "
-                                       "private JACK server (dummy driver), latency_p95_ms, latency_p95_ms_low, "
+                                       "private JACK server (dummy driver), latency_p95_ms, latency_p95_ms_low (and the same at "
+                                       "4 steps when the model plays fewer: the latency they buy), "
                                        "soak_underruns and soak_rss_growth.")
     bench.add_argument("--json", action="store_true", help="also print one JSON object on the last line")
     bench.add_argument("--quick", action="store_true",
