@@ -21,7 +21,10 @@ loudness curve is clipped at) or noise-like
 In the last minute every stream comes back to the prompt it opened with, so the
 summary compares like with like: the last minute's distances over the first's
 (`fd_ratio`, `fd_mel_ratio`), the loudness change from the first minute to the last,
-the widest loudness swing of any minute from the first, and the collapsed minutes.
+the widest loudness swing of any minute from the first, and the collapsed minutes. As one
+pair of minutes is a noisy reading, every minute of a later pass through the prompts is also
+set against the same minute one pass earlier (`repeat_summary`): the mean and sd of those
+ratios say whether the sound moved away from real music, and by how much against the noise.
 """
 from __future__ import annotations
 
@@ -119,6 +122,42 @@ def prompt_sequence(held: LatentSplit, clips: list[int]) -> list[str]:
             else held.caption_texts[held.clips[i]["captions"][0]] for i in clips]
 
 
+def prompt_plan(minutes: float, streams: int, prompts: int, change: float) -> list[list[int]]:
+    """The prompts each stream plays in each minute: stream i starts at prompt i and moves
+    on every `change` minutes. The last minute comes home to the first minute's prompts, so
+    that last over first compares like with like: a change of style is not counted as drift."""
+    last = int(np.ceil(minutes)) - 1
+    return [[(i + (0 if minute == last else int(minute // change))) % prompts for i in range(streams)]
+            for minute in range(last + 1)]
+
+
+def repeat_pairs(rows: list[dict], cycle_minutes: float) -> list[tuple[dict, dict]]:
+    """(earlier, later) minutes one pass of the prompt sequence apart that play the same prompts.
+
+    One minute against one other is a noisy reading: each minute's distances come from a few
+    dozen windows, and a minute-to-minute ratio moves by 0.06 (encoder) to 0.2 (log-mel)
+    with no drift at all (docs/dev/training.md, run 21's half hour). Every minute of the
+    second pass set against the same minute of the first averages that noise down, and
+    still compares like with like."""
+    c = round(cycle_minutes)
+    if c < 1 or abs(c - cycle_minutes) > 1e-9:
+        return []
+    return [(rows[k - c], rows[k]) for k in range(c, len(rows)) if rows[k - c]["prompts"] == rows[k]["prompts"]]
+
+
+def repeat_summary(rows: list[dict], cycle_minutes: float) -> dict:
+    """Mean and sd over `repeat_pairs` of the later minute's distances over the earlier's, and of the loudness change."""
+    pairs = repeat_pairs(rows, cycle_minutes)
+    out: dict = {"repeat_pairs": len(pairs), "repeat_minutes": round(cycle_minutes)}
+    for key, value in (("fd", lambda a, b: b["fd"] / a["fd"]), ("fd_mel", lambda a, b: b["fd_mel"] / a["fd_mel"]),
+                       ("loud", lambda a, b: b["loud_mean_db"] - a["loud_mean_db"])):
+        values = [value(a, b) for a, b in pairs]
+        name = "loud_repeat_change_db" if key == "loud" else f"{key}_repeat_ratio"
+        out[name] = float(np.mean(values)) if values else float("nan")
+        out[f"{name}_sd"] = float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
+    return out
+
+
 def evaluate_drift(lmdm, codec, corpus: Path, codec_path: Path, judges: Judges, embed, *, minutes: float = 30.0,
                    streams: int = 4, prompts: int = 8, change: float = 2.0, seed: int = 0, steps: int = 4,
                    guidance: float = 2.0, split: str = "test", progress=None) -> dict:
@@ -135,13 +174,10 @@ def evaluate_drift(lmdm, codec, corpus: Path, codec_path: Path, judges: Judges, 
     names = judges.classifier.families
     fams = [names.index(held.clips[i]["family"]) if held.clips[i]["family"] in names else -1 for i in clips]
 
-    last = int(np.ceil(minutes)) - 1
+    plan = prompt_plan(minutes, streams, len(texts), change)
 
     def playing(minute: int) -> list[int]:
-        # The last minute comes home to the first minute's prompts, so that last over first
-        # compares like with like: a change of style is not counted as drift.
-        step = 0 if minute == last else int(minute // change)
-        return [(i + step) % len(texts) for i in range(streams)]
+        return plan[minute]
 
     records = {r["id"]: r for r in read_records(corpus, "heldout")}
     hop, rate = codec.cfg.hop, codec.cfg.sample_rate
@@ -166,6 +202,7 @@ def evaluate_drift(lmdm, codec, corpus: Path, codec_path: Path, judges: Judges, 
             "loud_change_db": last["loud_mean_db"] - first["loud_mean_db"],
             "loud_swing_db": float(max(abs(v - louds[0]) for v in louds)),
             "collapsed": [r["minute"] for r in rows if r["collapsed"]],
+            **repeat_summary(rows, len(texts) * change),
             "fd_floor": floors["fd_floor"], "fd_mel_floor": floors["fd_mel_floor"],
             "prompt_texts": texts, "streams": streams, "change_minutes": change,
             "windows_per_minute": per_minute, "steps": steps, "guidance": guidance, "seed": seed, "split": split}

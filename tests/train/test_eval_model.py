@@ -117,8 +117,26 @@ def test_drift_is_measured_minute_by_minute_against_real_music_under_changing_pr
     assert r["fd_floor"] > 0 and r["fd_mel_floor"] > 0
     # random weights are far from real music on both judges, beyond what real music scores against itself
     assert r["minutes"][0]["fd_mel"] > 2 * r["fd_mel_floor"], r
+    # one pass of the two prompts is two minutes: minute 3 (home again) against minute 1
+    assert r["repeat_pairs"] == 1 and r["fd_repeat_ratio"] == pytest.approx(r["fd_ratio"])
     plot_drift({"before": r}, str(tmp_path / "drift.png"))
     assert (tmp_path / "drift.png").stat().st_size > 1000
+
+
+def test_a_half_hour_sets_every_minute_of_the_second_pass_against_the_same_prompts_in_the_first():
+    from lmdmlive.train.eval_drift import prompt_plan, repeat_pairs, repeat_summary
+    plan = prompt_plan(30, 4, 8, 2)
+    assert len(plan) == 30 and plan[0] == plan[16] == plan[29] == [0, 1, 2, 3] and plan[2] == [1, 2, 3, 4]
+    rows = [{"minute": m + 1, "prompts": p, "fd": 1.0 + 0.01 * m, "fd_mel": 100.0, "loud_mean_db": -30.0 + 0.1 * m}
+            for m, p in enumerate(plan)]
+    pairs = repeat_pairs(rows, 16)
+    # minutes 17-29 repeat 1-13; minute 30 has come home early and plays what minute 14 did not
+    assert [(a["minute"], b["minute"]) for a, b in pairs] == [(m, m + 16) for m in range(1, 14)]
+    summary = repeat_summary(rows, 16)
+    assert summary["repeat_pairs"] == 13 and summary["fd_mel_repeat_ratio"] == pytest.approx(1.0)
+    assert summary["loud_repeat_change_db"] == pytest.approx(1.6) and summary["loud_repeat_change_db_sd"] < 1e-9
+    assert 1.1 < summary["fd_repeat_ratio"] < 1.2
+    assert repeat_pairs(rows, 31) == [] and repeat_pairs(rows, 2.5) == []   # no second pass; passes off the minute
 
 
 def test_a_minute_of_silence_or_of_noise_is_called_collapsed_and_music_is_not(judged):
