@@ -40,28 +40,31 @@ def smallest_realtime_block(model: LMDM, codec: Codec, steps: int, guidance: flo
     return best
 
 
-def latency_figures(model: LMDM, codec: Codec, base: dict, steps: int, span: float, suffix: str = "",
-                    progress=print) -> dict:
-    """Control-to-sound latency at the default block, then at the smallest block that stays
-    real time, at `steps`: what a step count's compute buys a performer in latency. Keys end
-    in `suffix` ("_4steps" for the four-step side of the bench's trade)."""
-    out: dict = {}
+def default_block_latency(base: dict, steps: int, span: float, suffix: str = "", progress=print) -> dict:
+    """Control-to-sound latency at the default block, played at `steps`; keys end in `suffix`
+    ("_4steps" for the four-step side of the bench's trade)."""
     at = f" at {steps} steps" if suffix else ""
     progress(f"control-to-sound latency at the default block size{at} ({span:.0f} s in real time on JACK) ...")
     r = realtime(dict(base, steps=steps, seconds=span, streams=1, changes=True), timeout=span + 120)
     if r["steps"] != steps:
         raise RuntimeError(f"the real-time run played {r['steps']} steps where {steps} were asked")
-    out.update({f"latency_p95_ms{suffix}": r["latency_p95_ms"], f"latency_p50_ms{suffix}": r["latency_p50_ms"],
-                f"latency_changes{suffix}": r["changes"], f"latency_underruns{suffix}": r["underruns"]})
+    return {f"latency_p95_ms{suffix}": r["latency_p95_ms"], f"latency_p50_ms{suffix}": r["latency_p50_ms"],
+            f"latency_changes{suffix}": r["changes"], f"latency_underruns{suffix}": r["underruns"]}
+
+
+def smallest_block_latency(model: LMDM, codec: Codec, base: dict, steps: int, span: float, suffix: str = "",
+                           progress=print) -> dict:
+    """The same at the smallest block that stays real time at `steps`: where a step count's
+    saved compute can go, as latency a performer hears."""
+    at = f" at {steps} steps" if suffix else ""
     progress(f"finding the smallest block with a real-time factor >= 1.5{at} ...")
     frames, rtf_low = smallest_realtime_block(model, codec, steps, base["guidance"])
     progress(f"latency at {frames}-frame blocks{at} ({span:.0f} s in real time) ...")
     r = realtime(dict(base, steps=steps, seconds=span, streams=1, changes=True, block_frames=frames),
                  timeout=span + 120)
-    out.update({f"latency_p95_ms_low{suffix}": r["latency_p95_ms"],
-                f"block_seconds_low{suffix}": frames / model.cfg.frame_rate, f"rtf_low{suffix}": rtf_low,
-                f"latency_low_underruns{suffix}": r["underruns"]})
-    return out
+    return {f"latency_p95_ms_low{suffix}": r["latency_p95_ms"],
+            f"block_seconds_low{suffix}": frames / model.cfg.frame_rate, f"rtf_low{suffix}": rtf_low,
+            f"latency_low_underruns{suffix}": r["underruns"]}
 
 
 def run_realtime_figures(model: LMDM, codec: Codec, steps: int, guidance: float, quick: bool, model_path=None,
@@ -93,8 +96,10 @@ def run_realtime_figures(model: LMDM, codec: Codec, steps: int, guidance: float,
         return soak_as_heard(seconds, progress=progress, model=model_path, codec=codec_path,
                              steps=steps, guidance=guidance, threads=threads)
 
-    attempt("latency", lambda: latency_figures(model, codec, base, steps, span, progress=progress))
-    if steps != 4:
-        attempt("latency at 4 steps", lambda: latency_figures(model, codec, base, 4, span, "_4steps", progress))
+    for n, suffix in [(steps, "")] + ([(4, "_4steps")] if steps != 4 else []):
+        at = f" at {n} steps" if suffix else ""
+        attempt(f"latency{at}", lambda: default_block_latency(base, n, span, suffix, progress))
+        attempt(f"latency at small blocks{at}",
+                lambda: smallest_block_latency(model, codec, base, n, span, suffix, progress))
     attempt("soak", soak_run)
     return out
