@@ -98,8 +98,8 @@ def run_realtime_figures(model: LMDM, codec: Codec, steps: int, guidance: float,
 
     for n, suffix in [(steps, "")] + ([(4, "_4steps")] if steps != 4 else []):
         at = f" at {n} steps" if suffix else ""
-        attempt(f"latency{at}", lambda: default_block_latency(base, n, span, suffix, progress))
+        attempt(f"latency{at}", lambda n=n, suffix=suffix: default_block_latency(base, n, span, suffix, progress))
         attempt(f"latency at small blocks{at}",
-                lambda: smallest_block_latency(model, codec, base, n, span, suffix, progress))
+                lambda n=n, suffix=suffix: smallest_block_latency(model, codec, base, n, span, suffix, progress))
     attempt("soak", soak_run)
     return out

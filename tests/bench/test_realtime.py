@@ -37,9 +37,8 @@ def test_the_latency_pair_is_measured_at_the_steps_asked_and_named_for_them(tmp_
     save_checkpoint(bundle.codec, bundle.codec.cfg, tmp_path / "codec", "codec")
     base = {"threads": 1, "model": str(tmp_path / "lmdm"), "codec": str(tmp_path / "codec"), "steps": 2,
             "guidance": 2.0, "float32": True}
-    quiet = lambda m: None      # noqa: E731
-    out = {**default_block_latency(base, 4, 6.0, "_4steps", quiet),
-           **smallest_block_latency(bundle.lmdm, bundle.codec, base, 4, 6.0, "_4steps", quiet)}
+    out = {**default_block_latency(base, 4, 6.0, "_4steps", progress=print),
+           **smallest_block_latency(bundle.lmdm, bundle.codec, base, 4, 6.0, "_4steps", progress=print)}
     assert all(k.endswith("_4steps") for k in out), out          # the four-step side of the trade, kept apart
     assert out["latency_changes_4steps"] >= 4 and out["latency_underruns_4steps"] == 0, out
     assert 0 < out["latency_p95_ms_4steps"] < 1000 * (bundle.lmdm.cfg.block_seconds + 1.0), out

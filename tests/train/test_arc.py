@@ -356,7 +356,7 @@ def test_the_teacher_plays_at_its_own_guidance_when_given_one(setup, tmp_path):
 
 
 def test_the_rollout_and_its_teacher_play_at_the_sketch_scale_asked(setup, tmp_path):
-    common = dict(distill=1.0, sampler="euler", step_choices=(4,), guidance=2.0)
+    common = {"distill": 1.0, "sampler": "euler", "step_choices": (4,), "guidance": 2.0}
     rows = first_rows(setup, tmp_path / "teacher", "teacher_sketch_guidance", [None, 4.0, 1.0], sketch_guidance=4.0,
                       **common)
     assert rows[None]["distill"] < 1e-4, rows[None]       # by default the rollout's scale: the student is its teacher
