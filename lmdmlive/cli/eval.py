@@ -157,8 +157,9 @@ def cmd_eval_drift(args) -> int:
               f"(widest swing {r['loud_swing_db']:.2f} dB); collapsed minutes: {r['collapsed'] or 'none'}")
         if r["repeat_pairs"]:
             print(f"  one pass of the prompts ({r['repeat_minutes']} min) later, {r['repeat_pairs']} minutes against "
-                  f"the same prompts' earlier ones: fd x{r['fd_repeat_ratio']:.3f} (sd {r['fd_repeat_ratio_sd']:.3f}), "
-                  f"fd_mel x{r['fd_mel_repeat_ratio']:.3f} (sd {r['fd_mel_repeat_ratio_sd']:.3f}), loudness "
+                  f"the same prompts' earlier ones: fd x{r['fd_repeat_ratio']:.3f} (sd of logs "
+                  f"{r['fd_repeat_log_sd']:.3f}), fd_mel x{r['fd_mel_repeat_ratio']:.3f} (sd of logs "
+                  f"{r['fd_mel_repeat_log_sd']:.3f}), loudness "
                   f"{r['loud_repeat_change_db']:+.2f} dB (sd {r['loud_repeat_change_db_sd']:.2f})")
         print(f"  real floors: fd {r['fd_floor']:.3f}, fd_mel {r['fd_mel_floor']:.2f} "
               f"({r['windows_per_minute']} windows a minute, {r['streams']} streams, "

@@ -23,8 +23,9 @@ summary compares like with like: the last minute's distances over the first's
 (`fd_ratio`, `fd_mel_ratio`), the loudness change from the first minute to the last,
 the widest loudness swing of any minute from the first, and the collapsed minutes. As one
 pair of minutes is a noisy reading, every minute of a later pass through the prompts is also
-set against the same minute one pass earlier (`repeat_summary`): the mean and sd of those
-ratios say whether the sound moved away from real music, and by how much against the noise.
+set against the same minute one pass earlier (`repeat_summary`): the geometric mean of those
+ratios and the sd of their logs say whether the sound moved away from real music, and by how
+much against the noise.
 """
 from __future__ import annotations
 
@@ -146,15 +147,20 @@ def repeat_pairs(rows: list[dict], cycle_minutes: float) -> list[tuple[dict, dic
 
 
 def repeat_summary(rows: list[dict], cycle_minutes: float) -> dict:
-    """Mean and sd over `repeat_pairs` of the later minute's distances over the earlier's, and of the loudness change."""
+    """Over `repeat_pairs`: the geometric mean of the later minute's distances over the earlier's,
+    with the sd of their logs, and the mean loudness change with its sd.
+
+    Geometric, because a ratio is read both ways: a quiet minute's log-mel distance can be ten
+    times a loud one's, and an arithmetic mean would let one such pair outweigh the rest."""
     pairs = repeat_pairs(rows, cycle_minutes)
     out: dict = {"repeat_pairs": len(pairs), "repeat_minutes": round(cycle_minutes)}
-    for key, value in (("fd", lambda a, b: b["fd"] / a["fd"]), ("fd_mel", lambda a, b: b["fd_mel"] / a["fd_mel"]),
-                       ("loud", lambda a, b: b["loud_mean_db"] - a["loud_mean_db"])):
-        values = [value(a, b) for a, b in pairs]
-        name = "loud_repeat_change_db" if key == "loud" else f"{key}_repeat_ratio"
-        out[name] = float(np.mean(values)) if values else float("nan")
-        out[f"{name}_sd"] = float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
+    for key in ("fd", "fd_mel"):
+        logs = [np.log(b[key] / a[key]) for a, b in pairs if a[key] > 0 and b[key] > 0]
+        out[f"{key}_repeat_ratio"] = float(np.exp(np.mean(logs))) if logs else float("nan")
+        out[f"{key}_repeat_log_sd"] = float(np.std(logs, ddof=1)) if len(logs) > 1 else float("nan")
+    change = [b["loud_mean_db"] - a["loud_mean_db"] for a, b in pairs]
+    out["loud_repeat_change_db"] = float(np.mean(change)) if change else float("nan")
+    out["loud_repeat_change_db_sd"] = float(np.std(change, ddof=1)) if len(change) > 1 else float("nan")
     return out
 
 

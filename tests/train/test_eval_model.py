@@ -136,6 +136,8 @@ def test_a_half_hour_sets_every_minute_of_the_second_pass_against_the_same_promp
     assert summary["repeat_pairs"] == 13 and summary["fd_mel_repeat_ratio"] == pytest.approx(1.0)
     assert summary["loud_repeat_change_db"] == pytest.approx(1.6) and summary["loud_repeat_change_db_sd"] < 1e-9
     assert 1.1 < summary["fd_repeat_ratio"] < 1.2
+    rows[5]["fd_mel"] = 1000.0          # one far minute among thirteen: a geometric mean is not carried off by it
+    assert repeat_summary(rows, 16)["fd_mel_repeat_ratio"] == pytest.approx(10 ** (-1 / 13))
     assert repeat_pairs(rows, 31) == [] and repeat_pairs(rows, 2.5) == []   # no second pass; passes off the minute
 
 
