@@ -270,7 +270,8 @@ def add_training_commands(sub) -> None:
     ar.add_argument("--sketch-guidance", type=control_guidance_arg, default=None,
                     help="the sketch's own guidance scale inside the rollout (default 4, the instrument's); roll "
                          "out at the scale the model will be played at")
-    ar.add_argument("--teacher-sketch-guidance", type=control_guidance_arg, default=None, help="the teacher's sketch scale for --distill (default: --sketch-guidance)")
+    ar.add_argument("--teacher-sketch-guidance", type=control_guidance_arg, default=None,
+                    help="the teacher's sketch scale for --distill (default: --sketch-guidance)")
     ar.add_argument("--lane-probe", default=None,
                     help="lane probe checkpoint for --lane-loss (python -m lmdmlive.train.lane_probe makes one)")
     ar.add_argument("--export", default=None, help="also write the EMA generator as a checkpoint (NAME)")

@@ -10,9 +10,10 @@ while it was trained to continue real audio. Here it is trained on its own outpu
   count drawn per block from `step_choices` (1,2 trains the two-step instrument the
   method promises). Each block is sampled with the few-step sampler inside the loop:
   the engine's Euler or ping-pong, with classifier-free guidance when `guidance` is
-  not 1 and the sketch's own scale (`sketch_guidance`), so that what is judged is what
-  would be heard: a model rolled out at one sketch scale learns that scale, and plays
-  the lanes less well at another (docs/dev/training.md, run 22). Every step but the last of
+  not 1 and the sketch's own scale (`sketch_guidance`: the one it will be played at), so
+  that what is judged is what would be heard. (Moving both to the scale two steps are
+  read at did not by itself change what they lose: docs/dev/training.md, run 22.) Every
+  step but the last of
   each block runs without gradients; the last (a full denoise to the clean block)
   carries them. With `grad_blocks="last"` each generated block enters the next one's context
   detached (memory of one block); with "all" the gradient also flows through the

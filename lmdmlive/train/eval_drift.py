@@ -136,10 +136,10 @@ def repeat_pairs(rows: list[dict], cycle_minutes: float) -> list[tuple[dict, dic
     """(earlier, later) minutes one pass of the prompt sequence apart that play the same prompts.
 
     One minute against one other is a noisy reading: each minute's distances come from a few
-    dozen windows, and a minute-to-minute ratio moves by 0.06 (encoder) to 0.2 (log-mel)
-    with no drift at all (docs/dev/training.md, run 21's half hour). Every minute of the
-    second pass set against the same minute of the first averages that noise down, and
-    still compares like with like."""
+    dozen windows, and over three half hours the log of such a ratio spread with an sd of
+    0.04 to 0.12 (encoder) and 0.3 to 1.7 (log-mel) between pairs of the same prompts
+    (docs/dev/training.md, session 24). Every minute of the second pass set against the same
+    minute of the first averages that down, and still compares like with like."""
     c = round(cycle_minutes)
     if c < 1 or abs(c - cycle_minutes) > 1e-9:
         return []
@@ -180,10 +180,7 @@ def evaluate_drift(lmdm, codec, corpus: Path, codec_path: Path, judges: Judges, 
     names = judges.classifier.families
     fams = [names.index(held.clips[i]["family"]) if held.clips[i]["family"] in names else -1 for i in clips]
 
-    plan = prompt_plan(minutes, streams, len(texts), change)
-
-    def playing(minute: int) -> list[int]:
-        return plan[minute]
+    playing = prompt_plan(minutes, streams, len(texts), change)      # per minute, per stream
 
     records = {r["id"]: r for r in read_records(corpus, "heldout")}
     hop, rate = codec.cfg.hop, codec.cfg.sample_rate
@@ -192,14 +189,14 @@ def evaluate_drift(lmdm, codec, corpus: Path, codec_path: Path, judges: Judges, 
     floor = real_set(judges, held, corpus, records, roles.floor, per_minute, hop, rate, seed + 2)
     floors = {"fd_floor": frechet(floor.enc, reference.enc), "fd_mel_floor": frechet_diagonal(floor.mel, reference.mel)}
     rows = []
-    for minute, audio in rollout_minutes(lmdm, codec, lambda m: styles[playing(m)], streams, minutes * 60.0, seed,
+    for minute, audio in rollout_minutes(lmdm, codec, lambda m: styles[playing[m]], streams, minutes * 60.0, seed,
                                          steps, guidance, progress):
-        st = minute_stats(audio, codec, judges, [fams[k] for k in playing(minute)])
+        st = minute_stats(audio, codec, judges, [fams[k] for k in playing[minute]])
         enc, mel = st.pop("_enc"), st.pop("_mel")
         st["fd"] = frechet(enc, reference.enc) if len(enc) > 2 else float("nan")
         st["fd_mel"] = frechet_diagonal(mel, reference.mel) if len(mel) > 2 else float("nan")
         st["minute"] = minute + 1
-        st["prompts"] = playing(minute)
+        st["prompts"] = playing[minute]
         rows.append(st)
     first, last = rows[0], rows[-1]
     louds = [r["loud_mean_db"] for r in rows]
