@@ -79,7 +79,8 @@ def cmd_train_arc(args) -> int:
                   rollout_conditions=args.rollout_conditions, disc_conditions=args.disc_conditions,
                   grad_branch=args.grad_branch, contrastive=args.contrastive, lane_contrastive=args.lane_contrastive,
                   lane_loss=args.lane_loss, lane_probe=Path(args.lane_probe) if args.lane_probe else None,
-                  heard_lanes=args.heard_lanes, distill=args.distill, teacher_steps=args.teacher_steps,
+                  heard_lanes=args.heard_lanes, heard_level=args.heard_level, distill=args.distill,
+                  teacher_steps=args.teacher_steps,
                   teacher_guidance=args.teacher_guidance,
                   sketch_guidance=SKETCH_GUIDANCE if args.sketch_guidance is None else args.sketch_guidance,
                   teacher_sketch_guidance=args.teacher_sketch_guidance,
@@ -258,6 +259,8 @@ def add_training_commands(sub) -> None:
                                  "rollout and the lanes it was played under (default 0, off; needs --lane-probe)"),
             ("--heard-lanes", 0.0, "add this weight times how far the rollout's decoded audio (loudness, centroid, "
                                    "YIN at the lane's period) is from the lanes it was played under (default 0, off)"),
+            ("--heard-level", 0.0, "add this weight times how far the level of the rollout's decoded audio is from "
+                                   "its loudness lane, one number per item (default 0, off)"),
             ("--distill", 0.0, "add this weight times the squared distance from each rollout block to the block "
                                "the --init model plays from the same noise and context in --teacher-steps Euler "
                                "steps (default 0, off; needs --sampler euler)")):

@@ -64,7 +64,7 @@ from .arc_lanes import BARE_SHARE, block_conditions, swapped_lanes, window_condi
 from .arc_options import GRAD_BLOCKS, ROLLOUT_SAMPLERS, STEP_CHOICES, check_arc_options
 from .arc_velocity import cached_velocity, guided_velocity, teacher_block
 from .device import training_device
-from .heard_lanes import heard_lane_loss
+from .heard_lanes import heard_lane_loss, heard_level_loss
 from .lane_probe import lane_loss as probe_lane_loss, load_lane_probe
 from .latents import LatentSplit, build_store, store_dir
 from .lmdm_train import StageModule, stage_loss
@@ -175,8 +175,9 @@ def plot_arc_curve(run: Path, path: Path, window: int = 25) -> None:
     axes[1].axhline(0.5, color="grey", ls="--", lw=0.8)
     axes[2].plot(steps[w - 1:], smooth("anchor"), label="anchor (flow matching)")
     for key, label in (("lanes", "lanes read back from rollouts"), ("heard", "lanes heard in decoded rollouts"),
+                       ("level", "loudness lane's level, heard"),
                        ("distill", "distance to the teacher's blocks")):
-        if any(r.get(key, 0.0) > 0 for r in rows):        # a run with --lane-loss or --heard-lanes
+        if any(r.get(key, 0.0) > 0 for r in rows):        # a run with --lane-loss, --heard-lanes or --heard-level
             axes[2].plot(steps[w - 1:], smooth(key), label=label)
             axes[2].legend(fontsize=7)
     for ax, title in zip(axes, ("losses", "share of real scored above rollout", "generator's other terms")):
@@ -197,7 +198,7 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
               step_choices: tuple[int, ...] = STEP_CHOICES, guidance: float = 1.0, sampler: str = "pingpong",
               rollout_conditions: str = "window", disc_conditions: str = "prompt", grad_branch: str = "every",
               lane_contrastive: float = 0.0, lane_loss: float = 0.0, lane_probe: Path | None = None,
-              heard_lanes: float = 0.0, distill: float = 0.0, teacher_steps: int = 4,
+              heard_lanes: float = 0.0, heard_level: float = 0.0, distill: float = 0.0, teacher_steps: int = 4,
               teacher_guidance: float | None = None, sketch_guidance: float = SKETCH_GUIDANCE,
               teacher_sketch_guidance: float | None = None, export: Path | None = None,
               device: str = "cpu",
@@ -212,10 +213,10 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
         discriminator=discriminator, grad_blocks=grad_blocks, disc_steps=disc_steps, step_choices=step_choices,
         sampler=sampler, disc_conditions=disc_conditions, grad_branch=grad_branch,
         rollout_conditions=rollout_conditions, contrastive=contrastive, lane_contrastive=lane_contrastive,
-        lane_loss=lane_loss, lane_probe=lane_probe, heard_lanes=heard_lanes, distill=distill,
+        lane_loss=lane_loss, lane_probe=lane_probe, heard_lanes=heard_lanes, heard_level=heard_level, distill=distill,
         teacher_steps=teacher_steps)
     probe = load_lane_probe(lane_probe) if lane_loss > 0 else None     # built before the seed: the draws stay
-    decoder = load_codec(codec).eval().requires_grad_(False) if heard_lanes > 0 else None
+    decoder = load_codec(codec).eval().requires_grad_(False) if heard_lanes > 0 or heard_level > 0 else None
     torch.manual_seed(seed)
     rng = random.Random(seed)
     run = Path(run)
@@ -253,6 +254,7 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
             "disc_conditions": disc_conditions, "grad_branch": grad_branch, "contrastive": contrastive,
             "lane_contrastive": lane_contrastive, "lane_loss": lane_loss,
             "lane_probe": str(lane_probe) if lane_probe else None, "heard_lanes": heard_lanes,
+            "heard_level": heard_level,
             "distill": distill, "teacher_steps": teacher_steps, "teacher_guidance": teacher_guidance,
             "sketch_guidance": sketch_guidance, "teacher_sketch_guidance": teacher_sketch_guidance}
     while step < steps and (deadline is None or time.monotonic() < deadline):
@@ -299,7 +301,7 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
             d_real_now = disc(real, style, t, eps, **read)
         g_adv = relativistic(disc(fake, style, t, eps, **read), d_real_now)
         g_loss = g_adv
-        fm, lanes, heard, taught_loss = torch.zeros(()), torch.zeros(()), torch.zeros(()), torch.zeros(())
+        fm, lanes, heard, level, taught_loss = (torch.zeros(()) for _ in range(5))
         if teacher is not None:         # each block as the many-step init played it from the same noise and context
             taught_loss = F.mse_loss(fake, torch.cat(taught, dim=1))
             g_loss = g_loss + distill * taught_loss
@@ -308,8 +310,13 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
             g_loss = g_loss + lane_loss * lanes
         if decoder is not None:         # the same, as the listener hears them in the decoded audio
             audio = decoder.decode(fake * gen.latent_std + gen.latent_mean)[:, decoder.cfg.delay_samples:]
-            heard = heard_lane_loss(audio, asked.sketch, asked.sketch_mask, decoder.cfg.sample_rate, decoder.cfg.hop)
-            g_loss = g_loss + heard_lanes * heard
+            if heard_lanes > 0:
+                heard = heard_lane_loss(audio, asked.sketch, asked.sketch_mask, decoder.cfg.sample_rate,
+                                        decoder.cfg.hop)
+                g_loss = g_loss + heard_lanes * heard
+            if heard_level > 0:         # the loudness lane's level alone (heard_lanes.heard_level_loss)
+                level = heard_level_loss(audio, asked.sketch, asked.sketch_mask, decoder.cfg.hop)
+                g_loss = g_loss + heard_level * level
         if anchor > 0:
             a0, a_cond = windows.batch(batch, total)
             fm = stage_loss(net, "lmdm", a0, a_cond, noise_gen, context_noise=0.05)
@@ -327,6 +334,7 @@ def train_arc(corpus: Path, codec: Path, init: Path, run: Path, *, steps: int, m
                "d_real": round(float(d_real.detach().mean()), 4), "d_fake": round(float(d_fake.detach().mean()), 4),
                "d_acc": round(float((d_real > d_fake).float().mean()), 3), "warmup": warm,
                "lanes": round(float(lanes.detach()), 4), "heard": round(float(heard.detach()), 4),
+               "level": round(float(level.detach()), 4),
                "distill": round(float(taught_loss.detach()), 4)}
         append_log(run, row)
         if step % 25 == 0 or step == steps:

@@ -23,7 +23,7 @@ the guided sum, or the fully conditioned one alone (the guidance a detached offs
 def check_arc_options(*, discriminator: str, grad_blocks: str, disc_steps: int, step_choices, sampler: str,
                       disc_conditions: str, grad_branch: str, rollout_conditions: str, contrastive: float,
                       lane_contrastive: float, lane_loss: float, lane_probe: Path | None, heard_lanes: float,
-                      distill: float, teacher_steps: int) -> tuple[int, ...]:
+                      distill: float, teacher_steps: int, heard_level: float = 0.0) -> tuple[int, ...]:
     """Raises ValueError on the first option that cannot work; returns the step choices as whole numbers."""
     for name, value, allowed in (("discriminator", discriminator, DISCRIMINATORS),
                                  ("grad_blocks", grad_blocks, GRAD_BLOCKS), ("sampler", sampler, ROLLOUT_SAMPLERS),
@@ -33,7 +33,8 @@ def check_arc_options(*, discriminator: str, grad_blocks: str, disc_steps: int, 
         if value not in allowed:
             raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
     for name, weight in (("contrastive", contrastive), ("lane_contrastive", lane_contrastive),
-                         ("lane_loss", lane_loss), ("heard_lanes", heard_lanes), ("distill", distill)):
+                         ("lane_loss", lane_loss), ("heard_lanes", heard_lanes), ("distill", distill),
+                         ("heard_level", heard_level)):
         if weight < 0:
             raise ValueError(f"{name} must be 0 or more, got {weight}")
     if disc_steps < 1:

@@ -106,3 +106,26 @@ def heard_lane_loss(audio: torch.Tensor, sketch: torch.Tensor, mask: torch.Tenso
         if given.sum() > 0:
             total = total + (err * given).sum() / given.sum()
     return total
+
+
+def heard_level_loss(audio: torch.Tensor, sketch: torch.Tensor, mask: torch.Tensor, hop: int) -> torch.Tensor:
+    """Decoded audio (B, N) against its loudness lane, in level alone: per item, the mean over
+    the frames the lane gives of (heard loudness - lane), squared, averaged over the items
+    that give one. 0 when none does.
+
+    Why level alone: after ARC-Forcing two steps play a lane's shape much as four do, but
+    louder (2.8 dB over the lane in the median, against 1.3 dB before; docs/dev/training.md,
+    session 24), past what the engine's follower trims on a narrow lane. That is one number
+    per item, a far steadier target than the frame-by-frame curves of `heard_lane_loss`,
+    which a batch of four did not learn (runs 14 to 16)."""
+    loud = SKETCH_CURVES.index("loud")
+    t = min(audio.shape[-1] // hop, sketch.shape[1])
+    given = mask[:, :t, loud].clone()
+    given[:, 0] = 0
+    given[:, -1] = 0
+    count = given.sum(1)
+    if not bool((count > 0).any()):
+        return torch.zeros(())
+    gap = ((loudness_units(audio[:, :t * hop], hop) - sketch[:, :t, loud]) * given).sum(1) / count.clamp_min(1)
+    return gap[count > 0].pow(2).mean()
+

@@ -9,7 +9,7 @@ from lmdmlive.model import features
 from lmdmlive.model.conditioning import sketch_from_features
 from lmdmlive.model.config import SKETCH_CURVES
 from lmdmlive.train.arc import train_arc
-from lmdmlive.train.heard_lanes import brightness_units, heard_lane_loss, loudness_units
+from lmdmlive.train.heard_lanes import brightness_units, heard_lane_loss, heard_level_loss, loudness_units
 
 from .test_arc import first_rows
 from .test_lmdm_training import setup  # noqa: F401  (the module fixture)
@@ -80,3 +80,39 @@ def test_the_heard_term_reaches_the_generator_and_is_logged(setup, tmp_path):
     assert trained and any(not torch.equal(a[k], b[k]) for k in trained)
     with pytest.raises(ValueError, match="heard_lanes must be 0 or more"):
         train_arc(corpus, codec_path, tmp_path / "init", tmp_path / "arc_neg", steps=1, heard_lanes=-1.0)
+
+
+def test_the_level_term_counts_how_much_louder_not_the_shape():
+    asked, mask = _lanes_of(_tone(220))                 # a swell: its lane rises over the two seconds
+
+    def level(audio, given=mask):
+        return float(heard_level_loss(torch.tensor(audio)[None], asked, given, HOP))
+    assert level(_tone(220)) < 1e-4
+    # 6 dB louder throughout: 6 / 15 of a loudness unit, squared
+    assert level(2.0 * _tone(220)) == pytest.approx((20 * np.log10(2.0) / 15) ** 2, rel=0.02)
+    # the same level, spread the other way (louder first, quieter last): the shape misses, the level does not
+    backwards = _tone(220)[::-1].copy()
+    assert level(backwards) < 0.1 * float(heard_lane_loss(torch.tensor(backwards)[None], asked, mask, SR, HOP))
+    no_loudness = mask.clone()
+    no_loudness[..., SKETCH_CURVES.index("loud")] = 0
+    assert level(2.0 * _tone(220), no_loudness) == 0.0
+    gain = torch.tensor(0.5, requires_grad=True)       # and its gradient turns a level toward the lane's
+    opt = torch.optim.SGD([gain], lr=0.2)
+    for _ in range(60):
+        opt.zero_grad()
+        heard_level_loss(gain * torch.tensor(_tone(220))[None], asked, mask, HOP).backward()
+        opt.step()
+    assert float(gain.detach()) == pytest.approx(1.0, abs=0.05)
+
+
+def test_the_level_term_reaches_the_generator_and_is_logged(setup, tmp_path):
+    corpus, codec_path, _ = setup
+    rows = first_rows(setup, tmp_path, "heard_level", (0.0, 5.0), steps=2)
+    assert rows[0.0]["level"] == 0.0 and rows[5.0]["level"] > 0.0
+    assert rows[0.0]["d_loss"] == rows[5.0]["d_loss"]          # the same draws: the decoder takes none
+    a, b = (load_file(str(tmp_path / f"arc{w}" / "generator" / "last.safetensors")) for w in (0.0, 5.0))
+    trained = [k for k in a if k.startswith("model.model.")]
+    assert trained and any(not torch.equal(a[k], b[k]) for k in trained)
+    with pytest.raises(ValueError, match="heard_level must be 0 or more"):
+        train_arc(corpus, codec_path, tmp_path / "init", tmp_path / "arc_neg", steps=1, heard_level=-1.0)
+
