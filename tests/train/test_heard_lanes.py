@@ -70,16 +70,22 @@ def test_its_gradient_turns_a_level_toward_the_asked_loudness():
     assert float(gain.detach()) == pytest.approx(1.0, abs=0.05)
 
 
-def test_the_heard_term_reaches_the_generator_and_is_logged(setup, tmp_path):
+def _reaches_the_generator_and_the_log(setup, tmp_path, option: str, key: str, weight: float) -> None:
+    """A run with `option` at `weight` logs its term under `key` and trains other weights than a run
+    without it, from the same draws; a negative weight is refused by name."""
     corpus, codec_path, _ = setup
-    rows = first_rows(setup, tmp_path, "heard_lanes", (0.0, 2.0), steps=2)
-    assert rows[0.0]["heard"] == 0.0 and rows[2.0]["heard"] > 0.0
-    assert rows[0.0]["d_loss"] == rows[2.0]["d_loss"]          # the same draws: the decoder takes none
-    a, b = (load_file(str(tmp_path / f"arc{w}" / "generator" / "last.safetensors")) for w in (0.0, 2.0))
+    rows = first_rows(setup, tmp_path, option, (0.0, weight), steps=2)
+    assert rows[0.0][key] == 0.0 and rows[weight][key] > 0.0
+    assert rows[0.0]["d_loss"] == rows[weight]["d_loss"]          # the same draws: the decoder takes none
+    a, b = (load_file(str(tmp_path / f"arc{w}" / "generator" / "last.safetensors")) for w in (0.0, weight))
     trained = [k for k in a if k.startswith("model.model.")]
     assert trained and any(not torch.equal(a[k], b[k]) for k in trained)
-    with pytest.raises(ValueError, match="heard_lanes must be 0 or more"):
-        train_arc(corpus, codec_path, tmp_path / "init", tmp_path / "arc_neg", steps=1, heard_lanes=-1.0)
+    with pytest.raises(ValueError, match=f"{option} must be 0 or more"):
+        train_arc(corpus, codec_path, tmp_path / "init", tmp_path / "arc_neg", steps=1, **{option: -1.0})
+
+
+def test_the_heard_term_reaches_the_generator_and_is_logged(setup, tmp_path):
+    _reaches_the_generator_and_the_log(setup, tmp_path, "heard_lanes", "heard", 2.0)
 
 
 def test_the_level_term_counts_how_much_louder_not_the_shape():
@@ -106,13 +112,4 @@ def test_the_level_term_counts_how_much_louder_not_the_shape():
 
 
 def test_the_level_term_reaches_the_generator_and_is_logged(setup, tmp_path):
-    corpus, codec_path, _ = setup
-    rows = first_rows(setup, tmp_path, "heard_level", (0.0, 5.0), steps=2)
-    assert rows[0.0]["level"] == 0.0 and rows[5.0]["level"] > 0.0
-    assert rows[0.0]["d_loss"] == rows[5.0]["d_loss"]          # the same draws: the decoder takes none
-    a, b = (load_file(str(tmp_path / f"arc{w}" / "generator" / "last.safetensors")) for w in (0.0, 5.0))
-    trained = [k for k in a if k.startswith("model.model.")]
-    assert trained and any(not torch.equal(a[k], b[k]) for k in trained)
-    with pytest.raises(ValueError, match="heard_level must be 0 or more"):
-        train_arc(corpus, codec_path, tmp_path / "init", tmp_path / "arc_neg", steps=1, heard_level=-1.0)
-
+    _reaches_the_generator_and_the_log(setup, tmp_path, "heard_level", "level", 5.0)
