@@ -113,9 +113,10 @@ def heard_level_loss(audio: torch.Tensor, sketch: torch.Tensor, mask: torch.Tens
     the frames the lane gives of (heard loudness - lane), squared, averaged over the items
     that give one. 0 when none does.
 
-    Why level alone: after ARC-Forcing two steps play a lane's shape much as four do, but
-    louder (2.8 dB over the lane in the median, against 1.3 dB before; docs/dev/training.md,
-    session 24), past what the engine's follower trims on a narrow lane. That is one number
+    Why level alone: after ARC-Forcing two steps follow a lane's shape a little less than four
+    do, and play it louder (on one seed's 16 clips, 2.8 dB over the lane in the median against
+    1.3 dB before; docs/dev/training.md, session 24), past what the engine's follower trims on
+    a narrow lane. That is one number
     per item, a far steadier target than the frame-by-frame curves of `heard_lane_loss`,
     which a batch of four did not learn (runs 14 to 16)."""
     loud = SKETCH_CURVES.index("loud")
