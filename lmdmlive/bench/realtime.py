@@ -40,10 +40,15 @@ def smallest_realtime_block(model: LMDM, codec: Codec, steps: int, guidance: flo
     return best
 
 
+def _at(steps: int, suffix: str) -> str:
+    """The words " at N steps" in the progress of the four-step side of the trade; none on the default side."""
+    return f" at {steps} steps" if suffix else ""
+
+
 def default_block_latency(base: dict, steps: int, span: float, suffix: str = "", progress=print) -> dict:
     """Control-to-sound latency at the default block, played at `steps`; keys end in `suffix`
     ("_4steps" for the four-step side of the bench's trade)."""
-    at = f" at {steps} steps" if suffix else ""
+    at = _at(steps, suffix)
     progress(f"control-to-sound latency at the default block size{at} ({span:.0f} s in real time on JACK) ...")
     r = realtime(dict(base, steps=steps, seconds=span, streams=1, changes=True), timeout=span + 120)
     if r["steps"] != steps:
@@ -56,7 +61,7 @@ def smallest_block_latency(model: LMDM, codec: Codec, base: dict, steps: int, sp
                            progress=print) -> dict:
     """The same at the smallest block that stays real time at `steps`: where a step count's
     saved compute can go, as latency a performer hears."""
-    at = f" at {steps} steps" if suffix else ""
+    at = _at(steps, suffix)
     progress(f"finding the smallest block with a real-time factor >= 1.5{at} ...")
     frames, rtf_low = smallest_realtime_block(model, codec, steps, base["guidance"])
     progress(f"latency at {frames}-frame blocks{at} ({span:.0f} s in real time) ...")
@@ -97,7 +102,7 @@ def run_realtime_figures(model: LMDM, codec: Codec, steps: int, guidance: float,
                              steps=steps, guidance=guidance, threads=threads)
 
     for n, suffix in [(steps, "")] + ([(4, "_4steps")] if steps != 4 else []):
-        at = f" at {n} steps" if suffix else ""
+        at = _at(n, suffix)
         attempt(f"latency{at}", lambda n=n, suffix=suffix: default_block_latency(base, n, span, suffix, progress))
         attempt(f"latency at small blocks{at}",
                 lambda n=n, suffix=suffix: smallest_block_latency(model, codec, base, n, span, suffix, progress))
